@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "slotdiff",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "slotdiff", targets: ["slotdiff"]),
+        .library(name: "SlotdiffCore", targets: ["SlotdiffCore"]),
+        .library(name: "RDB", targets: ["RDB"]),
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "Keyspace", targets: ["Keyspace"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "SlotdiffCore", dependencies: ["CXXHash", "CZstd"]),
+        .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd"]),
+        .target(name: "RESP", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        .target(name: "Keyspace", dependencies: ["SlotdiffCore", "RDB"]),
+        .executableTarget(name: "slotdiff", dependencies: [
+            "SlotdiffCore", "RDB", "Keyspace",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "SlotdiffCoreTests", dependencies: ["SlotdiffCore"]),
+        .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore"], resources: []),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "KeyspaceTests", dependencies: ["Keyspace", "RDB", "SlotdiffCore"]),
+    ]
+)
