@@ -1,0 +1,147 @@
+import SlotdiffCore
+
+/// How a string is stored in a dump.
+enum StringHead {
+    case raw(Int)
+    case int(Int64)
+    case lzf(compressed: Int, raw: Int)
+}
+
+extension RDBInput {
+    /// Strings up to this size are handed over in one piece; longer raw strings are streamed.
+    static let streamThreshold = 1 << 20
+
+    func stringHead(_ what: @autoclosure () -> String) throws -> StringHead {
+        let at = offset
+        let (v, encoded) = try length(what())
+        if !encoded {
+            if v > UInt64(Int.max / 2) { throw error("\(what()): string length \(v) is out of range", at: at) }
+            return .raw(Int(v))
+        }
+        switch v {
+        case 0:
+            try ensure(1, what())
+            let x = Int8(bitPattern: buf.load(fromByteOffset: pos, as: UInt8.self))
+            pos += 1
+            return .int(Int64(x))
+        case 1:
+            return .int(Int64(Int16(bitPattern: try leU16(what()))))
+        case 2:
+            return .int(Int64(Int32(bitPattern: try leU32(what()))))
+        case 3:
+            let c = try count("compressed length of \(what())")
+            let r = try count("uncompressed length of \(what())")
+            return .lzf(compressed: c, raw: r)
+        default:
+            throw error("unknown string encoding \(v) in \(what())", at: at)
+        }
+    }
+
+    /// Reads a whole string and hands it to `body` (valid only during the call), decompressing
+    /// LZF. For blobs (listpacks, ziplists) and short strings.
+    func withString<R>(_ what: @autoclosure () -> String, _ body: (Element, Int64) throws -> R) throws -> R {
+        let head = try stringHead(what())
+        switch head {
+        case .int(let v):
+            return try body(.int(v), offset)
+        case .raw(let n):
+            try ensure(n, what())
+            let at = offset
+            let p = UnsafeRawBufferPointer(start: buf + pos, count: n)
+            pos += n
+            return try body(.bytes(p), at)
+        case .lzf(let c, let r):
+            if r > Self.maxBlob { throw error("\(what()): uncompressed length \(r) exceeds the \(Self.maxBlob)-byte limit") }
+            try ensure(c, what())
+            let at = offset
+            let out = lzfBuffer(r)
+            if !LZF.decompress(UnsafeRawBufferPointer(start: buf + pos, count: c), into: out) {
+                throw error("\(what()): LZF data does not decompress to the declared \(r) bytes", at: at)
+            }
+            pos += c
+            return try body(.bytes(UnsafeRawBufferPointer(out)), at)
+        }
+    }
+
+    /// Reads a string as one digest component (streaming long raw strings).
+    func componentString(_ d: CanonicalDigester, _ what: @autoclosure () -> String) throws {
+        let head = try stringHead(what())
+        switch head {
+        case .raw(let n) where n > Self.streamThreshold:
+            d.componentBegin(length: n)
+            try streamRaw(n, what()) { d.componentPart($0) }
+        default:
+            try withHead(head, what()) { d.component($0) }
+        }
+    }
+
+    /// Reads a string value (type 0) into the digest.
+    func stringValue(_ d: CanonicalDigester, _ what: @autoclosure () -> String) throws {
+        let head = try stringHead(what())
+        switch head {
+        case .raw(let n) where n > Self.streamThreshold:
+            try streamRaw(n, what()) { d.stringPart($0) }
+        case .int(let v):
+            d.string(int: v)
+        default:
+            try withHead(head, what()) { e in
+                if case .bytes(let b) = e { d.string(b) }
+            }
+        }
+    }
+
+    /// Reads a string and copies it out (keys, names).
+    func stringBytes(_ what: @autoclosure () -> String, into out: inout [UInt8]) throws {
+        out.removeAll(keepingCapacity: true)
+        try withString(what()) { e, _ in
+            switch e {
+            case .bytes(let b): out.append(contentsOf: b)
+            case .int(let v): CanonicalDigester.withDecimal(v) { out.append(contentsOf: $0) }
+            }
+        }
+    }
+
+    func stringArray(_ what: @autoclosure () -> String) throws -> [UInt8] {
+        var a: [UInt8] = []
+        try stringBytes(what(), into: &a)
+        return a
+    }
+
+    func skipString(_ what: @autoclosure () -> String) throws {
+        switch try stringHead(what()) {
+        case .int: return
+        case .raw(let n): try skip(n, what())
+        case .lzf(let c, _): try skip(c, what())
+        }
+    }
+
+    private func withHead(_ head: StringHead, _ what: String, _ body: (Element) -> Void) throws {
+        switch head {
+        case .int(let v): body(.int(v))
+        case .raw(let n):
+            try ensure(n, what)
+            body(.bytes(UnsafeRawBufferPointer(start: buf + pos, count: n)))
+            pos += n
+        case .lzf(let c, let r):
+            if r > Self.maxBlob { throw error("\(what): uncompressed length \(r) exceeds the \(Self.maxBlob)-byte limit") }
+            try ensure(c, what)
+            let out = lzfBuffer(r)
+            if !LZF.decompress(UnsafeRawBufferPointer(start: buf + pos, count: c), into: out) {
+                throw error("\(what): LZF data does not decompress to the declared \(r) bytes")
+            }
+            pos += c
+            body(.bytes(UnsafeRawBufferPointer(out)))
+        }
+    }
+
+    func streamRaw(_ n: Int, _ what: String, _ part: (UnsafeRawBufferPointer) -> Void) throws {
+        var left = n
+        while left > 0 {
+            if end == pos { try ensure(1, what) }
+            let step = min(left, end - pos)
+            part(UnsafeRawBufferPointer(start: buf + pos, count: step))
+            pos += step
+            left -= step
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import SlotdiffCore
+
+/// A buffered, checksummed reader over a dump's bytes. Only a window is kept in memory: the
+/// buffer holds what the parser needs contiguously (a length, a short string, a whole
+/// listpack); long raw strings are streamed through it in pieces.
+public final class RDBInput {
+    public let name: String
+    let source: ByteSource?
+    @usableFromInline var buf: UnsafeMutableRawPointer
+    @usableFromInline var cap: Int
+    @usableFromInline var pos = 0
+    @usableFromInline var end = 0
+    /// File offset of `buf[0]`.
+    @usableFromInline var base: Int64 = 0
+    var sourceDone = false
+
+    /// CRC64 of every byte consumed before `crcFrom`; bytes in `crcFrom..<pos` are folded in lazily.
+    var crc: UInt64 = 0
+    var crcFrom = 0
+    var crcEnabled = true
+
+    /// The largest contiguous blob (listpack, ziplist, compressed string) accepted.
+    public static let maxBlob = 1 << 30
+    static let chunk = 1 << 20
+
+    public init(name: String, source: ByteSource) {
+        self.name = name
+        self.source = source
+        cap = Self.chunk
+        buf = .allocate(byteCount: cap, alignment: 16)
+    }
+
+    /// A reader over bytes already in memory (a DUMP payload).
+    public init(name: String, bytes: UnsafeRawBufferPointer) {
+        self.name = name
+        source = nil
+        cap = max(bytes.count, 16)
+        buf = .allocate(byteCount: cap, alignment: 16)
+        if bytes.count > 0 { buf.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        end = bytes.count
+        sourceDone = true
+    }
+
+    deinit {
+        buf.deallocate()
+        lzfScratch?.deallocate()
+    }
+
+    var lzfScratch: UnsafeMutableRawPointer?
+    var lzfCap = 0
+
+    /// A reusable buffer for decompressed LZF strings.
+    func lzfBuffer(_ n: Int) -> UnsafeMutableRawBufferPointer {
+        if n > lzfCap || lzfScratch == nil {
+            lzfScratch?.deallocate()
+            lzfCap = max(n, 4096)
+            lzfScratch = .allocate(byteCount: lzfCap, alignment: 16)
+        }
+        return UnsafeMutableRawBufferPointer(start: lzfScratch!, count: n)
+    }
+
+    /// Absolute offset of the next byte to read.
+    @inlinable public var offset: Int64 { base + Int64(pos) }
+
+    public func error(_ reason: String, at off: Int64? = nil) -> RDBError {
+        RDBError(input: name, offset: off ?? offset, reason: reason)
+    }
+
+    /// Makes `n` bytes available contiguously at `pos`, or throws naming `what` was expected.
+    @inlinable @inline(__always)
+    func ensure(_ n: Int, _ what: @autoclosure () -> String) throws {
+        if end - pos >= n { return }
+        try refill(n, what())
+    }
+
+    @usableFromInline
+    func refill(_ n: Int, _ what: String) throws {
+        if n > Self.maxBlob { throw error("\(what) of \(n) bytes is larger than the \(Self.maxBlob)-byte limit") }
+        if crcEnabled && pos > crcFrom {
+            crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
+        }
+        let live = end - pos
+        if n > cap {
+            var c = cap
+            while c < n { c *= 2 }
+            let nb = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 16)
+            if live > 0 { nb.copyMemory(from: buf + pos, byteCount: live) }
+            buf.deallocate()
+            buf = nb
+            cap = c
+        } else if pos > 0 && live > 0 {
+            buf.copyMemory(from: buf + pos, byteCount: live)
+        }
+        base += Int64(pos)
+        pos = 0
+        end = live
+        crcFrom = 0
+        while end < n && !sourceDone {
+            guard let source else { sourceDone = true; break }
+            let want = cap - end
+            let got: Int
+            do { got = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: want)) } catch var e as RDBError {
+                if e.offset < 0 { e.offset = base + Int64(end) }
+                throw e
+            }
+            if got == 0 { sourceDone = true } else { end += got }
+        }
+        if end < n {
+            throw error("unexpected end of input: expected \(what) (\(n) bytes), only \(end) left", at: base + Int64(end))
+        }
+    }
+
+    /// Shrinks an oversized buffer back after a big blob, so memory does not stay high.
+    func shrinkIfLarge() {
+        if cap > 4 * Self.chunk && end - pos <= Self.chunk {
+            if crcEnabled && pos > crcFrom {
+                crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
+            }
+            let live = end - pos
+            let nb = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
+            if live > 0 { nb.copyMemory(from: buf + pos, byteCount: live) }
+            buf.deallocate()
+            buf = nb
+            cap = Self.chunk
+            base += Int64(pos)
+            pos = 0
+            end = live
+            crcFrom = 0
+        }
+    }
+
+    /// The CRC64 of everything consumed so far.
+    public func checksumSoFar() -> UInt64 {
+        if crcEnabled && pos > crcFrom {
+            crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
+            crcFrom = pos
+        }
+        return crc
+    }
+
+    /// True when no byte is left.
+    public func atEnd() throws -> Bool {
+        if end > pos { return false }
+        do { try refill(1, "") } catch { return true }
+        return end == pos
+    }
+
+    // MARK: primitives
+
+    @inlinable
+    func u8(_ what: @autoclosure () -> String) throws -> UInt8 {
+        try ensure(1, what())
+        let v = buf.load(fromByteOffset: pos, as: UInt8.self)
+        pos += 1
+        return v
+    }
+
+    @inlinable
+    func leU64(_ what: @autoclosure () -> String) throws -> UInt64 {
+        try ensure(8, what())
+        let v = UInt64(littleEndian: (buf + pos).loadUnaligned(as: UInt64.self))
+        pos += 8
+        return v
+    }
+
+    @inlinable
+    func leU32(_ what: @autoclosure () -> String) throws -> UInt32 {
+        try ensure(4, what())
+        let v = UInt32(littleEndian: (buf + pos).loadUnaligned(as: UInt32.self))
+        pos += 4
+        return v
+    }
+
+    @inlinable
+    func leU16(_ what: @autoclosure () -> String) throws -> UInt16 {
+        try ensure(2, what())
+        let v = UInt16(littleEndian: (buf + pos).loadUnaligned(as: UInt16.self))
+        pos += 2
+        return v
+    }
+
+    func beU64(_ what: String) throws -> UInt64 {
+        try ensure(8, what)
+        let v = UInt64(bigEndian: (buf + pos).loadUnaligned(as: UInt64.self))
+        pos += 8
+        return v
+    }
+
+    func bytes(_ n: Int, _ what: String) throws -> UnsafeRawBufferPointer {
+        try ensure(n, what)
+        let p = UnsafeRawBufferPointer(start: buf + pos, count: n)
+        pos += n
+        return p
+    }
+
+    func skip(_ n: Int, _ what: String) throws {
+        var left = n
+        while left > 0 {
+            let step = min(left, Self.chunk)
+            try ensure(step, what)
+            pos += step
+            left -= step
+        }
+    }
+
+    /// An RDB length (`rdbLoadLen`): returns the value, or for an encoded string the
+    /// encoding number with `encoded` set.
+    @inlinable
+    func length(_ what: @autoclosure () -> String) throws -> (value: UInt64, encoded: Bool) {
+        try ensure(1, what())
+        let b = buf.load(fromByteOffset: pos, as: UInt8.self)
+        switch b >> 6 {
+        case 0:
+            pos += 1
+            return (UInt64(b & 0x3F), false)
+        case 1:
+            try ensure(2, what())
+            let v = (UInt64(b & 0x3F) << 8) | UInt64(buf.load(fromByteOffset: pos + 1, as: UInt8.self))
+            pos += 2
+            return (v, false)
+        case 3:
+            pos += 1
+            return (UInt64(b & 0x3F), true)
+        default:
+            if b == 0x80 {
+                try ensure(5, what())
+                let v = UInt32(bigEndian: (buf + pos + 1).loadUnaligned(as: UInt32.self))
+                pos += 5
+                return (UInt64(v), false)
+            }
+            if b == 0x81 {
+                try ensure(9, what())
+                let v = UInt64(bigEndian: (buf + pos + 1).loadUnaligned(as: UInt64.self))
+                pos += 9
+                return (v, false)
+            }
+            throw error("bad length byte 0x\(String(b, radix: 16)) while reading \(what())")
+        }
+    }
+
+    /// A plain (not string-encoded) length, bounded to fit in memory counts.
+    @inlinable
+    func count(_ what: @autoclosure () -> String) throws -> Int {
+        let at = offset
+        let (v, enc) = try length(what())
+        if enc { throw error("expected \(what()), found a string encoding marker", at: at) }
+        if v > UInt64(Int.max / 2) { throw error("\(what()) \(v) is out of range", at: at) }
+        return Int(v)
+    }
+}

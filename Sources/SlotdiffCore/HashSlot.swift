@@ -1,0 +1,78 @@
+import Foundation
+
+/// Cluster hash slots: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384.
+/// Standalone servers have slots too: keys are bucketed by slot on the client so that every
+/// source, live or file, is partitioned the same way.
+public enum HashSlot {
+    public static let count = 16384
+
+    @usableFromInline
+    static let table: [UInt16] = (0..<256).map { i -> UInt16 in
+        var crc = UInt16(i) << 8
+        for _ in 0..<8 { crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        return crc
+    }
+
+    /// CRC16-XMODEM as Redis Cluster uses it (`crc16("123456789") == 0x31C3`).
+    @inlinable
+    public static func crc16(_ bytes: UnsafeRawBufferPointer) -> UInt16 {
+        var crc: UInt16 = 0
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { crc = (crc << 8) ^ t[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ b)] }
+        }
+        return crc
+    }
+
+    /// The slot of a key: only the part between the first `{` and the next `}` is hashed when
+    /// that part is non-empty.
+    @inlinable
+    public static func slot(of key: UnsafeRawBufferPointer) -> UInt16 {
+        var hashed = key
+        if let open = key.firstIndex(of: UInt8(ascii: "{")) {
+            if let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
+                hashed = UnsafeRawBufferPointer(rebasing: key[(open + 1)..<close])
+            }
+        }
+        return crc16(hashed) & 0x3FFF
+    }
+
+    public static func slot<C: Collection>(of key: C) -> UInt16 where C.Element == UInt8 {
+        Array(key).withUnsafeBytes { slot(of: $0) }
+    }
+}
+
+/// An inclusive range of hash slots, written `A-B` (or a single slot `A`) on the command line.
+public struct SlotRange: Hashable, Sendable, CustomStringConvertible {
+    public var lower: UInt16
+    public var upper: UInt16
+
+    public init(_ lower: UInt16, _ upper: UInt16) {
+        self.lower = lower
+        self.upper = upper
+    }
+
+    public static let all = SlotRange(0, UInt16(HashSlot.count - 1))
+
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2,
+              let a = UInt16(parts[0].trimmingCharacters(in: .whitespaces)),
+              let b = UInt16(parts[parts.count - 1].trimmingCharacters(in: .whitespaces)),
+              a <= b, Int(b) < HashSlot.count else { return nil }
+        self.init(a, b)
+    }
+
+    /// The I-th (0-based) of N contiguous, near-equal ranges covering all slots.
+    public static func shard(_ index: Int, of n: Int) -> SlotRange {
+        precondition(n > 0 && index >= 0 && index < n)
+        let lo = HashSlot.count * index / n
+        let hi = HashSlot.count * (index + 1) / n - 1
+        return SlotRange(UInt16(lo), UInt16(hi))
+    }
+
+    @inlinable
+    public func contains(_ slot: UInt16) -> Bool { slot >= lower && slot <= upper }
+
+    public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
+}
+

@@ -1,0 +1,157 @@
+/// A compact in-memory index of one source's records: about 48 bytes per key plus an 8-byte
+/// hash slot and the key bytes themselves, with no per-key allocation. Keys live in a chunked
+/// arena; entries in one growable block; lookup by open addressing on (db, key).
+public final class KeyTable {
+    public struct Entry {
+        public var digest: Hash128
+        public var expire: Int64          // Int64.min: no expiry
+        var keyOffset: Int
+        public var keyLength: UInt32
+        public var db: UInt16
+        public var slot: UInt16
+        public var typeRaw: UInt8
+        public var flags: UInt8           // bit 0: matched by the other side; bit 1: duplicate reported
+
+        public var type: ValueType { ValueType(rawValue: typeRaw) ?? .string }
+        public var expireMs: Int64? { expire == Int64.min ? nil : expire }
+        public var state: SideState { SideState(type: type, expireMs: expireMs, digest: digest) }
+    }
+
+    /// Which dump file (or endpoint) these records came from, for messages.
+    public let origin: String
+    public private(set) var count = 0
+    private var entries: UnsafeMutablePointer<Entry>
+    private var capacity: Int
+    // Open-addressing index: (entry index + 1, 32 bits of the key hash); 0 = empty.
+    private var index: UnsafeMutablePointer<UInt64>
+    private var indexMask: Int
+    private var arena: [UnsafeMutableRawPointer] = []
+    private var arenaUsed = 0
+    private static let arenaChunk = 1 << 20
+    private static let chunkShift = 24
+
+    public init(origin: String, expectedCount: Int = 1024) {
+        self.origin = origin
+        capacity = max(16, expectedCount)
+        entries = .allocate(capacity: capacity)
+        var n = 16
+        while n < capacity * 3 / 2 { n <<= 1 }
+        index = .allocate(capacity: n)
+        index.initialize(repeating: 0, count: n)
+        indexMask = n - 1
+    }
+
+    deinit {
+        entries.deallocate()
+        index.deallocate()
+        for c in arena { c.deallocate() }
+    }
+
+    /// Raises capacity ahead of time (RESIZEDB hints), so the block does not grow by copying.
+    public func reserve(_ n: Int) {
+        if count + n > capacity { growEntries(to: count + n) }
+    }
+
+    public func entry(_ i: Int) -> Entry { entries[i] }
+
+    public func key(_ i: Int) -> UnsafeRawBufferPointer { keyBytes(entries[i]) }
+
+    public func keyArray(_ i: Int) -> [UInt8] { Array(key(i)) }
+
+    func keyBytes(_ e: Entry) -> UnsafeRawBufferPointer {
+        let chunk = e.keyOffset >> Self.chunkShift
+        let off = e.keyOffset & ((1 << Self.chunkShift) - 1)
+        return UnsafeRawBufferPointer(start: arena[chunk] + off, count: Int(e.keyLength))
+    }
+
+    public func setFlag(_ i: Int, _ bit: UInt8) { entries[i].flags |= bit }
+
+    @inlinable
+    public static func hash(db: Int, key: UnsafeRawBufferPointer) -> UInt64 {
+        Hash128.of(key).low ^ (UInt64(truncatingIfNeeded: db) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Index of the entry for (db, key), or nil.
+    public func find(db: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        let tag = hash >> 32
+        var i = Int(truncatingIfNeeded: hash) & indexMask
+        while true {
+            let slot = index[i]
+            if slot == 0 { return nil }
+            if slot >> 32 == tag {
+                let e = Int(slot & 0xFFFF_FFFF) - 1
+                let en = entries[e]
+                if Int(en.db) == db && Int(en.keyLength) == key.count {
+                    let k = keyBytes(en)
+                    if key.count == 0 || memcmp(k.baseAddress!, key.baseAddress!, key.count) == 0 { return e }
+                }
+            }
+            i = (i + 1) & indexMask
+        }
+    }
+
+    /// Adds a record. Returns the index of an existing entry with the same (db, key) instead of
+    /// adding, so a caller can report a key found twice in one source.
+    @discardableResult
+    public func insert(db: Int, key: UnsafeRawBufferPointer, slot: UInt16, type: ValueType,
+                       expireMs: Int64?, digest: Hash128) -> (index: Int, inserted: Bool) {
+        let h = Self.hash(db: db, key: key)
+        if let existing = find(db: db, key: key, hash: h) { return (existing, false) }
+        if count == capacity { growEntries(to: capacity + capacity / 2 + 16) }
+        if (count + 1) * 3 > (indexMask + 1) * 2 { growIndex() }
+        let off = storeKey(key)
+        entries[count] = Entry(digest: digest, expire: expireMs ?? Int64.min, keyOffset: off,
+                               keyLength: UInt32(key.count), db: UInt16(truncatingIfNeeded: db), slot: slot,
+                               typeRaw: type.rawValue, flags: 0)
+        place(entry: count, hash: h)
+        count += 1
+        return (count - 1, true)
+    }
+
+    private func place(entry: Int, hash: UInt64) {
+        var i = Int(truncatingIfNeeded: hash) & indexMask
+        while index[i] != 0 { i = (i + 1) & indexMask }
+        index[i] = (hash >> 32) << 32 | UInt64(entry + 1)
+    }
+
+    private func storeKey(_ key: UnsafeRawBufferPointer) -> Int {
+        let n = key.count
+        if arena.isEmpty || arenaUsed + n > Self.arenaChunk {
+            arena.append(.allocate(byteCount: max(Self.arenaChunk, n), alignment: 8))
+            arenaUsed = 0
+        }
+        let chunk = arena.count - 1
+        if n > 0 { (arena[chunk] + arenaUsed).copyMemory(from: key.baseAddress!, byteCount: n) }
+        let off = chunk << Self.chunkShift | arenaUsed
+        arenaUsed += n
+        if n >= Self.arenaChunk { arenaUsed = Self.arenaChunk }   // an oversized key owns its chunk
+        return off
+    }
+
+    private func growEntries(to n: Int) {
+        let p = UnsafeMutablePointer<Entry>.allocate(capacity: n)
+        p.moveInitialize(from: entries, count: count)
+        entries.deallocate()
+        entries = p
+        capacity = n
+    }
+
+    private func growIndex() {
+        let n = (indexMask + 1) * 2
+        index.deallocate()
+        index = .allocate(capacity: n)
+        index.initialize(repeating: 0, count: n)
+        indexMask = n - 1
+        for i in 0..<count {
+            let e = entries[i]
+            place(entry: i, hash: Self.hash(db: Int(e.db), key: keyBytes(e)))
+        }
+    }
+
+    /// Approximate bytes held, for memory reports.
+    public var bytesHeld: Int {
+        capacity * MemoryLayout<Entry>.stride + (indexMask + 1) * 8 + arena.count * Self.arenaChunk
+    }
+}
+
+import Foundation

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The result of one check: written as JSON beside the diff log and printed as a table.
+public struct Summary: Sendable {
+    public struct SideInfo: Sendable {
+        public var spec: String
+        public var inputs: [[String: String]]
+        public init(spec: String, inputs: [[String: String]]) {
+            self.spec = spec
+            self.inputs = inputs
+        }
+    }
+
+    public var source: SideInfo
+    public var target: SideInfo
+    public var counts: CompareCounts
+    public var filteredOut = 0
+    public var emptySkipped = 0
+    public var seconds: Double = 0
+    public var log: String?
+    public var ttlToleranceMs: Int64 = 1000
+    public var startedAt = Date()
+
+    public init(source: SideInfo, target: SideInfo, counts: CompareCounts) {
+        self.source = source
+        self.target = target
+        self.counts = counts
+    }
+
+    /// 0 the sides match, 1 differences were found.
+    public var exitCode: Int32 { counts.totalDifferences == 0 ? 0 : 1 }
+    public var result: String { counts.totalDifferences == 0 ? "match" : "differences" }
+
+    public func json() -> String {
+        var o: [String: Any] = [
+            "result": result,
+            "source": ["spec": source.spec, "inputs": source.inputs, "keys": counts.sourceKeys],
+            "target": ["spec": target.spec, "inputs": target.inputs, "keys": counts.targetKeys],
+            "compared": counts.compared,
+            "matched": counts.matched,
+            "expired": counts.expired,
+            "differences": Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, counts.differences[$0] ?? 0) }),
+            "differences_total": counts.totalDifferences,
+            "differences_by_type": counts.differencesByType,
+            "filtered_out": filteredOut,
+            "empty_collections_skipped": emptySkipped,
+            "ttl_tolerance_ms": ttlToleranceMs,
+            "started_at": ISO8601DateFormatter().string(from: startedAt),
+            "seconds": (seconds * 1000).rounded() / 1000,
+        ]
+        if let log { o["log"] = log }
+        let data = try! JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public func table() -> String {
+        var rows: [(String, String)] = [
+            ("source", "\(source.spec) (\(counts.sourceKeys) keys)"),
+            ("target", "\(target.spec) (\(counts.targetKeys) keys)"),
+            ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal"),
+        ]
+        for k in DifferenceKind.allCases {
+            let n = counts.differences[k] ?? 0
+            if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }
+        }
+        if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
+        if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }
+        if emptySkipped > 0 { rows.append(("empty collections", "\(emptySkipped) (not loadable by a server, skipped)")) }
+        rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
+        rows.append(("time", String(format: "%.2f s", seconds)))
+        if let log { rows.append(("log", log)) }
+        let w = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import SlotdiffCore
+
+extension Slotdiff {
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read, merge, filter and summarise diff logs.")
+
+        @Argument(help: "Diff logs (.jsonl.zst) written by compare.") var logs: [String]
+
+        @Option(help: "Only this kind (repeatable): missing, extra, type, value, ttl, duplicate.")
+        var kind: [DifferenceKind] = []
+
+        @Option(help: "Only this database (repeatable).") var db: [Int] = []
+        @Option(help: "Only keys matching this glob.") var match: String?
+        @Option(help: "Output: table, json (one document) or jsonl (the log lines).")
+        var format: Format = .table
+        @Option(help: "Show at most this many differences in the table (0: all).") var limit: Int = 100
+
+        enum Format: String, ExpressibleByArgument { case table, json, jsonl }
+
+        func run() throws {
+            let glob = match.map(GlobPattern.init)
+            var rows: [Difference] = []
+            var counts: [DifferenceKind: Int] = [:]
+            var truncated: [String] = []
+            do {
+                for path in logs {
+                    let r = DiffLogReader(path: path)
+                    try r.forEach { d in
+                        if !kind.isEmpty && !kind.contains(d.kind) { return }
+                        if !db.isEmpty && !db.contains(d.db) { return }
+                        if let glob, !glob.matches(d.key) { return }
+                        counts[d.kind, default: 0] += 1
+                        if format == .jsonl { print(d.jsonLine()); return }
+                        if format == .json || limit == 0 || rows.count < limit { rows.append(d) }
+                    }
+                    if r.truncated { truncated.append(path) }
+                }
+            } catch let e as LogError {
+                throw fail(e.description)
+            }
+            for t in truncated {
+                FileHandle.standardError.write(Data("slotdiff: warning: \(t) ends in an incomplete frame (the run was cut off); showing what it holds\n".utf8))
+            }
+            let total = counts.values.reduce(0, +)
+            switch format {
+            case .jsonl: break
+            case .json:
+                let lines = rows.map { $0.jsonLine() }.joined(separator: ",\n  ")
+                let c = DifferenceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }.joined(separator: ",")
+                print("{\"total\":\(total),\"counts\":{\(c)},\"differences\":[\n  \(lines)\n]}")
+            case .table:
+                print(Self.table(rows))
+                if total > rows.count { print("… \(total - rows.count) more (use --limit 0 or --format jsonl)") }
+                let c = DifferenceKind.allCases.compactMap { k in counts[k].map { "\(k.rawValue) \($0)" } }.joined(separator: ", ")
+                print("\(total) differences" + (c.isEmpty ? "" : ": \(c)"))
+            }
+        }
+
+        static func table(_ rows: [Difference]) -> String {
+            func side(_ s: SideState?) -> String {
+                guard let s else { return "-" }
+                let exp = s.expireMs.map { "exp " + iso($0) } ?? "no expiry"
+                return "\(s.type), \(exp), \(s.digest.description.prefix(8))"
+            }
+            var cells = [["KIND", "DB", "SLOT", "KEY", "SOURCE", "TARGET"]]
+            for d in rows {
+                cells.append([d.kind.rawValue, "\(d.db)", "\(d.slot)", d.displayKey, side(d.source), side(d.target)])
+            }
+            let widths = (0..<6).map { c in min(48, cells.map { $0[c].count }.max() ?? 0) }
+            return cells.map { row in
+                row.enumerated().map { i, v in
+                    let t = v.count > widths[i] ? String(v.prefix(widths[i] - 1)) + "…" : v
+                    return t.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                }.joined(separator: "  ")
+            }.joined(separator: "\n")
+        }
+
+        static func iso(_ ms: Int64) -> String {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+        }
+    }
+}
