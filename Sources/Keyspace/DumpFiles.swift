@@ -43,6 +43,8 @@ public struct LoadedDump {
     public let filteredOut: Int
     /// Keys whose collection was empty (servers do not load them; neither do we).
     public let emptySkipped: Int
+    /// Keys found twice in this one file: `source` holds the first copy, `target` the second.
+    public let duplicates: [Difference]
     public let seconds: Double
 }
 
@@ -55,6 +57,7 @@ public enum DumpLoader {
         let table = KeyTable(origin: path, expectedCount: 1024)
         var filtered = 0
         var empty = 0
+        var duplicates: [Difference] = []
         try parser.parse(digester: d, onResize: { n in
             table.reserve(n)
         }, onKey: { ev in
@@ -63,10 +66,14 @@ public enum DumpLoader {
             guard let digest = ev.digest else { empty += 1; return }
             let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
             if !r.inserted {
-                throw RDBError(input: path, offset: -1, reason: "key \(Difference(kind: .duplicate, db: ev.db, slot: slot, key: Array(ev.key), source: nil, target: nil).displayKey) appears twice in db \(ev.db)")
+                // A server refuses to load such a file; report the key instead of guessing which copy counts.
+                let first = table.entry(r.index).state
+                duplicates.append(Difference(kind: .duplicate, db: ev.db, slot: slot, key: Array(ev.key),
+                                             source: first, target: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest),
+                                             origins: [path, path]))
             }
         })
-        return LoadedDump(path: path, table: table, info: parser.info, filteredOut: filtered, emptySkipped: empty,
+        return LoadedDump(path: path, table: table, info: parser.info, filteredOut: filtered, emptySkipped: empty, duplicates: duplicates,
                           seconds: Date().timeIntervalSince(start))
     }
 

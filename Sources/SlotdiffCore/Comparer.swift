@@ -54,8 +54,15 @@ public struct Comparer {
     static let matchedFlag: UInt8 = 1
     static let duplicateFlag: UInt8 = 2
 
-    public func compare(source: [KeyTable], target: [KeyTable], emit: (Difference) throws -> Void) throws -> CompareCounts {
+    /// `inFileDuplicates` are keys a single input holds twice (its loader found them); they are
+    /// counted and logged with the others.
+    public func compare(source: [KeyTable], target: [KeyTable], inFileDuplicates: [Difference] = [],
+                        emit: (Difference) throws -> Void) throws -> CompareCounts {
         var counts = CompareCounts()
+        for d in inFileDuplicates {
+            counts.add(d)
+            try emit(d)
+        }
         try reportDuplicates(source, side: .source, counts: &counts, emit: emit)
         try reportDuplicates(target, side: .target, counts: &counts, emit: emit)
         for t in source {

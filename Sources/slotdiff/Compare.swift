@@ -74,7 +74,16 @@ extension Slotdiff {
                                         sourceSnapshotMs: srcDumps.compactMap(\.info.ctimeMs).max() ?? now,
                                         targetSnapshotMs: dstDumps.compactMap(\.info.ctimeMs).max() ?? now)
                 let log = try DiffLogWriter(path: out)
-                let counts = try comparer.compare(source: srcDumps.map(\.table), target: dstDumps.map(\.table)) { try log.write($0) }
+                func sided(_ dumps: [LoadedDump], _ side: Side) -> [Difference] {
+                    dumps.flatMap(\.duplicates).map { d in
+                        var d = d
+                        d.side = side
+                        if side == .target { (d.source, d.target) = (nil, d.source) } else { d.target = nil }
+                        return d
+                    }
+                }
+                let counts = try comparer.compare(source: srcDumps.map(\.table), target: dstDumps.map(\.table),
+                                                  inFileDuplicates: sided(srcDumps, .source) + sided(dstDumps, .target)) { try log.write($0) }
                 try log.close()
                 var s = Summary(source: .init(spec: source, inputs: srcDumps.map(Self.describe)),
                                 target: .init(spec: target, inputs: dstDumps.map(Self.describe)), counts: counts)
