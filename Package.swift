@@ -33,9 +33,11 @@ let package = Package(
             "SlotdiffCore", "RDB", "Keyspace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "SlotdiffCoreTests", dependencies: ["SlotdiffCore"]),
-        .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore"], resources: []),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SlotdiffCoreTests", dependencies: ["SlotdiffCore", "TestSupport"]),
+        .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
-        .testTarget(name: "KeyspaceTests", dependencies: ["Keyspace", "RDB", "SlotdiffCore"]),
+        .testTarget(name: "KeyspaceTests", dependencies: ["Keyspace", "RDB", "SlotdiffCore", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["SlotdiffCore", "TestSupport", "slotdiff"]),
     ]
 )

@@ -58,8 +58,13 @@ public enum DumpLoader {
         var filtered = 0
         var empty = 0
         var duplicates: [Difference] = []
+        // RESIZEDB hints size the table up front; a key takes at least 4 bytes of a dump, so a
+        // hint larger than that allows is corruption and is not believed.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        let zst = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
+        let hintCap = size.map { zst ? $0 : $0 / 4 } ?? (1 << 20)
         try parser.parse(digester: d, onResize: { n in
-            table.reserve(n)
+            table.reserve(min(n, hintCap))
         }, onKey: { ev in
             let slot = HashSlot.slot(of: ev.key)
             guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else { filtered += 1; return }

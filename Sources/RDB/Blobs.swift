@@ -4,22 +4,25 @@ import SlotdiffCore
 /// place. Every read is bounds-checked; errors carry the file offset of the offending byte.
 struct Blob {
     let bytes: UnsafeRawBufferPointer
-    let fileOffset: Int64
+    let origin: BlobOrigin
     let input: RDBInput
     let kind: String
 
-    init(_ e: Element, at off: Int64, input: RDBInput, kind: String) throws {
+    init(_ e: Element, at origin: BlobOrigin, input: RDBInput, kind: String) throws {
         guard case .bytes(let b) = e else {
-            throw input.error("\(kind) is stored as an integer, expected an encoded blob", at: off)
+            throw input.error("\(kind) is stored as an integer, expected an encoded blob", at: origin.offset)
         }
         bytes = b
-        fileOffset = off
+        self.origin = origin
         self.input = input
         self.kind = kind
     }
 
     func fail(_ at: Int, _ reason: String) -> RDBError {
-        input.error("\(kind): \(reason)", at: fileOffset + Int64(at))
+        if origin.compressed {
+            return input.error("\(kind) (LZF-compressed here; byte \(at) of its \(bytes.count) decompressed bytes): \(reason)", at: origin.offset)
+        }
+        return input.error("\(kind): \(reason)", at: origin.offset + Int64(at))
     }
 
     @inline(__always)

@@ -1,5 +1,12 @@
 import SlotdiffCore
 
+/// Where a blob's bytes start in the input, and whether they were LZF-compressed there (then
+/// positions inside the blob are not file offsets).
+struct BlobOrigin {
+    var offset: Int64
+    var compressed: Bool
+}
+
 /// How a string is stored in a dump.
 enum StringHead {
     case raw(Int)
@@ -31,6 +38,8 @@ extension RDBInput {
         case 3:
             let c = try count("compressed length of \(what())")
             let r = try count("uncompressed length of \(what())")
+            // LZF expands at most ~90×: a larger claim is corruption, not a reason to allocate.
+            if r > c * 100 + 64 { throw error("\(what()): \(c) LZF bytes cannot hold the declared \(r) bytes", at: at) }
             return .lzf(compressed: c, raw: r)
         default:
             throw error("unknown string encoding \(v) in \(what())", at: at)
@@ -39,17 +48,17 @@ extension RDBInput {
 
     /// Reads a whole string and hands it to `body` (valid only during the call), decompressing
     /// LZF. For blobs (listpacks, ziplists) and short strings.
-    func withString<R>(_ what: @autoclosure () -> String, _ body: (Element, Int64) throws -> R) throws -> R {
+    func withString<R>(_ what: @autoclosure () -> String, _ body: (Element, BlobOrigin) throws -> R) throws -> R {
         let head = try stringHead(what())
         switch head {
         case .int(let v):
-            return try body(.int(v), offset)
+            return try body(.int(v), BlobOrigin(offset: offset, compressed: false))
         case .raw(let n):
             try ensure(n, what())
             let at = offset
             let p = UnsafeRawBufferPointer(start: buf + pos, count: n)
             pos += n
-            return try body(.bytes(p), at)
+            return try body(.bytes(p), BlobOrigin(offset: at, compressed: false))
         case .lzf(let c, let r):
             if r > Self.maxBlob { throw error("\(what()): uncompressed length \(r) exceeds the \(Self.maxBlob)-byte limit") }
             try ensure(c, what())
@@ -59,7 +68,7 @@ extension RDBInput {
                 throw error("\(what()): LZF data does not decompress to the declared \(r) bytes", at: at)
             }
             pos += c
-            return try body(.bytes(UnsafeRawBufferPointer(out)), at)
+            return try body(.bytes(UnsafeRawBufferPointer(out)), BlobOrigin(offset: at, compressed: true))
         }
     }
 

@@ -80,26 +80,18 @@ public final class RDBInput {
             crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
         }
         let live = end - pos
-        if n > cap {
-            var c = cap
-            while c < n { c *= 2 }
-            let nb = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 16)
-            if live > 0 { nb.copyMemory(from: buf + pos, byteCount: live) }
-            buf.deallocate()
-            buf = nb
-            cap = c
-        } else if pos > 0 && live > 0 {
-            buf.copyMemory(from: buf + pos, byteCount: live)
-        }
+        if pos > 0 && live > 0 { buf.copyMemory(from: buf + pos, byteCount: live) }
         base += Int64(pos)
         pos = 0
         end = live
         crcFrom = 0
+        // The buffer grows only as bytes actually arrive, so a corrupt length cannot make it
+        // allocate more than the input holds.
         while end < n && !sourceDone {
             guard let source else { sourceDone = true; break }
-            let want = cap - end
+            if end == cap { grow(to: min(max(cap * 2, Self.chunk), max(n, Self.chunk))) }
             let got: Int
-            do { got = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: want)) } catch var e as RDBError {
+            do { got = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: cap - end)) } catch var e as RDBError {
                 if e.offset < 0 { e.offset = base + Int64(end) }
                 throw e
             }
@@ -108,6 +100,14 @@ public final class RDBInput {
         if end < n {
             throw error("unexpected end of input: expected \(what) (\(n) bytes), only \(end) left", at: base + Int64(end))
         }
+    }
+
+    private func grow(to c: Int) {
+        let nb = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 16)
+        if end > 0 { nb.copyMemory(from: buf, byteCount: end) }
+        buf.deallocate()
+        buf = nb
+        cap = c
     }
 
     /// Shrinks an oversized buffer back after a big blob, so memory does not stay high.

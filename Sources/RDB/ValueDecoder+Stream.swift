@@ -43,7 +43,7 @@ extension ValueDecoder {
             name.withUnsafeBytes { d.beginGroup(name: $0, lastMs: gms, lastSeq: gseq) }
             let pelCount = try input.count("pending entry count")
             var pel: [StreamID: UInt64] = [:]
-            pel.reserveCapacity(pelCount)
+            pel.reserveCapacity(min(pelCount, 4096))
             for _ in 0..<pelCount {
                 let id = try rawID()
                 _ = try input.leU64("pending delivery time")
@@ -101,7 +101,7 @@ extension ValueDecoder {
         if nMaster < 0 || nMaster > 1 << 20 { throw b.fail(c.at, "master field count \(nMaster) is out of range") }
         // Master fields stay valid: they point into the blob.
         var masterFields: [Element] = []
-        masterFields.reserveCapacity(Int(nMaster))
+        masterFields.reserveCapacity(min(Int(nMaster), 256))
         for _ in 0..<nMaster { masterFields.append(try c.required("master field")) }
         if try c.requiredInt("master entry terminator") != 0 { throw b.fail(c.at, "master entry does not end with 0") }
         var live = 0

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import RDB
+import SlotdiffCore
+import TestSupport
+
+/// Truncated and bit-flipped dumps: always a clear error naming the input and an offset (or,
+/// for a flip the format cannot detect, such as one inside a value of a file without a
+/// checksum, a successful parse) — never a crash or a hang.
+@Suite struct CorruptInputTests {
+    static let samples = [
+        "peers/redis__librdb/test__dumps__misc_with_stream.rdb",
+        "peers/sripathikrishnan__redis-rdb-tools/tests__dumps__redis_50_with_streams.rdb",
+        "peers/redis__redis/tests__assets__encodings.rdb",
+        "peers/redis__librdb/test__dumps__hash_lp_with_hexpire_v12.rdb",
+        "peers/redis__librdb/test__dumps__stream_v13_idmp.rdb",
+        "peers/redis__librdb/test__dumps__quicklist2_v11.rdb",
+    ]
+
+    static func offsets(_ n: Int) -> [Int] {
+        let step = max(1, n / 300)
+        return Array(stride(from: 0, to: n, by: step)) + [n - 1, n - 8, n - 9].filter { $0 > 0 }
+    }
+
+    func parse(_ bytes: [UInt8], name: String) throws {
+        let input = bytes.withUnsafeBytes { RDBInput(name: name, bytes: $0) }
+        try RDBFileParser(input: input).parse(digester: CanonicalDigester()) { _ in }
+    }
+
+    @Test(arguments: samples)
+    func truncatedAtManyOffsets(_ file: String) throws {
+        let path = TestPaths.fixture(file)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        for cut in Self.offsets(bytes.count) {
+            do {
+                try parse(Array(bytes[0..<cut]), name: path)
+                Issue.record("\(file) cut at \(cut) of \(bytes.count) bytes parsed without error")
+            } catch let e as RDBError {
+                #expect(e.description.hasPrefix(path))
+                #expect(e.offset >= 0 && e.offset <= Int64(bytes.count), "offset \(e.offset) for a cut at \(cut)")
+            }
+        }
+    }
+
+    @Test(arguments: samples)
+    func flippedBytes(_ file: String) throws {
+        let path = TestPaths.fixture(file)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        var refused = 0
+        for at in Self.offsets(bytes.count) {
+            for mask: UInt8 in [0x01, 0x80, 0xFF] {
+                var b = bytes
+                b[at] ^= mask
+                do { try parse(b, name: path) } catch let e as RDBError {
+                    refused += 1
+                    #expect(e.offset >= 0 && e.offset <= Int64(bytes.count))
+                }
+            }
+        }
+        // These files carry a CRC64: every flip before the trailer must be caught.
+        #expect(refused > 0)
+    }
+
+    @Test func garbageIsNotADump() throws {
+        for junk in [[UInt8](), Array("hello world".utf8), Array("REDIS00x1".utf8), Array("REDIS0014xx".utf8), Array("VALKEY081".utf8)] {
+            #expect(throws: RDBError.self) { try parse(junk, name: "junk") }
+        }
+    }
+}

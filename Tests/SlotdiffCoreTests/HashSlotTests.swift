@@ -1,0 +1,40 @@
+import Testing
+import SlotdiffCore
+
+@Suite struct HashSlotTests {
+    @Test func crc16Vector() {
+        #expect(Array("123456789".utf8).withUnsafeBytes { HashSlot.crc16($0) } == 0x31C3)
+    }
+
+    @Test(arguments: [("foo", 12182), ("bar", 5061), ("", 0), ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
+                      ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061)])
+    func slots(key: String, slot: Int) {
+        #expect(Int(HashSlot.slot(of: Array(key.utf8))) == slot)
+    }
+
+    @Test func ranges() {
+        #expect(SlotRange(parsing: "0-8191") == SlotRange(0, 8191))
+        #expect(SlotRange(parsing: "7") == SlotRange(7, 7))
+        #expect(SlotRange(parsing: "10-5") == nil)
+        #expect(SlotRange(parsing: "0-16384") == nil)
+        #expect(SlotRange(parsing: "x") == nil)
+        // N shards cover every slot exactly once.
+        for n in [1, 3, 4, 7] {
+            var covered = [Int](repeating: 0, count: HashSlot.count)
+            for i in 0..<n {
+                let r = SlotRange.shard(i, of: n)
+                for s in Int(r.lower)...Int(r.upper) { covered[s] += 1 }
+            }
+            #expect(covered.allSatisfy { $0 == 1 })
+        }
+    }
+}
+
+@Suite struct GlobTests {
+    @Test(arguments: [("user:*", "user:42", true), ("user:*", "use:42", false), ("h?llo", "hello", true),
+                      ("h[ae]llo", "hallo", true), ("h[^e]llo", "hello", false), ("h[a-b]llo", "hbllo", true),
+                      ("*", "", true), ("a\\*", "a*", true), ("a\\*", "ab", false), ("*:*:x", "a:b:x", true)])
+    func matches(pattern: String, key: String, expected: Bool) {
+        #expect(GlobPattern(pattern).matches(Array(key.utf8)) == expected)
+    }
+}
