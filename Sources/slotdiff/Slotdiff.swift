@@ -13,6 +13,25 @@ struct Slotdiff: ParsableCommand {
         version: "0.1.0",
         subcommands: [Compare.self, Report.self]
     )
+
+    /// Every failure, a usage error included, ends with status 2: "the check could not be done".
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
 }
 
 /// Prints a failure the way every subcommand does and ends with status 2.

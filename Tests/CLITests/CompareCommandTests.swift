@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+@Suite struct CompareCommandTests {
+    let dir = TestPaths.temporaryDirectory()
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    @Test func matchExitsZero() throws {
+        let r = try slotdiff(["compare", TestPaths.fixture("dataset-redis7.rdb"), TestPaths.fixture("dataset-valkey8.rdb"),
+                              "--out", path("a.jsonl.zst")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("MATCH"))
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("a.summary.json")))) as! [String: Any]
+        #expect(summary["result"] as? String == "match")
+        #expect((summary["differences_total"] as? Int) == 0)
+    }
+
+    @Test func differencesExitOneAndReportReadsTheLog() throws {
+        let log = path("d.jsonl.zst")
+        let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                              "--out", log, "--summary", path("s.json")])
+        #expect(r.status == 1, "\(r.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("s.json")))) as! [String: Any]
+        let total = summary["differences_total"] as! Int
+        #expect(total > 30)
+        // report: JSON Lines back out, filters applied.
+        let all = try slotdiff(["report", log, "--format", "jsonl"])
+        #expect(all.status == 0)
+        #expect(all.stdout.split(separator: "\n").count == total)
+        let missing = try slotdiff(["report", log, "--format", "jsonl", "--kind", "missing"])
+        let lines = missing.stdout.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.contains("\"kind\":\"missing\"") })
+        let db2 = try slotdiff(["report", log, "--format", "jsonl", "--db", "2"])
+        #expect(db2.stdout.split(separator: "\n").allSatisfy { $0.contains("\"db\":2") })
+        let matched = try slotdiff(["report", log, "--format", "jsonl", "--match", "val:zset:*"])
+        #expect(matched.stdout.split(separator: "\n").count == 4)
+        let table = try slotdiff(["report", log])
+        #expect(table.stdout.contains("KIND") && table.stdout.contains("gone:string"))
+        let json = try slotdiff(["report", log, "--format", "json"])
+        let doc = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(doc["total"] as? Int == total)
+    }
+
+    @Test func compressedAndStandardInput() throws {
+        let zst = path("drift-target.rdb.zst")
+        let z = try run("/usr/bin/zstd", ["-q", "-f", TestPaths.fixture("drift-target.rdb"), "-o", zst])
+        #expect(z.status == 0)
+        let a = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), zst, "--out", path("z.jsonl.zst")])
+        #expect(a.status == 1)
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("dataset-redis8.rdb")))
+        let b = try slotdiff(["compare", "-", TestPaths.fixture("dataset-redis7.rdb"), "--out", path("s.jsonl.zst")], stdin: data)
+        #expect(b.status == 0, "\(b.stderr)")
+    }
+
+    @Test func directoryAndCommaSeparatedSides() throws {
+        let shards = dir.appendingPathComponent("shards")
+        try FileManager.default.createDirectory(at: shards, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestPaths.fixture("drift-source.rdb"), toPath: shards.appendingPathComponent("a.rdb").path)
+        try FileManager.default.copyItem(atPath: TestPaths.fixture("hfe-redis8.rdb"), toPath: shards.appendingPathComponent("b.rdb").path)
+        let r = try slotdiff(["compare", shards.path,
+                              TestPaths.fixture("hfe-redis8.rdb") + "," + TestPaths.fixture("drift-source.rdb"),
+                              "--out", path("dir.jsonl.zst")])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test func unreadableInputExitsTwoNamingTheFile() throws {
+        let missing = path("nope.rdb")
+        let r = try slotdiff(["compare", missing, TestPaths.fixture("drift-source.rdb"), "--out", path("x.jsonl.zst")])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains(missing))
+        // A truncated dump: file, offset and what was expected.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-source.rdb")))
+        let cut = path("cut.rdb")
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        let t = try slotdiff(["compare", cut, TestPaths.fixture("drift-source.rdb"), "--out", path("y.jsonl.zst")])
+        #expect(t.status == 2)
+        #expect(t.stderr.contains(cut) && t.stderr.contains("at offset") && t.stderr.contains("expected"), "\(t.stderr)")
+        let notDump = try slotdiff(["compare", TestPaths.fixture("drift-expected.json"), cut, "--out", path("z.jsonl.zst")])
+        #expect(notDump.status == 2 && notDump.stderr.contains("not a dump file"))
+    }
+
+    @Test func filterOptions() throws {
+        let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                              "--out", path("f.jsonl.zst"), "--type", "zset", "--match", "val:*", "--json"])
+        #expect(r.status == 1)
+        let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect((s["differences"] as! [String: Int])["value"] == 4)
+        #expect((s["differences_total"] as! Int) == 4)
+        let clean = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                  "--out", path("g.jsonl.zst"), "--match", "same:*"])
+        #expect(clean.status == 0, "\(clean.stdout)")
+        let bad = try slotdiff(["compare", "a.rdb", "b.rdb", "--slots", "9-3"])
+        #expect(bad.status == 2 && bad.stderr.contains("9-3"))
+        let help = try slotdiff(["compare", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--ttl-tolerance"))
+    }
+}
