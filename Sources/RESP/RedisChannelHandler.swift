@@ -1,0 +1,179 @@
+import Foundation
+import NIOCore
+import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A batch of encoded commands and the promise for their replies, written as one unit.
+struct RedisRequest: Sendable {
+    var buffer: ByteBuffer
+    var count: Int
+    var promise: EventLoopPromise<[RESPValue]>
+    var timeout: TimeAmount?
+}
+
+/// Writes requests, parses replies and hands them to the oldest waiting request. The state
+/// lives in `ConnectionStateMachine`; this handler only performs what it decides.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisRequest
+    typealias OutboundOut = ByteBuffer
+
+    private struct Entry {
+        var promise: EventLoopPromise<[RESPValue]>
+        var timer: Scheduled<Void>?
+    }
+
+    private var machine = ConnectionStateMachine<Entry>()
+    /// Why the connection ended, readable from any thread: requests written after the
+    /// handler is gone fail with this rather than a bare "channel closed".
+    let closeReason: CloseReason
+    private var readBuffer: ByteBuffer?
+    private let parser: RESPParser
+    private let endpoint: String
+    private let tls: Bool
+
+    init(endpoint: String, parser: RESPParser, tls: Bool, closeReason: CloseReason) {
+        self.closeReason = closeReason
+        self.endpoint = endpoint
+        self.parser = parser
+        self.tls = tls
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        var entry = Entry(promise: request.promise, timer: nil)
+        if let timeout = request.timeout {
+            let loopBoundContext = context
+            entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                let error = RedisError(.requestTimeout,
+                                       "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
+                fail(context: loopBoundContext, with: error)
+            }
+        }
+        switch machine.write(entry, expected: request.count) {
+        case .write:
+            context.write(wrapOutboundOut(request.buffer), promise: promise)
+        case .fail(let error):
+            entry.timer?.cancel()
+            request.promise.fail(error)
+            promise?.fail(error)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if readBuffer == nil || readBuffer!.readableBytes == 0 {
+            readBuffer = incoming
+        } else {
+            readBuffer!.writeBuffer(&incoming)
+        }
+        while machine.isActive {
+            let value: RESPValue?
+            do {
+                value = try parser.parse(&readBuffer!)
+            } catch {
+                fail(context: context, with: RedisError(.protocolError, "invalid reply from \(endpoint): \(error)",
+                                                        endpoint: endpoint, underlying: error))
+                return
+            }
+            guard let value else { break }
+            switch machine.read(value, endpoint: endpoint) {
+            case .wait, .ignore:
+                break
+            case .succeed(let entry, let replies):
+                entry.timer?.cancel()
+                entry.promise.succeed(replies)
+            case .close(let error, let failing):
+                closeReason.set(error)
+                finish(failing, with: error)
+                context.close(promise: nil)
+                return
+            }
+        }
+        // Keep the unread tail small: drop consumed bytes once they dominate the buffer.
+        if let b = readBuffer, b.readerIndex > 65536, b.readerIndex > b.readableBytes {
+            readBuffer!.discardReadBytes()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, with: Self.classify(error, endpoint: endpoint, tls: tls))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = RedisError(.connectionClosed, "connection to \(endpoint) closed", endpoint: endpoint)
+        finish(closeMachine(error), with: machine.closeError ?? error)
+        context.fireChannelInactive()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        let error = RedisError(.connectionClosed, "connection to \(endpoint) closed by the client", endpoint: endpoint)
+        finish(closeMachine(error), with: machine.closeError ?? error)
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func fail(context: ChannelHandlerContext, with error: RedisError) {
+        finish(closeMachine(error), with: machine.closeError ?? error)
+        context.close(promise: nil)
+    }
+
+    private func closeMachine(_ error: RedisError) -> [Entry] {
+        let failing = machine.close(error)
+        if let e = machine.closeError { closeReason.set(e) }
+        return failing
+    }
+
+    private func finish(_ entries: [Entry], with error: RedisError) {
+        for e in entries {
+            e.timer?.cancel()
+            e.promise.fail(error)
+        }
+    }
+
+    static func show(_ t: TimeAmount) -> String {
+        let ms = t.nanoseconds / 1_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+    }
+
+    /// Turns an error from the channel (TLS, I/O) into one that names the endpoint.
+    static func classify(_ error: any Error, endpoint: String, tls: Bool) -> RedisError {
+        if let e = error as? RedisError { return e }
+        let text = String(describing: error)
+        if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
+            let what: String
+            if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+                what = "certificate verification failed"
+            } else if error as? NIOSSLExtraError == .failedToValidateHostname {
+                what = "the server certificate does not match the host name"
+            } else {
+                what = "handshake failed"
+            }
+            return RedisError(.tls, "TLS with \(endpoint): \(what) (\(text))", endpoint: endpoint, underlying: error)
+        }
+        if let c = error as? ChannelError, c == .ioOnClosedChannel || c == .alreadyClosed || c == .eof {
+            return RedisError(.connectionClosed, "connection to \(endpoint) is closed", endpoint: endpoint, underlying: error)
+        }
+        if let io = error as? IOError, io.errnoCode == ECONNRESET {
+            return RedisError(.connectionClosed, "connection to \(endpoint) reset by the server", endpoint: endpoint,
+                              underlying: error)
+        }
+        return RedisError(.connectionFailed, "connection to \(endpoint) failed: \(text)", endpoint: endpoint,
+                          underlying: error)
+    }
+}
+
+/// The first error a connection closed with, shared between its handler (event loop) and
+/// the callers that write to it.
+final class CloseReason: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: RedisError?
+
+    func set(_ e: RedisError) { lock.withLock { if error == nil { error = e } } }
+    var value: RedisError? { lock.withLock { error } }
+}

@@ -1,0 +1,195 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How to connect and how long to wait.
+public struct RedisConnectionOptions: Sendable {
+    public var connectTimeout: Duration
+    /// Default time limit for one `send`/`pipeline` call; nil waits forever. When it passes,
+    /// the connection is closed (replies after a lost one could not be matched any more).
+    public var requestTimeout: Duration?
+    /// TLS settings for `rediss://` endpoints; nil there means `RedisTLS()` (system trust
+    /// roots, verification on). Build it once and share it across connections.
+    public var tls: RedisTLS?
+    /// Ask for RESP3 with HELLO 3 (falling back to RESP2 on servers without HELLO), or speak
+    /// RESP2 only.
+    public var preferRESP3: Bool
+    /// CLIENT SETNAME value, shown by CLIENT LIST on the server.
+    public var clientName: String?
+    public var parser: RESPParser
+    public var eventLoopGroup: any EventLoopGroup
+
+    public init(connectTimeout: Duration = .seconds(10), requestTimeout: Duration? = .seconds(60),
+                tls: RedisTLS? = nil, preferRESP3: Bool = true, clientName: String? = nil,
+                parser: RESPParser = RESPParser(),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
+        self.tls = tls
+        self.preferRESP3 = preferRESP3
+        self.clientName = clientName
+        self.parser = parser
+        self.eventLoopGroup = eventLoopGroup
+    }
+}
+
+/// One connection to one server: commands are pipelined (one write and flush per call,
+/// replies matched in order), so several tasks may share it.
+public final class RedisConnection: Sendable {
+    public let endpoint: RedisEndpoint
+    /// 3 after a successful HELLO 3, else 2.
+    public let protocolVersion: Int
+    /// The server's HELLO reply fields (`server`, `version`, `mode`, `role`, ...); empty
+    /// when the server has no HELLO.
+    public let serverInfo: [String: String]
+    let channel: any Channel
+    let closeReason: CloseReason
+    let requestTimeout: Duration?
+
+    init(channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
+         serverInfo: [String: String], requestTimeout: Duration?) {
+        self.channel = channel
+        self.closeReason = closeReason
+        self.endpoint = endpoint
+        self.protocolVersion = protocolVersion
+        self.serverInfo = serverInfo
+        self.requestTimeout = requestTimeout
+    }
+
+    /// Connects, logs in (HELLO 3 with AUTH, or AUTH on RESP2-only servers) and selects the
+    /// endpoint's database.
+    public static func connect(to endpoint: RedisEndpoint,
+                               options: RedisConnectionOptions = RedisConnectionOptions()) async throws(RedisError)
+        -> RedisConnection
+    {
+        let closeReason = CloseReason()
+        let channel = try await openChannel(to: endpoint, options: options, closeReason: closeReason)
+        do {
+            return try await Handshake.run(channel: channel, closeReason: closeReason, endpoint: endpoint, options: options)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    /// Sends one command and returns its reply; an error reply is returned as `.error`
+    /// (`try reply.throwIfError()` raises it).
+    public func send(_ command: [RESPArg], timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        try await pipeline([command], timeout: timeout)[0]
+    }
+
+    public func send(_ arguments: RESPArg..., timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        try await send(arguments, timeout: timeout)
+    }
+
+    /// Sends all commands in one write and flush and returns their replies in order. Error
+    /// replies are values in the result, so one failed command does not lose the others.
+    /// Throws when the connection fails, the time limit passes or the task is cancelled.
+    public func pipeline(_ commands: [[RESPArg]], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+        if commands.isEmpty { return [] }
+        let buffer = RESPEncoder.encode(commands, allocator: channel.allocator)
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        let limit = (timeout ?? requestTimeout).map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
+        let request = RedisRequest(buffer: buffer, count: commands.count, promise: promise, timeout: limit)
+        let address = endpoint.address
+        let closeReason = closeReason
+        channel.writeAndFlush(request).whenFailure { error in
+            // Writes on a closed channel never reach the handler; fail the request here with
+            // the reason the connection closed. (Completing a promise twice is a no-op, so a
+            // race with the handler is harmless.)
+            promise.fail(closeReason.value ?? RedisChannelHandler.classify(error, endpoint: address, tls: false))
+        }
+        do {
+            return try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                // Replies still due are read and dropped by the handler; the connection stays usable.
+                promise.fail(RedisError(.cancelled, "request to \(address) cancelled", endpoint: address))
+            }
+        } catch let e as RedisError {
+            throw e
+        } catch {
+            throw RedisChannelHandler.classify(error, endpoint: address, tls: endpoint.tls)
+        }
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    /// Closes the connection; requests still waiting fail with `.connectionClosed`.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s.multipliedReportingOverflow(by: 1_000_000_000).overflow ? .max : s * 1_000_000_000 + atto / 1_000_000_000
+    }
+
+    private static func openChannel(to endpoint: RedisEndpoint, options: RedisConnectionOptions,
+                                    closeReason: CloseReason) async throws(RedisError)
+        -> any Channel
+    {
+        var chosenTLS: RedisTLS? = nil
+        if endpoint.tls {
+            if let given = options.tls { chosenTLS = given } else { chosenTLS = try RedisTLS() }
+        }
+        let tls = chosenTLS
+        let address = endpoint.address
+        let parser = options.parser
+        let bootstrap = ClientBootstrap(group: options.eventLoopGroup)
+            .connectTimeout(.nanoseconds(nanoseconds(options.connectTimeout)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(try tls.makeHandler(for: endpoint)) }
+                    try sync.addHandler(RedisChannelHandler(endpoint: address, parser: parser, tls: tls != nil,
+                                                             closeReason: closeReason))
+                }
+            }
+        do {
+            return try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            throw connectError(error, endpoint: endpoint, timeout: options.connectTimeout)
+        }
+    }
+
+    private static func isConnectTimeout(_ error: any Error) -> Bool {
+        if case .connectTimeout = error as? ChannelError { return true }
+        return false
+    }
+
+    static func connectError(_ error: any Error, endpoint: RedisEndpoint, timeout: Duration) -> RedisError {
+        let address = endpoint.address
+        if let e = error as? RedisError { return e }
+        if let c = error as? NIOConnectionError {
+            if c.connectionErrors.isEmpty, c.dnsAError != nil || c.dnsAAAAError != nil {
+                return RedisError(.unresolvableHost, "cannot resolve host: \(address)", endpoint: address, underlying: error)
+            }
+            let errnos = c.connectionErrors.compactMap { ($0.error as? IOError)?.errnoCode }
+            if !errnos.isEmpty, errnos.allSatisfy({ $0 == ECONNREFUSED }) {
+                return RedisError(.connectionRefused, "connection refused: \(address)", endpoint: address, underlying: error)
+            }
+            if c.connectionErrors.contains(where: { Self.isConnectTimeout($0.error) }) {
+                return RedisError(.connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
+                                  underlying: error)
+            }
+        }
+        if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
+            return RedisError(.connectionRefused, "connection refused: \(address)", endpoint: address, underlying: error)
+        }
+        if isConnectTimeout(error) {
+            return RedisError(.connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
+                              underlying: error)
+        }
+        return RedisError(.connectionFailed, "cannot connect to \(address): \(error)", endpoint: address, underlying: error)
+    }
+}

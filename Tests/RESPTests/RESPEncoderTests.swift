@@ -1,0 +1,77 @@
+import NIOCore
+import Testing
+
+@testable import RESP
+
+@Suite("RESP command encoding")
+struct RESPEncoderTests {
+    @Test("commands are arrays of binary-safe bulk strings")
+    func encode() {
+        let key: [UInt8] = [0x00, 0xFF, 13, 10, UInt8(ascii: "k")]
+        var b = ByteBuffer()
+        RESPEncoder.encode(["SET", RESPArg(key), RESPArg(12)], into: &b)
+        var expected = Array("*3\r\n$3\r\nSET\r\n$5\r\n".utf8)
+        expected += key
+        expected += Array("\r\n$2\r\n12\r\n".utf8)
+        #expect(Array(b.readableBytesView) == expected)
+    }
+
+    @Test("a batch is the commands back to back; an empty argument is $0")
+    func batch() {
+        let b = RESPEncoder.encode([["PING"], ["ECHO", ""]])
+        #expect(String(buffer: b) == "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n")
+    }
+
+    @Test("arguments from bytes, buffers, text and numbers")
+    func arguments() {
+        #expect(RESPArg(ByteBuffer(string: "ab")).bytes == [97, 98])
+        #expect(RESPArg([1, 2][...]).bytes == [1, 2])
+        #expect(RESPArg(-5).bytes == Array("-5".utf8))
+        #expect(RESPArg("é").bytes == [0xC3, 0xA9])
+        #expect(RESPArg([0, 65, 200]).description == "\\x00A\\xc8")
+    }
+
+    @Test("commands that carry passwords are shown without them")
+    func redacted() {
+        #expect(RESPCommand.redacted(["HELLO", "3", "AUTH", "u", "hunter2"]) == "HELLO ***")
+        #expect(RESPCommand.redacted(["auth", "hunter2"]) == "AUTH ***")
+        #expect(RESPCommand.redacted(["GET", "k"]) == "GET k")
+    }
+}
+
+@Suite("hash slots")
+struct HashSlotTests {
+    @Test("CRC16-XMODEM check value")
+    func crc() {
+        #expect(HashSlot.crc16(Array("123456789".utf8)) == 0x31C3)
+        #expect(HashSlot.crc16([]) == 0)
+    }
+
+    @Test("slots of known keys", arguments: [
+        ("foo", 12182), ("bar", 5061), ("123456789", 0x31C3 & 0x3FFF), ("", 0),
+        ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
+        ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015),
+    ])
+    func slot(_ key: String, _ expected: Int) {
+        #expect(HashSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
+    }
+
+    @Test("hash tags")
+    func tags() {
+        #expect(HashSlot(key: Array("{user1000}.following".utf8)) == HashSlot(key: Array("{user1000}.followers".utf8)))
+        let whole = Array("foo{}{bar}".utf8)
+        #expect(HashSlot(key: whole).rawValue == HashSlot.crc16(whole) & 0x3FFF)
+        #expect(HashSlot.hashTag(of: Array("foo{}{bar}".utf8)) == nil)
+        #expect(HashSlot.hashTag(of: Array("a{b}c".utf8)).map(Array.init) == Array("b".utf8))
+        #expect(HashSlot(key: Array("foo{bar}".utf8)) == HashSlot(key: Array("bar".utf8)))
+    }
+
+    @Test("slot values and ranges")
+    func values() {
+        #expect(HashSlot(16383) != nil)
+        #expect(HashSlot(16384) == nil)
+        #expect(HashSlot(rawValue: 16384) == nil)
+        #expect(HashSlot.all.count == 16384)
+        #expect((HashSlot(10)!...HashSlot(12)!).map(\.rawValue) == [10, 11, 12])
+    }
+}
