@@ -50,7 +50,7 @@ public struct LoadedDump {
 
 public enum DumpLoader {
     /// Parses one dump file into a key table, applying the filter.
-    public static func load(path: String, filter: KeyFilter) throws -> LoadedDump {
+    public static func load(path: String, filter: KeyFilter, mode: CompareMode = .digest) throws -> LoadedDump {
         let start = Date()
         let parser = try RDBFileParser(path: path)
         let d = CanonicalDigester()
@@ -68,7 +68,12 @@ public enum DumpLoader {
         }, onKey: { ev in
             let slot = HashSlot.slot(of: ev.key)
             guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else { filtered += 1; return }
-            guard let digest = ev.digest else { empty += 1; return }
+            guard var digest = ev.digest else { empty += 1; return }
+            switch mode {
+            case .digest: break
+            case .length: digest = LiveNode.lengthDigest(ev.type, d.count)
+            case .keys: digest = .zero
+            }
             let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
             if !r.inserted {
                 // A server refuses to load such a file; report the key instead of guessing which copy counts.
@@ -83,14 +88,14 @@ public enum DumpLoader {
     }
 
     /// Loads every file of both sides, `workers` files at a time, keeping the given order.
-    public static func loadAll(_ paths: [String], filter: KeyFilter, workers: Int) throws -> [LoadedDump] {
+    public static func loadAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode = .digest) throws -> [LoadedDump] {
         let work = WorkList(count: paths.count)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(workers, paths.count)) {
             group.enter()
             Thread.detachNewThread {
                 while let i = work.take() {
-                    work.put(i, Result { try load(path: paths[i], filter: filter) })
+                    work.put(i, Result { try load(path: paths[i], filter: filter, mode: mode) })
                 }
                 group.leave()
             }

@@ -5,7 +5,7 @@ import SlotdiffCore
 struct Blob {
     let bytes: UnsafeRawBufferPointer
     let origin: BlobOrigin
-    let input: RDBInput
+    unowned(unsafe) let input: RDBInput
     let kind: String
 
     init(_ e: Element, at origin: BlobOrigin, input: RDBInput, kind: String) throws {

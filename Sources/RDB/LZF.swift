@@ -1,46 +1,61 @@
 /// LZF decompression (the format Redis uses for strings in dump files).
 enum LZF {
-    /// Decompresses `input` into exactly `output.count` bytes; nil when the data is malformed.
+    /// Decompresses `input` into exactly `output.count` bytes; false when the data is malformed.
     static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
-        guard let ip0 = input.baseAddress else { return output.count == 0 }
-        guard let op0 = output.baseAddress else { return input.count == 0 }
+        guard let ip = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return output.count == 0 }
+        guard let op = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return input.count == 0 }
         let inEnd = input.count
         let outEnd = output.count
         var i = 0
         var o = 0
         while i < inEnd {
-            let ctrl = Int(ip0.load(fromByteOffset: i, as: UInt8.self))
+            let ctrl = Int(ip[i])
             i += 1
             if ctrl < 32 {
                 let len = ctrl + 1
                 if i + len > inEnd || o + len > outEnd { return false }
-                (op0 + o).copyMemory(from: ip0 + i, byteCount: len)
+                if len <= 16 {
+                    for k in 0..<len { op[o + k] = ip[i + k] }
+                } else {
+                    (op + o).update(from: ip + i, count: len)
+                }
                 i += len
                 o += len
-            } else {
-                var len = ctrl >> 5
-                if len == 7 {
-                    if i >= inEnd { return false }
-                    len += Int(ip0.load(fromByteOffset: i, as: UInt8.self))
-                    i += 1
-                }
+                continue
+            }
+            var len = ctrl >> 5
+            if len == 7 {
                 if i >= inEnd { return false }
-                let back = ((ctrl & 0x1F) << 8) + Int(ip0.load(fromByteOffset: i, as: UInt8.self)) + 1
+                len += Int(ip[i])
                 i += 1
-                len += 2
-                if back > o || o + len > outEnd { return false }
-                var ref = o - back
-                if back >= len {
-                    (op0 + o).copyMemory(from: op0 + ref, byteCount: len)
-                    o += len
+            }
+            if i >= inEnd { return false }
+            let back = ((ctrl & 0x1F) << 8) + Int(ip[i]) + 1
+            i += 1
+            len += 2
+            if back > o || o + len > outEnd { return false }
+            let ref = o - back
+            if back >= len {
+                if len <= 16 {
+                    for k in 0..<len { op[o + k] = op[ref + k] }
                 } else {
-                    for _ in 0..<len {   // overlapping copy: byte by byte
-                        op0.storeBytes(of: op0.load(fromByteOffset: ref, as: UInt8.self), toByteOffset: o, as: UInt8.self)
-                        o += 1
-                        ref += 1
-                    }
+                    (op + o).update(from: op + ref, count: len)
+                }
+            } else if back == 1 {
+                (op + o).update(repeating: op[ref], count: len)
+            } else {
+                // Overlapping reference: the pattern of `back` bytes repeats; copy it in
+                // non-overlapping pieces that double in size.
+                var done = 0
+                var step = back
+                while done < len {
+                    let n = min(step, len - done)
+                    (op + o + done).update(from: op + ref, count: n)
+                    done += n
+                    step += n
                 }
             }
+            o += len
         }
         return o == outEnd
     }

@@ -13,16 +13,12 @@ public final class CanonicalDigester {
     public var count: UInt64 { itemCount }
     @usableFromInline var itemCount: UInt64 = 0
 
-    @usableFromInline let valueState = XXH3Stream()
-    @usableFromInline let itemState = XXH3Stream()
-    @usableFromInline var scratch: UnsafeMutableRawPointer
-    @usableFromInline var scratchCap: Int
-    @usableFromInline var scratchLen = 0
-    @usableFromInline var itemStreaming = false
+    /// The ordered byte stream of a value (string bytes, list elements, stream entries).
+    @usableFromInline let body = HashAccumulator()
+    /// One item of an unordered value.
+    @usableFromInline let item = HashAccumulator()
     @usableFromInline var ordered = true
     @usableFromInline var sum = Hash128.zero
-    /// A whole string value passed at once: hashed in one shot (same result as streaming).
-    var oneShotBody: Hash128?
 
     // Streams: last ID and the order-independent sum over consumer groups.
     var lastID: (UInt64, UInt64) = (0, 0)
@@ -33,23 +29,14 @@ public final class CanonicalDigester {
     var groupHeader: [UInt8] = []
     var moduleID: UInt64 = 0
 
-    /// Items larger than this are hashed with a streaming state instead of the scratch buffer.
-    @usableFromInline static let scratchLimit = 64 * 1024
-
-    public init() {
-        scratchCap = 4096
-        scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCap, alignment: 16)
-    }
-
-    deinit { scratch.deallocate() }
+    public init() {}
 
     public func begin(_ type: ValueType) {
         self.type = type
         itemCount = 0
         ordered = !type.isUnordered
         sum = .zero
-        oneShotBody = nil
-        valueState.reset()
+        body.reset()
         if type == .stream {
             lastID = (0, 0)
             groupSum = .zero
@@ -63,14 +50,8 @@ public final class CanonicalDigester {
     /// A whole string value in one piece.
     @inlinable
     public func string(_ bytes: UnsafeRawBufferPointer) {
-        precondition(type == .string)
-        setOneShot(Hash128.of(bytes), length: bytes.count)
-    }
-
-    @usableFromInline
-    func setOneShot(_ h: Hash128, length: Int) {
-        oneShotBody = h
-        itemCount = UInt64(length)
+        body.write(bytes)
+        itemCount = UInt64(bytes.count)
     }
 
     /// An integer-encoded string: its decimal text.
@@ -81,7 +62,7 @@ public final class CanonicalDigester {
     /// A big string in pieces, in order.
     @inlinable
     public func stringPart(_ bytes: UnsafeRawBufferPointer) {
-        valueState.update(bytes)
+        body.write(bytes)
         itemCount += UInt64(bytes.count)
     }
 
@@ -89,32 +70,35 @@ public final class CanonicalDigester {
 
     @inlinable
     public func beginItem() {
-        if !ordered {
-            scratchLen = 0
-            itemStreaming = false
-        }
+        if !ordered { item.reset() }
     }
 
     @inlinable
     public func endItem() {
         itemCount &+= 1
-        if ordered { return }
-        let h = itemStreaming ? itemState.digest()
-            : Hash128.of(UnsafeRawBufferPointer(start: scratch, count: scratchLen))
-        sum = sum &+ h
+        if !ordered { sum = sum &+ item.digest() }
     }
+
+    /// Ends an item of an unordered value read in overlapping chunks (SSCAN, HSCAN, ZSCAN may
+    /// return an element twice): an item already seen is not counted again.
+    public func endItem(unique seen: inout Set<Hash128>) {
+        precondition(!ordered)
+        let h = item.digest()
+        if seen.insert(h).inserted {
+            itemCount &+= 1
+            sum = sum &+ h
+        }
+    }
+
+    @inlinable
+    var sink: HashAccumulator { ordered ? body : item }
 
     /// A length-prefixed component of the current item.
     @inlinable
     public func component(_ bytes: UnsafeRawBufferPointer) {
-        var len = UInt64(bytes.count).littleEndian
-        if ordered {
-            valueState.update(&len, 8)
-            valueState.update(bytes)
-        } else {
-            withUnsafeBytes(of: &len) { append($0) }
-            append(bytes)
-        }
+        let s = sink
+        s.write(UInt64(bytes.count))
+        s.write(bytes)
     }
 
     @inlinable
@@ -133,20 +117,18 @@ public final class CanonicalDigester {
     /// Starts a component whose bytes arrive in pieces (`componentPart`).
     @inlinable
     public func componentBegin(length: Int) {
-        var len = UInt64(length).littleEndian
-        if ordered { valueState.update(&len, 8) } else { withUnsafeBytes(of: &len) { append($0) } }
+        sink.write(UInt64(length))
     }
 
     @inlinable
     public func componentPart(_ bytes: UnsafeRawBufferPointer) {
-        if ordered { valueState.update(bytes) } else { append(bytes) }
+        sink.write(bytes)
     }
 
     /// Eight raw bytes (IDs, scores, expiry times, counts) without a length prefix.
     @inlinable
     public func fixed(_ v: UInt64) {
-        var x = v.littleEndian
-        if ordered { valueState.update(&x, 8) } else { withUnsafeBytes(of: &x) { append($0) } }
+        sink.write(v)
     }
 
     /// A sorted-set score: the IEEE-754 bits of the parsed double, -0.0 folded into +0.0 and
@@ -172,33 +154,6 @@ public final class CanonicalDigester {
     @inlinable
     public func element(_ bytes: UnsafeRawBufferPointer) {
         beginItem(); component(bytes); endItem()
-    }
-
-    @usableFromInline
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        let n = bytes.count
-        if itemStreaming {
-            itemState.update(bytes)
-            return
-        }
-        if scratchLen + n > Self.scratchLimit {
-            itemState.reset()
-            itemState.update(UnsafeRawBufferPointer(start: scratch, count: scratchLen))
-            itemState.update(bytes)
-            itemStreaming = true
-            return
-        }
-        if scratchLen + n > scratchCap {
-            var cap = scratchCap * 2
-            while cap < scratchLen + n { cap *= 2 }
-            let p = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
-            p.copyMemory(from: scratch, byteCount: scratchLen)
-            scratch.deallocate()
-            scratch = p
-            scratchCap = cap
-        }
-        if n > 0 { (scratch + scratchLen).copyMemory(from: bytes.baseAddress!, byteCount: n) }
-        scratchLen += n
     }
 
     // MARK: streams
@@ -246,26 +201,32 @@ public final class CanonicalDigester {
     // MARK: result
 
     public func finish() -> Hash128 {
-        let body: Hash128
-        if let b = oneShotBody { body = b } else if ordered { body = valueState.digest() } else { body = sum }
-        var out: [UInt8] = [type.rawValue]
-        out.reserveCapacity(80)
-        Self.appendU64(&out, count)
-        Self.appendU64(&out, body.low)
-        Self.appendU64(&out, body.high)
-        switch type {
-        case .stream:
-            Self.appendU64(&out, lastID.0)
-            Self.appendU64(&out, lastID.1)
-            Self.appendU64(&out, groupSum.low)
-            Self.appendU64(&out, groupSum.high)
-            Self.appendU64(&out, groupCount)
-        case .module:
-            Self.appendU64(&out, moduleID)
-        default:
-            break
+        let bodyHash = ordered ? body.digest() : sum
+        return withUnsafeTemporaryAllocation(byteCount: 96, alignment: 8) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: type.rawValue, as: UInt8.self)
+            var n = 1
+            func put(_ v: UInt64) {
+                (p + n).storeBytes(of: v.littleEndian, as: UInt64.self)
+                n += 8
+            }
+            put(itemCount)
+            put(bodyHash.low)
+            put(bodyHash.high)
+            switch type {
+            case .stream:
+                put(lastID.0)
+                put(lastID.1)
+                put(groupSum.low)
+                put(groupSum.high)
+                put(groupCount)
+            case .module:
+                put(moduleID)
+            default:
+                break
+            }
+            return Hash128.of(UnsafeRawBufferPointer(start: p, count: n))
         }
-        return Hash128.of(out)
     }
 
     // MARK: helpers
@@ -289,6 +250,66 @@ public final class CanonicalDigester {
             if v < 0 { i -= 1; buf[i] = UInt8(ascii: "-") }
             return body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[i...]))
         }
+    }
+}
+
+/// XXH3-128 of a byte stream written in small pieces: the pieces collect in a buffer, hashed in
+/// one shot at the end; a stream that outgrows the buffer moves to a streaming state. Both
+/// give the same digest for the same bytes.
+public final class HashAccumulator {
+    @usableFromInline var buf: UnsafeMutableRawPointer
+    @usableFromInline var len = 0
+    @usableFromInline let cap = 32 * 1024
+    @usableFromInline var streaming = false
+    @usableFromInline let state = XXH3Stream()
+
+    public init() { buf = .allocate(byteCount: cap + 16, alignment: 16) }
+    deinit { buf.deallocate() }
+
+    @inlinable
+    public func reset() {
+        len = 0
+        streaming = false
+    }
+
+    @inlinable
+    public func write(_ v: UInt64) {
+        if len + 8 > cap { spill() }
+        (buf + len).storeBytes(of: v.littleEndian, as: UInt64.self)
+        len += 8
+    }
+
+    @inlinable
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        if n == 0 { return }
+        if len + n > cap {
+            spill()
+            if n > cap {
+                state.update(bytes)
+                return
+            }
+        }
+        (buf + len).copyMemory(from: bytes.baseAddress!, byteCount: n)
+        len += n
+    }
+
+    @usableFromInline
+    func spill() {
+        if !streaming {
+            state.reset()
+            streaming = true
+        }
+        if len > 0 { state.update(buf, len) }
+        len = 0
+    }
+
+    @inlinable
+    public func digest() -> Hash128 {
+        if !streaming { return Hash128.of(UnsafeRawBufferPointer(start: buf, count: len)) }
+        if len > 0 { state.update(buf, len) }
+        len = 0
+        return state.digest()
     }
 }
 

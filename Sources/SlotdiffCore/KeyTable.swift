@@ -1,7 +1,7 @@
 /// A compact in-memory index of one source's records: about 48 bytes per key plus an 8-byte
 /// hash slot and the key bytes themselves, with no per-key allocation. Keys live in a chunked
 /// arena; entries in one growable block; lookup by open addressing on (db, key).
-public final class KeyTable {
+public final class KeyTable: @unchecked Sendable {
     public struct Entry {
         public var digest: Hash128
         public var expire: Int64          // Int64.min: no expiry

@@ -20,6 +20,20 @@ public struct Summary: Sendable {
     public var log: String?
     public var ttlToleranceMs: Int64 = 1000
     public var startedAt = Date()
+    public var mode = "digest"
+
+    /// Live checks: differences of the first pass, and how many each re-check round cleared.
+    public struct Recheck: Sendable {
+        public var rounds: Int
+        public var firstPass: Int
+        public var resolvedPerRound: [Int]
+        public init(rounds: Int, firstPass: Int, resolvedPerRound: [Int]) {
+            self.rounds = rounds
+            self.firstPass = firstPass
+            self.resolvedPerRound = resolvedPerRound
+        }
+    }
+    public var recheck: Recheck?
 
     public init(source: SideInfo, target: SideInfo, counts: CompareCounts) {
         self.source = source
@@ -49,6 +63,10 @@ public struct Summary: Sendable {
             "seconds": (seconds * 1000).rounded() / 1000,
         ]
         if let log { o["log"] = log }
+        o["mode"] = mode
+        if let r = recheck {
+            o["recheck"] = ["rounds": r.rounds, "first_pass_differences": r.firstPass, "resolved_per_round": r.resolvedPerRound]
+        }
         let data = try! JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
@@ -62,6 +80,9 @@ public struct Summary: Sendable {
         for k in DifferenceKind.allCases {
             let n = counts.differences[k] ?? 0
             if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }
+        }
+        if let r = recheck, r.firstPass > 0 {
+            rows.append(("re-checked", "\(r.firstPass) first-pass differences; cleared per round: \(r.resolvedPerRound.map(String.init).joined(separator: ", "))"))
         }
         if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
         if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Keyspace
 import RDB
+import RESP
 import SlotdiffCore
 
 struct FilterOptions: ParsableArguments {
@@ -17,19 +18,92 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "Only keys in these hash slots, e.g. 0-8191.")
     var slots: SlotRange?
 
-    var filter: KeyFilter {
-        KeyFilter(dbs: dbs.isEmpty ? nil : Set(dbs), match: match.map(GlobPattern.init),
-                  types: types.isEmpty ? nil : Set(types), slots: slots)
+    @Option(help: "Check the I-th of N equal slot ranges (0-based, e.g. 2/4), so N processes split one check.")
+    var shard: ShardArg?
+
+    func filter() throws -> KeyFilter {
+        var range = slots
+        if let shard {
+            let s = SlotRange.shard(shard.index, of: shard.count)
+            if let r = range {
+                let lo = max(r.lower, s.lower), hi = min(r.upper, s.upper)
+                guard lo <= hi else { throw ValidationError("--slots \(r) and --shard \(shard.index)/\(shard.count) share no slot") }
+                range = SlotRange(lo, hi)
+            } else {
+                range = s
+            }
+        }
+        return KeyFilter(dbs: dbs.isEmpty ? nil : Set(dbs), match: match.map(GlobPattern.init),
+                         types: types.isEmpty ? nil : Set(types), slots: range)
     }
 }
 
+struct ShardArg: ExpressibleByArgument {
+    var index: Int
+    var count: Int
+    init?(argument: String) {
+        let p = argument.split(separator: "/")
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n >= 1, i >= 0, i < n else { return nil }
+        index = i
+        count = n
+    }
+}
+
+struct LiveArguments: ParsableArguments {
+    @Option(help: "Re-check rounds for differences found on live sides (reported only if they persist).")
+    var rounds: Int = 3
+
+    @Option(help: "Pause before each re-check round (e.g. 2s).")
+    var roundDelay: DurationArg = DurationArg(argument: "2s")!
+
+    @Option(help: "digest (whole values), length (element counts) or keys (presence, type, expiry).")
+    var mode: CompareMode = .digest
+
+    @Option(help: "Commands per second per live side, across all workers (default: no limit).")
+    var qps: Int?
+
+    @Option(help: "Values larger than this many bytes are read in chunks, never with one DUMP.")
+    var bigKeyThreshold: Int = 4 << 20
+
+    @Option(help: "Keys per pipelined batch.")
+    var batch: Int = 256
+
+    @Option(help: "primary or replica: where cluster keys are read.")
+    var readFrom: ReadFrom = .primary
+
+    @Option(help: "CA certificate file (PEM) for rediss:// servers.") var tlsCa: String?
+    @Option(help: "Client certificate (PEM) for rediss://.") var tlsCert: String?
+    @Option(help: "Client key (PEM) for rediss://.") var tlsKey: String?
+    @Option(help: "Server name to verify instead of the host.") var tlsServerName: String?
+    @Flag(help: "Do not verify the server certificate (not recommended).") var tlsInsecure = false
+
+    enum ReadFrom: String, ExpressibleByArgument { case primary, replica }
+
+    func liveOptions(workers: Int) throws -> LiveOptions {
+        var o = LiveOptions()
+        o.workers = workers
+        o.batch = max(1, batch)
+        o.qps = qps
+        o.bigKeyThreshold = bigKeyThreshold
+        o.readFromReplica = readFrom == .replica
+        o.mode = mode
+        o.tls = try RedisTLS(TLSOptions(caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
+                                        insecure: tlsInsecure))
+        return o
+    }
+}
+
+extension CompareMode: ExpressibleByArgument {}
+
 extension Slotdiff {
-    struct Compare: ParsableCommand {
+    struct Compare: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare two datasets once: exit 0 they match, 1 differences, 2 the check could not be done.",
             discussion: """
-                SOURCE and TARGET are dump files (.rdb, .rdb.zst, or - for standard input), several files \
-                for one side separated by commas, or a directory of dumps (one per shard).
+                SOURCE and TARGET are servers (redis://[user[:password]@]host[:port][/db], rediss:// for TLS; \
+                a cluster is found from any one node) or dump files (.rdb, .rdb.zst, - for standard input; several \
+                files for one side separated by commas, or a directory of dumps, one per shard). Passwords can come \
+                from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD instead of the URL.
                 """
         )
 
@@ -47,58 +121,75 @@ extension Slotdiff {
         @Option(help: "Expiry times closer than this are equal (e.g. 1s, 500ms).")
         var ttlTolerance: DurationArg = DurationArg(argument: "1s")!
 
-        @Option(help: "Parallel workers (default: the number of cores).")
-        var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Parallel workers: dump files parsed at once, connections per live side (default: cores, at least 4 for live sides).")
+        var workers: Int?
+
+        @OptionGroup var live: LiveArguments
 
         @Flag(help: "Print the summary as JSON instead of a table.")
         var json = false
 
-        func run() throws {
+        func run() async throws {
             let started = Date()
-            guard workers >= 1 else { throw fail("--workers must be at least 1") }
-            for side in [source, target] where !DumpFiles.looksLikeFiles(side) {
-                throw fail("live sources (\(side.split(separator: "@").last.map(String.init) ?? side)) are not supported by this build; give dump files")
-            }
             let summaryPath = summary ?? Self.summaryPath(for: out)
+            var opened: [LiveSide] = []
             do {
-                let src = try DumpFiles(spec: source)
-                let dst = try DumpFiles(spec: target)
-                if src.paths.filter({ $0 == "-" }).count + dst.paths.filter({ $0 == "-" }).count > 1 {
+                var options = CheckOptions()
+                options.filter = try filters.filter()
+                options.match = filters.match
+                options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
+                options.mode = live.mode
+                options.rounds = max(0, live.rounds)
+                options.roundDelayMs = live.roundDelay.milliseconds
+                let cores = ProcessInfo.processInfo.activeProcessorCount
+                options.workers = workers ?? cores
+                guard options.workers >= 1 else { throw fail("--workers must be at least 1") }
+                let liveOptions = try live.liveOptions(workers: workers ?? max(4, cores))
+                func spec(_ s: String, _ env: String) async throws -> SideSpec {
+                    if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
+                    var ep = try RedisEndpoint(url: s)
+                    if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
+                    let side = LiveSide(endpoint: ep, options: liveOptions)
+                    opened.append(side)
+                    try await side.open()
+                    return .live(side)
+                }
+                let src = try await spec(source, "SLOTDIFF_SOURCE_PASSWORD")
+                let dst = try await spec(target, "SLOTDIFF_TARGET_PASSWORD")
+                if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
                     throw fail("standard input (-) can be read for one file only")
                 }
-                let loaded = try DumpLoader.loadAll(src.paths + dst.paths, filter: filters.filter, workers: workers)
-                let srcDumps = Array(loaded[0..<src.paths.count])
-                let dstDumps = Array(loaded[src.paths.count...])
-                let now = Int64(Date().timeIntervalSince1970 * 1000)
-                let comparer = Comparer(rule: DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds),
-                                        sourceSnapshotMs: srcDumps.compactMap(\.info.ctimeMs).max() ?? now,
-                                        targetSnapshotMs: dstDumps.compactMap(\.info.ctimeMs).max() ?? now)
                 let log = try DiffLogWriter(path: out)
-                func sided(_ dumps: [LoadedDump], _ side: Side) -> [Difference] {
-                    dumps.flatMap(\.duplicates).map { d in
-                        var d = d
-                        d.side = side
-                        if side == .target { (d.source, d.target) = (nil, d.source) } else { d.target = nil }
-                        return d
-                    }
-                }
-                let counts = try comparer.compare(source: srcDumps.map(\.table), target: dstDumps.map(\.table),
-                                                  inFileDuplicates: sided(srcDumps, .source) + sided(dstDumps, .target)) { try log.write($0) }
+                let result = try await Check.run(source: src, target: dst, options: options) { try log.write($0) }
                 try log.close()
-                var s = Summary(source: .init(spec: source, inputs: srcDumps.map(Self.describe)),
-                                target: .init(spec: target, inputs: dstDumps.map(Self.describe)), counts: counts)
-                s.filteredOut = loaded.map(\.filteredOut).reduce(0, +)
-                s.emptySkipped = loaded.map(\.emptySkipped).reduce(0, +)
+                for side in opened { await side.close() }
+                var s = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
+                                target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
+                s.filteredOut = result.filteredOut
+                s.emptySkipped = result.emptySkipped
                 s.ttlToleranceMs = ttlTolerance.milliseconds
                 s.startedAt = started
                 s.seconds = Date().timeIntervalSince(started)
                 s.log = out
+                if src.isLive || dst.isLive {
+                    s.recheck = .init(rounds: options.rounds, firstPass: result.firstPassDifferences, resolvedPerRound: result.resolvedPerRound)
+                }
+                s.mode = live.mode.rawValue
                 try Data((s.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
                 print(json ? s.json() : s.table())
                 if s.exitCode != 0 { throw ExitCode(s.exitCode) }
+            } catch let e as ExitCode {
+                throw e
             } catch let e as RDBError {
+                for side in opened { await side.close() }
                 throw fail(e.description)
             } catch let e as LogError {
+                throw fail(e.description)
+            } catch let e as LiveError {
+                for side in opened { await side.close() }
+                throw fail(e.description)
+            } catch let e as RedisError {
+                for side in opened { await side.close() }
                 throw fail(e.description)
             }
         }
@@ -108,14 +199,6 @@ extension Slotdiff {
                 return String(log.dropLast(ext.count)) + ".summary.json"
             }
             return log + ".summary.json"
-        }
-
-        static func describe(_ d: LoadedDump) -> [String: String] {
-            var o = ["path": d.path, "rdb_version": d.info.valkey ? "VALKEY\(d.info.version)" : "\(d.info.version)",
-                     "keys": "\(d.info.keys)", "bytes": "\(d.info.bytes)", "checksum": d.info.checksum.rawValue,
-                     "seconds": String(format: "%.3f", d.seconds)]
-            if let p = d.info.producer { o["producer"] = p }
-            return o
         }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import SlotdiffCore
 
 @main
-struct Slotdiff: ParsableCommand {
+struct Slotdiff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slotdiff",
         abstract: "Proves, key by key, whether two Redis/Valkey datasets hold the same data.",
@@ -11,14 +11,18 @@ struct Slotdiff: ParsableCommand {
             Exit status: 0 the two sides match, 1 differences were found, 2 the check could not be done.
             """,
         version: "0.1.0",
-        subcommands: [Compare.self, Report.self]
+        subcommands: [Compare.self, Report.self, Info.self]
     )
 
     /// Every failure, a usage error included, ends with status 2: "the check could not be done".
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
         } catch {

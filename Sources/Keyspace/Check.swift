@@ -1,0 +1,155 @@
+import Foundation
+import RDB
+import RESP
+import SlotdiffCore
+
+/// One side of a check as the command line names it.
+public enum SideSpec {
+    case files(DumpFiles)
+    case live(LiveSide)
+
+    public var isLive: Bool { if case .live = self { return true } else { return false } }
+}
+
+public struct CheckOptions: Sendable {
+    public var filter = KeyFilter()
+    /// The `--match` pattern as given, passed to SCAN MATCH on live sides.
+    public var match: String?
+    public var rule = DifferenceRule()
+    public var mode: CompareMode = .digest
+    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Re-check rounds for live sides, and the pause before each.
+    public var rounds = 3
+    public var roundDelayMs: Int64 = 2000
+
+    public init() {}
+}
+
+public struct CheckResult {
+    public var counts: CompareCounts
+    public var sourceInputs: [[String: String]]
+    public var targetInputs: [[String: String]]
+    public var filteredOut = 0
+    public var emptySkipped = 0
+    /// Differences found in the first pass, and how many each re-check round cleared.
+    public var firstPassDifferences = 0
+    public var resolvedPerRound: [Int] = []
+}
+
+/// Runs one check: reads both sides (dump files parsed in parallel, live sides listed and
+/// fetched), compares them with the one comparer, re-checks differences on live sides in
+/// later rounds, and hands every difference that persists to `emit`.
+public enum Check {
+    public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
+                           emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+        let files = [source, target].compactMap { s -> DumpFiles? in if case .files(let f) = s { return f } else { return nil } }
+        let paths = files.flatMap(\.paths)
+        let loadTask = Task.detached { try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode) }
+        var live: [Int: ([KeyTable], Int)] = [:]
+        for (i, s) in [source, target].enumerated() {
+            if case .live(let side) = s { live[i] = try await side.collect(filter: options.filter, match: options.match) }
+        }
+        let loaded = try await loadTask.value
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var cursor = 0
+        func side(_ i: Int, _ spec: SideSpec) -> (tables: [KeyTable], inputs: [[String: String]], snapshot: Int64, dumps: [LoadedDump]) {
+            switch spec {
+            case .files(let f):
+                let dumps = Array(loaded[cursor..<(cursor + f.paths.count)])
+                cursor += f.paths.count
+                return (dumps.map(\.table), dumps.map(describe), dumps.compactMap(\.info.ctimeMs).max() ?? now, dumps)
+            case .live(let l):
+                return (live[i]!.0, [["endpoint": l.endpoint.description, "server": l.describe]], now, [])
+            }
+        }
+        let src = side(0, source)
+        let dst = side(1, target)
+        func sided(_ dumps: [LoadedDump], _ s: Side) -> [Difference] {
+            dumps.flatMap(\.duplicates).map { d in
+                var d = d
+                d.side = s
+                if s == .target { (d.source, d.target) = (nil, d.source) } else { d.target = nil }
+                return d
+            }
+        }
+        let comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshot, targetSnapshotMs: dst.snapshot)
+        let anyLive = source.isLive || target.isLive
+        var found: [Difference] = []
+        var counts = try comparer.compare(source: src.tables, target: dst.tables,
+                                          inFileDuplicates: sided(src.dumps, .source) + sided(dst.dumps, .target)) { d in
+            if anyLive { found.append(d) } else { try emit(d) }
+        }
+        var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
+        result.filteredOut = loaded.map(\.filteredOut).reduce(0, +) + live.values.map(\.1).reduce(0, +)
+        result.emptySkipped = loaded.map(\.emptySkipped).reduce(0, +)
+        result.firstPassDifferences = counts.totalDifferences
+        guard anyLive else { return result }
+
+        // Re-check rounds: a difference is reported only if it is still there in every round.
+        for _ in 0..<options.rounds where !found.isEmpty {
+            try await Task.sleep(nanoseconds: UInt64(max(0, options.roundDelayMs)) * 1_000_000)
+            let duplicates = found.filter { $0.kind == .duplicate }
+            found = found.filter { $0.kind != .duplicate }
+            let keys = found.map { (db: $0.db, key: $0.key) }
+            let s = try await states(source, keys, old: found.map(\.source))
+            let t = try await states(target, keys, old: found.map(\.target))
+            var still: [Difference] = duplicates
+            var cleared = 0
+            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            for (i, d) in found.enumerated() {
+                if let kind = kind(s[i], t[i], options.rule) {
+                    var n = d
+                    n.kind = kind
+                    n.source = s[i]
+                    n.target = t[i]
+                    still.append(n)
+                } else {
+                    cleared += 1
+                    // Gone from both sides since: expired (or deleted) during the check.
+                    if s[i] == nil && t[i] == nil, (d.source ?? d.target)?.expireMs.map({ $0 <= nowMs }) == true {
+                        counts.expired += 1
+                    }
+                }
+            }
+            result.resolvedPerRound.append(cleared)
+            found = still
+        }
+        // Counts of what is reported.
+        var final = counts
+        final.differences = [:]
+        final.differencesByType = [:]
+        for d in found {
+            final.add(d)
+            try emit(d)
+        }
+        let comparedKinds: Set<DifferenceKind> = [.type, .value, .ttl]
+        final.matched = counts.compared - found.filter { comparedKinds.contains($0.kind) }.count
+        result.counts = final
+        return result
+    }
+
+    static func kind(_ s: SideState?, _ t: SideState?, _ rule: DifferenceRule) -> DifferenceKind? {
+        switch (s, t) {
+        case (nil, nil): return nil
+        case (_?, nil): return .missing
+        case (nil, _?): return .extra
+        case let (a?, b?): return rule.kind(source: a, target: b)
+        }
+    }
+
+    /// Live sides are read again; dump files do not change, so their first state stands.
+    static func states(_ spec: SideSpec, _ keys: [(db: Int, key: [UInt8])], old: [SideState?]) async throws -> [SideState?] {
+        switch spec {
+        case .files: return old
+        case .live(let l): return try await l.refetch(keys)
+        }
+    }
+
+    public static func describe(_ d: LoadedDump) -> [String: String] {
+        var o = ["path": d.path, "rdb_version": d.info.valkey ? "VALKEY\(d.info.version)" : "\(d.info.version)",
+                 "keys": "\(d.info.keys)", "bytes": "\(d.info.bytes)", "checksum": d.info.checksum.rawValue,
+                 "seconds": String(format: "%.3f", d.seconds)]
+        if let p = d.info.producer { o["producer"] = p }
+        return o
+    }
+}

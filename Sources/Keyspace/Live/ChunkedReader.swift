@@ -1,0 +1,138 @@
+import Foundation
+import NIOCore
+import RESP
+import SlotdiffCore
+
+extension LiveNode {
+    /// Reads a value too big for one DUMP with bounded commands (GETRANGE, LRANGE, SSCAN,
+    /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
+    /// an element twice: each element's hash is kept once, so nothing is counted twice.
+    /// Returns nil when the key disappeared meanwhile.
+    func chunked(db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester) async throws -> (ValueType, Hash128)? {
+        let k = RESPArg(key)
+        let n = options.chunkSize
+        d.begin(type)
+        switch type {
+        case .string:
+            let step = max(n, 64 * 1024) * 64
+            var off = 0
+            while off < length {
+                let r = try await one(db, ["GETRANGE", k, RESPArg(off), RESPArg(off + step - 1)])
+                guard let b = r.buffer else { return nil }
+                if b.readableBytes == 0 { break }
+                b.withUnsafeReadableBytes { d.stringPart($0) }
+                off += b.readableBytes
+            }
+        case .list:
+            var start = 0
+            while true {
+                let r = try await one(db, ["LRANGE", k, RESPArg(start), RESPArg(start + n - 1)])
+                guard let items = r.array else { return nil }
+                for it in items { it.buffer?.withUnsafeReadableBytes { d.element($0) } }
+                if items.count < n { break }
+                start += n
+            }
+        case .set, .hash, .zset:
+            var seen = Set<Hash128>()
+            let fieldTTLs = type == .hash && hasFieldTTLs
+            try await scanFamily(db, type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN", k) { items in
+                let width = type == .set ? 1 : 2
+                var ttls: [RESPValue] = []
+                if fieldTTLs && !items.isEmpty {
+                    var cmd: [RESPArg] = ["HPEXPIRETIME", k, "FIELDS", RESPArg(items.count / 2)]
+                    for i in stride(from: 0, to: items.count, by: 2) { cmd.append(RESPArg(items[i].bytes ?? [])) }
+                    ttls = try await one(db, cmd).array ?? []
+                }
+                for i in stride(from: 0, to: items.count - width + 1, by: width) {
+                    d.beginItem()
+                    items[i].buffer?.withUnsafeReadableBytes { d.component($0) }
+                    if type == .hash { items[i + 1].buffer?.withUnsafeReadableBytes { d.component($0) } }
+                    if type == .zset {
+                        let text = items[i + 1].string ?? ""
+                        let score = Array(text.utf8).withUnsafeBytes { parseDouble($0) } ?? items[i + 1].double ?? .nan
+                        d.score(score)
+                    }
+                    if type == .hash, i / 2 < ttls.count, let t = ttls[i / 2].int, t >= 0 { d.fixed(UInt64(t)) }
+                    d.endItem(unique: &seen)
+                }
+            }
+        case .stream:
+            guard try await chunkedStream(db, k, d) else { return nil }
+        case .module:
+            return nil
+        }
+        return (type, d.finish())
+    }
+
+    private func one(_ db: Int?, _ cmd: [RESPArg]) async throws -> RESPValue {
+        let r = try await pipeline(db: db, [cmd])[0]
+        if let e = r.serverError {
+            if e.code == "WRONGTYPE" { return .null }
+            throw LiveError("\(endpoint): \(String(describing: cmd.first ?? "")) failed: \(e.message)")
+        }
+        return r
+    }
+
+    private func scanFamily(_ db: Int?, _ cmdName: String, _ k: RESPArg, _ each: ([RESPValue]) async throws -> Void) async throws {
+        var cursor = "0"
+        repeat {
+            let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)])
+            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { return }
+            cursor = c
+            // RESP3 may answer with a map for HSCAN/ZSCAN pairs; flatten it.
+            let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
+            try await each(items)
+        } while cursor != "0"
+    }
+
+    /// Streams: entries by XRANGE in ID order, the last ID from XINFO STREAM, and every group's
+    /// last-delivered ID and pending entries (XINFO GROUPS, XPENDING).
+    private func chunkedStream(_ db: Int?, _ k: RESPArg, _ d: CanonicalDigester) async throws -> Bool {
+        var start = "-"
+        while true {
+            let r = try await one(db, ["XRANGE", k, RESPArg(start), "+", "COUNT", RESPArg(options.chunkSize)])
+            guard let entries = r.array else { return false }
+            for e in entries {
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string, let (ms, seq) = Self.streamID(id) else { continue }
+                let fields = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
+                d.beginItem()
+                d.fixed(ms)
+                d.fixed(seq)
+                d.fixed(UInt64(fields.count / 2))
+                for f in fields { f.buffer?.withUnsafeReadableBytes { d.component($0) } }
+                d.endItem()
+                start = "(" + id
+            }
+            if entries.count < options.chunkSize { break }
+        }
+        let info = try await one(db, ["XINFO", "STREAM", k])
+        guard let last = info["last-generated-id"]?.string, let (lms, lseq) = Self.streamID(last) else { return false }
+        d.streamLastID(ms: lms, seq: lseq)
+        let groups = try await one(db, ["XINFO", "GROUPS", k]).array ?? []
+        for g in groups {
+            guard let name = g["name"]?.bytes, let lastID = g["last-delivered-id"]?.string,
+                  let (gms, gseq) = Self.streamID(lastID) else { continue }
+            name.withUnsafeBytes { d.beginGroup(name: $0, lastMs: gms, lastSeq: gseq) }
+            var from = "-"
+            while true {
+                let p = try await one(db, ["XPENDING", k, RESPArg(name), RESPArg(from), "+", RESPArg(options.chunkSize)])
+                let rows = p.array ?? []
+                for row in rows {
+                    guard let f = row.array, f.count >= 4, let id = f[0].string, let (ms, seq) = Self.streamID(id),
+                          let consumer = f[1].bytes, let count = f[3].int else { continue }
+                    consumer.withUnsafeBytes { d.pending(ms: ms, seq: seq, consumer: $0, deliveries: UInt64(count)) }
+                    from = "(" + id
+                }
+                if rows.count < options.chunkSize { break }
+            }
+            d.endGroup()
+        }
+        return true
+    }
+
+    static func streamID(_ s: String) -> (UInt64, UInt64)? {
+        let p = s.split(separator: "-")
+        guard p.count == 2, let a = UInt64(p[0]), let b = UInt64(p[1]) else { return nil }
+        return (a, b)
+    }
+}

@@ -1,0 +1,37 @@
+import RESP
+import SlotdiffCore
+
+/// What a live check compares: `digest` the whole value, `length` only element counts,
+/// `keys` only presence, type and expiry.
+public enum CompareMode: String, Sendable, CaseIterable {
+    case digest, length, keys
+}
+
+/// How a live side is read.
+public struct LiveOptions: Sendable {
+    /// Connections per side (each owns a share of the key batches).
+    public var workers = 4
+    /// Keys per pipelined batch.
+    public var batch = 256
+    /// SCAN COUNT hint.
+    public var scanCount = 1000
+    /// Values larger than this (MEMORY USAGE, bytes) are read in chunks instead of one DUMP.
+    public var bigKeyThreshold = 4 << 20
+    /// Elements (or bytes for strings) per chunked read.
+    public var chunkSize = 1000
+    /// Requests per second for this side across all workers; nil = no limit.
+    public var qps: Int?
+    public var readFromReplica = false
+    public var mode: CompareMode = .digest
+    public var tls: RedisTLS?
+    /// Attempts to reconnect a lost connection before the check fails.
+    public var reconnectAttempts = 5
+
+    public init() {}
+}
+
+/// A failure reading a live side; the check cannot be done (exit 2).
+public struct LiveError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

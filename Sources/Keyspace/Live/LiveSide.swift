@@ -1,0 +1,193 @@
+import Foundation
+import RESP
+import SlotdiffCore
+
+/// One side of a live check: a standalone server, or every node of a cluster. It lists all
+/// keys (SCAN per node and database, keys bucketed by slot on the client), fetches each key's
+/// state into key tables, and re-fetches single keys for the re-check rounds.
+public final class LiveSide: @unchecked Sendable {
+    public let endpoint: RedisEndpoint
+    let options: LiveOptions
+    let limiter: RateLimiter?
+    private var nodes: [LiveNode] = []
+    private var topology: ClusterTopology?
+    private var extraNodes: [String: LiveNode] = [:]
+    private let lock = NSLock()
+    public private(set) var isCluster = false
+    public private(set) var describe = ""
+
+    public init(endpoint: RedisEndpoint, options: LiveOptions) {
+        self.endpoint = endpoint
+        self.options = options
+        limiter = options.qps.map { RateLimiter(qps: $0) }
+    }
+
+    /// Connects and finds out whether the server is a cluster node.
+    public func open() async throws {
+        let seed = LiveNode(endpoint: endpoint, options: options, limiter: limiter, readOnly: false)
+        try await seed.connect()
+        let info = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
+        if info.serverError == nil, info.array != nil {
+            let t = try await clusterTopology(seed)
+            topology = t
+            isCluster = true
+            await seed.close()
+            for shard in t.shards {
+                let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
+                guard let node = candidates.first, let ep = node.endpoint(from: endpoint) else {
+                    throw LiveError("\(endpoint): cluster node \(shard.primary) has no reachable address")
+                }
+                let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
+                try await n.connect()
+                nodes.append(n)
+            }
+            describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
+            if !t.coversAllSlots { describe += "; some slots are not served" }
+        } else {
+            nodes = [seed]
+            describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
+        }
+    }
+
+    private func clusterTopology(_ seed: LiveNode) async throws -> ClusterTopology {
+        let r = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
+        do { return try ClusterTopology(clusterShards: r, askedHost: endpoint.host) } catch {
+            let s = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
+            do { return try ClusterTopology(clusterSlots: s, askedHost: endpoint.host) } catch {
+                throw LiveError("\(endpoint): cannot read the cluster map: \(error.description)")
+            }
+        }
+    }
+
+    public func close() async {
+        for n in nodes { await n.close() }
+        for n in lock.withLock({ Array(extraNodes.values) }) { await n.close() }
+    }
+
+    /// Lists and fetches every key that passes the filter into one key table per node.
+    public func collect(filter: KeyFilter, match: String?) async throws -> (tables: [KeyTable], filteredOut: Int) {
+        var tables: [KeyTable] = []
+        var filtered = 0
+        try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
+            for node in nodes {
+                group.addTask { try await self.collect(node: node, filter: filter, match: match) }
+            }
+            for try await (t, f) in group {
+                tables.append(t)
+                filtered += f
+            }
+        }
+        return (tables, filtered)
+    }
+
+    private func collect(node: LiveNode, filter: KeyFilter, match: String?) async throws -> (KeyTable, Int) {
+        let table = KeyTable(origin: node.address)
+        let tableLock = NSLock()
+        var filtered = 0
+        var dbs = isCluster ? [0] : try await node.databases()
+        if let only = endpoint.db { dbs = [only] }
+        if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
+        for db in dbs {
+            // SCAN feeds batches to a bounded number of concurrent fetches.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var running = 0
+                var pending: [[UInt8]] = []
+                func flush(_ keys: [[UInt8]]) async throws {
+                    if running >= max(1, options.workers) {
+                        try await group.next()
+                        running -= 1
+                    }
+                    running += 1
+                    group.addTask {
+                        let d = CanonicalDigester()
+                        let results = try await self.fetchRouted(node: node, db: self.isCluster ? nil : db, keys: keys, digester: d)
+                        tableLock.withLock {
+                            for (k, r) in zip(keys, results) {
+                                guard case .present(let s) = r else { continue }
+                                k.withUnsafeBytes { kb in
+                                    let slot = SlotdiffCore.HashSlot.slot(of: kb)
+                                    if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) { filtered += 1; return }
+                                    table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
+                                }
+                            }
+                        }
+                    }
+                }
+                try await node.scan(db: isCluster ? nil : db, match: match) { keys in
+                    for k in keys {
+                        // Keys outside --slots are not fetched at all.
+                        if let slots = filter.slots, !slots.contains(SlotdiffCore.HashSlot.slot(of: k)) { filtered += 1; continue }
+                        pending.append(k)
+                    }
+                    while pending.count >= options.batch {
+                        let b = Array(pending.prefix(options.batch))
+                        pending.removeFirst(b.count)
+                        try await flush(b)
+                    }
+                }
+                if !pending.isEmpty { try await flush(pending) }
+                try await group.waitForAll()
+            }
+        }
+        return (table, filtered)
+    }
+
+    /// Fetches keys from `node`, following MOVED/ASK redirections key by key.
+    func fetchRouted(node: LiveNode, db: Int?, keys: [[UInt8]], digester d: CanonicalDigester) async throws -> [FetchResult] {
+        var results = try await node.fetch(db: db, keys: keys, digester: d)
+        for i in results.indices {
+            var hops = 0
+            while case .redirect(let r) = results[i] {
+                hops += 1
+                if hops > 5 { throw LiveError("\(endpoint): key redirected more than 5 times (slot \(r.slot))") }
+                let target = try await self.node(host: r.host, port: r.port)
+                results[i] = try await target.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
+            }
+        }
+        return results
+    }
+
+    private func node(host: String, port: Int) async throws -> LiveNode {
+        let key = "\(host):\(port)"
+        if let n = nodes.first(where: { $0.endpoint.host == host && $0.endpoint.port == port }) { return n }
+        if let n = lock.withLock({ extraNodes[key] }) { return n }
+        var ep = endpoint
+        ep.host = host
+        ep.port = port
+        ep.db = nil
+        let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: false)
+        try await n.connect()
+        lock.withLock { extraNodes[key] = n }
+        return n
+    }
+
+    /// The state of single keys now (for re-check rounds): nil where the key does not exist.
+    public func refetch(_ keys: [(db: Int, key: [UInt8])]) async throws -> [SideState?] {
+        var out = [SideState?](repeating: nil, count: keys.count)
+        let d = CanonicalDigester()
+        // Group by (node, db) so each group is one batch.
+        var groups: [String: [Int]] = [:]
+        for (i, k) in keys.enumerated() {
+            let n = nodeFor(key: k.key)
+            groups["\(n)|\(k.db)", default: []].append(i)
+        }
+        for (g, idx) in groups {
+            let n = nodes[Int(g.split(separator: "|")[0])!]
+            let db = keys[idx[0]].db
+            for chunk in stride(from: 0, to: idx.count, by: options.batch) {
+                let part = Array(idx[chunk..<min(idx.count, chunk + options.batch)])
+                let r = try await fetchRouted(node: n, db: isCluster ? nil : db, keys: part.map { keys[$0].key }, digester: d)
+                for (j, i) in part.enumerated() {
+                    if case .present(let s) = r[j] { out[i] = s }
+                }
+            }
+        }
+        return out
+    }
+
+    private func nodeFor(key: [UInt8]) -> Int {
+        guard let topology, nodes.count > 1 else { return 0 }
+        let slot = SlotdiffCore.HashSlot.slot(of: key)
+        return topology.shardIndex(for: RESP.HashSlot(Int(slot))!) ?? 0
+    }
+}
