@@ -8,7 +8,7 @@ enum Handshake {
     {
         let address = endpoint.address
         let bare = RedisConnection(channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
-                                   requestTimeout: options.requestTimeout ?? .seconds(30))
+                                   requestTimeout: options.requestTimeout ?? .seconds(30), ownsChannel: false)
         var version = 2
         var info: [String: String] = [:]
         var named = false

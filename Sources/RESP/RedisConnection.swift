@@ -52,9 +52,12 @@ public final class RedisConnection: Sendable {
     let channel: any Channel
     let closeReason: CloseReason
     let requestTimeout: Duration?
+    /// False for the handshake's temporary view of a channel the final connection keeps.
+    let ownsChannel: Bool
 
     init(channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
-         serverInfo: [String: String], requestTimeout: Duration?) {
+         serverInfo: [String: String], requestTimeout: Duration?, ownsChannel: Bool = true) {
+        self.ownsChannel = ownsChannel
         self.channel = channel
         self.closeReason = closeReason
         self.endpoint = endpoint
@@ -119,6 +122,9 @@ public final class RedisConnection: Sendable {
             throw RedisChannelHandler.classify(error, endpoint: address, tls: endpoint.tls)
         }
     }
+
+    /// A connection dropped without `close()` still releases its socket.
+    deinit { if ownsChannel { channel.close(promise: nil) } }
 
     public var isActive: Bool { channel.isActive }
 

@@ -14,7 +14,7 @@ struct IntegrationTests {
             let c3 = try await RedisConnection.connect(to: server.endpoint)
             defer { Task { await c3.close() } }
             #expect(c3.protocolVersion == 3)
-            #expect(c3.serverInfo["server"] == "redis")
+            #expect(["redis", "valkey"].contains(c3.serverInfo["server"] ?? ""))
             #expect(c3.serverInfo["proto"] == "3")
             #expect(try await c3.send("PING") == .simpleString(ByteBuffer(string: "PONG")))
             let hello = try await c3.send("HELLO", "3")
@@ -273,8 +273,8 @@ struct IntegrationTests {
 
     @Test("cluster: CLUSTER SHARDS and CLUSTER SLOTS of two real nodes, MOVED parsed")
     func cluster() async throws {
-        try await withRedisServer(["--cluster-enabled", "yes", "--cluster-config-file", "nodes-a.conf"]) { a in
-            try await withRedisServer(["--cluster-enabled", "yes", "--cluster-config-file", "nodes-b.conf"]) { b in
+        try await withRedisServer(cluster: true) { a in
+            try await withRedisServer(cluster: true) { b in
                 let ca = try await RedisConnection.connect(to: a.endpoint)
                 let cb = try await RedisConnection.connect(to: b.endpoint)
                 try await ca.send("CLUSTER", "ADDSLOTSRANGE", "0", "8191").throwIfError()

@@ -31,14 +31,27 @@ struct TestSetupError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// A free port whose cluster bus port (port + 10000) is free and valid too.
+func freeClusterPort() throws -> Int {
+    for _ in 0..<100 {
+        let port = try freePort()
+        if port + 10000 <= 65535, isFree(port + 10000) { return port }
+    }
+    throw TestSetupError("no free port pair for a cluster node")
+}
+
 /// A port nothing listens on right now (the kernel's choice for an ephemeral bind).
-func freePort() throws -> Int {
+func freePort() throws -> Int { try bindLoopback(0) }
+
+func isFree(_ port: Int) -> Bool { (try? bindLoopback(port)) != nil }
+
+private func bindLoopback(_ port: Int) throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestSetupError("socket() failed") }
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
+    addr.sin_port = UInt16(port).bigEndian
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let ok = withUnsafeMutablePointer(to: &addr) { p in
@@ -116,14 +129,14 @@ struct TestCertificates: Sendable {
 /// Starts `redis-server --port <free> --save "" --daemonize no` (plus `arguments`), waits
 /// until it answers PING, runs `body`, and stops it whatever happens.
 /// With `tls`, the server listens for TLS only (`--port 0 --tls-port <free>`).
-func withRedisServer<T>(_ arguments: [String] = [], tls: TestCertificates? = nil,
+func withRedisServer<T>(_ arguments: [String] = [], tls: TestCertificates? = nil, cluster: Bool = false,
                         _ body: (TestServer) async throws -> T) async throws -> T {
     guard let binary = TestEnvironment.redisServer else { throw TestSetupError(TestEnvironment.skipMessage) }
     let dir = try makeTempDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     var lastLog = ""
     for _ in 0..<3 {
-        let port = try freePort()
+        let port = try cluster ? freeClusterPort() : freePort()
         var args = ["--bind", "127.0.0.1", "-::1", "--save", "", "--appendonly", "no", "--daemonize", "no",
                     "--dir", dir.path, "--logfile", dir.appendingPathComponent("server.log").path]
         if let tls {
@@ -132,19 +145,24 @@ func withRedisServer<T>(_ arguments: [String] = [], tls: TestCertificates? = nil
         } else {
             args += ["--port", "\(port)"]
         }
+        if cluster {
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf"]
+        }
         args += arguments
+        let errorLog = dir.appendingPathComponent("stderr-\(port).log")
+        FileManager.default.createFile(atPath: errorLog.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: errorLog)
         try process.run()
         defer { stop(process) }
         let server = TestServer(port: port, directory: dir, tls: tls != nil)
         if try await waitUntilReady(server, process: process, tls: tls) {
             return try await body(server)
         }
-        lastLog = server.log()
+        lastLog = server.log() + ((try? String(contentsOf: errorLog, encoding: .utf8)) ?? "")
     }
     throw TestSetupError("redis-server did not start:\n\(lastLog.suffix(2000))")
 }
