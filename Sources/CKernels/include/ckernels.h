@@ -1,0 +1,29 @@
+#ifndef SLOTDIFF_CKERNELS_H
+#define SLOTDIFF_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CRC-64/Jones as Redis computes it: reflected in/out, polynomial 0xad93d23594c935a9
+   (reflected form 0x95ac9329ac4bc9b5), init 0, xorout 0. crc64("123456789") == 0xe9c6d914c4b8d9ca.
+   sd_crc64_update(crc, p, n) continues a running CRC, so update(update(0,a),b) == crc of a||b.
+   Uses PCLMULQDQ folding on x86-64 CPUs that have it (chosen at run time), a slicing-by-16
+   table version otherwise. Thread-safe. p may be NULL when n == 0. */
+uint64_t sd_crc64_update(uint64_t crc, const void *p, size_t n);
+
+/* LZF decompression: returns 1 when `in` (n_in bytes) decompresses to EXACTLY out_len bytes
+   into out, 0 when the data is malformed (any back-reference before the output start, any
+   read past the input, any write past out_len, or a final size != out_len). Never reads
+   outside in[0..n_in) nor writes outside out[0..out_len), for any input. On failure the
+   contents of out are unspecified. */
+int sd_lzf_decompress(const void *in, size_t n_in, void *out, size_t out_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
