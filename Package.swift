@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "SlotdiffCore", dependencies: ["CXXHash", "CZstd"], swiftSettings: hotPath),
-        .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd"], swiftSettings: hotPath),
+        // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it) and LZF.
+        .target(name: "CKernels"),
+        .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"], swiftSettings: hotPath),
         .target(name: "RESP", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

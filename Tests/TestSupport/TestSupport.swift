@@ -39,43 +39,67 @@ public struct RunResult: Sendable {
     public var stderr: String
 }
 
-/// Runs a program to completion with a time limit, capturing its output.
+/// Runs a program to completion with a time limit, capturing its output. It uses
+/// posix_spawn and waitpid directly, with output in temporary files: scripts here daemonize
+/// servers, and neither a pipe a daemon keeps open nor a missed child exit may hang a test.
 public func run(_ path: String, _ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120,
                 environment: [String: String]? = nil) throws -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    if let environment { p.environment = environment }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let inPipe = Pipe()
-    p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
-    try p.run()
-    if let stdin {
-        try inPipe.fileHandleForWriting.write(contentsOf: stdin)
-        try inPipe.fileHandleForWriting.close()
-    }
-    let outBox = DataBox(), errBox = DataBox()
-    let g = DispatchGroup()
-    g.enter(); DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-    g.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+    let dir = FileManager.default.temporaryDirectory
+    let id = UUID().uuidString
+    let outPath = dir.appendingPathComponent("run-\(id).out").path
+    let errPath = dir.appendingPathComponent("run-\(id).err").path
+    let inPath = dir.appendingPathComponent("run-\(id).in").path
+    try (stdin ?? Data()).write(to: URL(fileURLWithPath: inPath))
+    defer { for p in [outPath, errPath, inPath] { unlink(p) } }
+
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // Children start with no blocked signals (a test runner may block some), so servers they
+    // start can be stopped with SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+    let argv = [path] + args
+    var pid: pid_t = 0
+    let rc = withCStrings(argv) { a in withCStrings(env) { e in posix_spawn(&pid, path, &actions, &attr, a, e) } }
+    if rc != 0 { throw TestServers.Failure(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
     let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(10_000) }
-    if p.isRunning {
-        p.terminate()
-        p.waitUntilExit()
-        g.wait()
-        return RunResult(status: -1, stdout: String(decoding: outBox.data, as: UTF8.self),
-                         stderr: "timed out after \(timeout) s\n" + String(decoding: errBox.data, as: UTF8.self))
+    var status: Int32 = 0
+    var timedOut = false
+    while true {
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid { break }
+        if r < 0 && errno != EINTR { break }
+        if Date() > deadline {
+            timedOut = true
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+            break
+        }
+        usleep(5_000)
     }
-    p.waitUntilExit()
-    g.wait()
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                     stderr: String(decoding: errBox.data, as: UTF8.self))
+    let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
+    let o = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let e = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return RunResult(status: timedOut ? -1 : code, stdout: o, stderr: (timedOut ? "timed out after \(timeout) s\n" : "") + e)
 }
 
-final class DataBox: @unchecked Sendable { var data = Data() }
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    ptrs.append(nil)
+    defer { for p in ptrs { free(p) } }
+    return body(ptrs)
+}
 
 /// Runs the slotdiff binary.
 public func slotdiff(_ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120) throws -> RunResult {

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+/// Live checks against real servers: the command line end to end.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct LiveCompareTests {
+    let dir = TestPaths.temporaryDirectory()
+    func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+
+    func compare(_ a: String, _ b: String, _ extra: [String] = [], log: String = "live.jsonl.zst") throws -> (RunResult, [Difference]) {
+        let r = try slotdiff(["compare", a, b, "--out", path(log), "--round-delay", "50ms"] + extra, timeout: 300)
+        var diffs: [Difference] = []
+        if r.status == 0 || r.status == 1 { try DiffLogReader(path: path(log)).forEach { diffs.append($0) } }
+        return (r, diffs)
+    }
+
+    func expected() throws -> Set<String> {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json")))
+        let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+        return Set(list.map { o in
+            let key = (o["key"] as? String).map { Array($0.utf8) } ?? Array(Data(base64Encoded: o["key_base64"] as! String)!)
+            return "\(o["kind"]!) \(o["db"]!) \(key)"
+        })
+    }
+
+    /// Redis 7.0 → Valkey 8.1, several databases, every type, binary keys, known drift of every
+    /// kind and cases that must not be reported: reported exactly, exit 1.
+    @Test func standaloneDriftIsReportedExactly() throws {
+        try TestServers.start("lt-src", .redis7, port: 17301, load: TestPaths.fixture("drift-source.rdb"))
+        try TestServers.start("lt-dst", .valkey8, port: 17302, load: TestPaths.fixture("drift-target.rdb"))
+        defer { TestServers.stop("lt-src"); TestServers.stop("lt-dst") }
+        let (r, diffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302")
+        #expect(r.status == 1, "\(r.stderr)")
+        let got = Set(diffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" })
+        let want = try expected()
+        #expect(got == want, "unexpected: \(got.subtracting(want)) missed: \(want.subtracting(got))")
+        // The same through the chunked readers only (every value over a 1-byte bound).
+        let (c, chunkedDiffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302", ["--big-key-threshold", "1"], log: "c.jsonl.zst")
+        #expect(c.status == 1, "\(c.stderr)")
+        #expect(Set(chunkedDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
+    }
+
+    /// The same logical dataset on Redis 7.0 and Valkey 8.1 (other encodings and orders),
+    /// read with DUMP and with the chunked readers, and against the dump files: exit 0.
+    @Test func identicalDataMatches() throws {
+        try TestServers.start("lt-a", .redis7, port: 17311, load: TestPaths.fixture("dataset-redis7.rdb"))
+        try TestServers.start("lt-b", .valkey8, port: 17312, load: TestPaths.fixture("dataset-valkey8.rdb"))
+        try TestServers.start("lt-c", .redis8, port: 17313, load: TestPaths.fixture("dataset-redis8.rdb"))
+        defer { TestServers.stop("lt-a"); TestServers.stop("lt-b"); TestServers.stop("lt-c") }
+        for extra in [[], ["--big-key-threshold", "1"], ["--mode", "length"], ["--mode", "keys"]] {
+            let (r, diffs) = try compare("redis://127.0.0.1:17311", "redis://127.0.0.1:17312", extra)
+            #expect(r.status == 0, "\(extra): \(r.stdout) \(r.stderr) \(diffs.prefix(3).map(\.displayKey))")
+        }
+        let (r8, _) = try compare("redis://127.0.0.1:17313", "redis://127.0.0.1:17311", ["--big-key-threshold", "1"])
+        #expect(r8.status == 0, "\(r8.stdout) \(r8.stderr)")
+        // File against live, both directions: did the restore work?
+        let (f1, _) = try compare(TestPaths.fixture("dataset-valkey8.rdb"), "redis://127.0.0.1:17311")
+        #expect(f1.status == 0, "\(f1.stdout) \(f1.stderr)")
+        let (f2, _) = try compare("redis://127.0.0.1:17312", TestPaths.fixture("dataset-redis8.rdb"), ["--big-key-threshold", "1"])
+        #expect(f2.status == 0, "\(f2.stdout) \(f2.stderr)")
+    }
+
+    /// A dump file against the server it was loaded into: exit 0; after one key changes: exit 1
+    /// naming that key. Redis 8.2 with hash-field TTLs, through DUMP and through HSCAN.
+    @Test func fileAgainstLiveServer() throws {
+        try TestServers.start("lt-h", .redis8, port: 17321, load: TestPaths.fixture("hfe-redis8.rdb"))
+        defer { TestServers.stop("lt-h") }
+        for extra in [[], ["--big-key-threshold", "1"]] {
+            let (r, _) = try compare(TestPaths.fixture("hfe-redis8.rdb"), "redis://127.0.0.1:17321", extra)
+            #expect(r.status == 0, "\(extra): \(r.stdout) \(r.stderr)")
+        }
+        let keys = try TestServers.cli(port: 17321, ["--scan", "--pattern", "hfe:*"]).split(separator: "\n").map(String.init)
+        let hashKey = try #require(keys.first { (try? TestServers.cli(port: 17321, ["TYPE", $0]))?.hasPrefix("hash") == true })
+        let field = try TestServers.cli(port: 17321, ["HRANDFIELD", hashKey]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try TestServers.cli(port: 17321, ["HPEXPIREAT", hashKey, "4200000000000", "FIELDS", "1", field])
+        for extra in [[], ["--big-key-threshold", "1"]] {
+            let (r, diffs) = try compare(TestPaths.fixture("hfe-redis8.rdb"), "redis://127.0.0.1:17321", extra)
+            #expect(r.status == 1)
+            #expect(diffs.map(\.displayKey) == [hashKey] && diffs.first?.kind == .value, "\(extra): \(diffs.map(\.displayKey))")
+        }
+    }
+
+    /// A read-only ACL user is enough; a wrong password is a clear error that never shows it;
+    /// a refused connection names the endpoint.
+    @Test func aclAndConnectionErrors() throws {
+        try TestServers.start("lt-acl", .redis7, port: 17331, load: TestPaths.fixture("drift-source.rdb"))
+        defer { TestServers.stop("lt-acl") }
+        try TestServers.cli(port: 17331, ["ACL", "SETUSER", "reader", "on", ">s3cret-pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info"])
+        let (ok, _) = try compare("redis://reader:s3cret-pw@127.0.0.1:17331", TestPaths.fixture("drift-source.rdb"), ["--big-key-threshold", "1000"])
+        #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        let (bad, _) = try compare("redis://reader:wrong-pw-123@127.0.0.1:17331", TestPaths.fixture("drift-source.rdb"))
+        #expect(bad.status == 2)
+        #expect(bad.stderr.lowercased().contains("auth"), "\(bad.stderr)")
+        #expect(!bad.stderr.contains("wrong-pw-123") && !bad.stdout.contains("wrong-pw-123"))
+        let refused = try slotdiff(["compare", "redis://127.0.0.1:1", TestPaths.fixture("drift-source.rdb"), "--out", path("r.zst")])
+        #expect(refused.status == 2 && refused.stderr.contains("127.0.0.1:1"), "\(refused.stderr)")
+    }
+
+    /// A server that goes away in the middle of a run: exit 2 naming it, never a pass.
+    @Test func serverKilledMidRun() throws {
+        try TestServers.start("lt-kill", .redis7, port: 17341, load: TestPaths.fixture("dataset-redis7.rdb"))
+        defer { TestServers.stop("lt-kill") }
+        // The run is slowed down (--qps) so that the server can be stopped in the middle of it.
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            box.result = try? slotdiff(["compare", "redis://127.0.0.1:17341", TestPaths.fixture("dataset-redis7.rdb"),
+                                        "--out", self.path("k.zst"), "--qps", "300", "--batch", "16"], timeout: 120)
+            done.signal()
+        }
+        Thread.sleep(forTimeInterval: 1.5)
+        TestServers.stop("lt-kill")
+        done.wait()
+        let r = try #require(box.result)
+        let stderr = r.stderr
+        #expect(r.status == 2, "\(r.stdout) \(stderr)")
+        #expect(stderr.contains("127.0.0.1:17341"))
+    }
+}
+
+final class ResultBox: @unchecked Sendable { var result: RunResult? }

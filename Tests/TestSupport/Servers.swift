@@ -1,0 +1,52 @@
+import Foundation
+
+/// Real servers for the integration tests, started and stopped with `Scripts/servers`
+/// (Redis 7.0 from Debian, Valkey 8.1 and Redis 8.2 from the wheels in .venv).
+public enum TestServers {
+    public enum Kind: String, Sendable { case redis7, valkey8, redis8 }
+
+    static let script = TestPaths.root.appendingPathComponent("Scripts/servers").path
+
+    /// True when the server binaries are installed. With CI=true the tests run regardless
+    /// (and fail if a server cannot start): they are never skipped there.
+    public static var available: Bool {
+        if TestPaths.mustRunServerTests { return true }
+        let venv = TestPaths.root.appendingPathComponent(".venv/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") && FileManager.default.isExecutableFile(atPath: venv)
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    @discardableResult
+    static func servers(_ args: [String], timeout: TimeInterval = 180) throws -> String {
+        let r = try run("/bin/bash", [script] + args, timeout: timeout)
+        if r.status != 0 { throw Failure(description: "Scripts/servers \(args.joined(separator: " ")) failed: \(r.stderr)\(r.stdout)") }
+        return r.stdout
+    }
+
+    /// Starts a standalone server, optionally loaded from a dump file.
+    public static func start(_ name: String, _ kind: Kind, port: Int, load: String? = nil, args: [String] = []) throws {
+        if let load { try servers(["load", name, kind.rawValue, "\(port)", load] + args) } else {
+            try servers(["start", name, kind.rawValue, "\(port)"] + args)
+        }
+    }
+
+    /// Starts a cluster of `n` primaries on base...base+n-1 (bus ports +10000).
+    public static func cluster(_ name: String, _ kind: Kind, base: Int, n: Int) throws {
+        try servers(["cluster", name, kind.rawValue, "\(base)", "\(n)"])
+    }
+
+    public static func stop(_ name: String) {
+        _ = try? servers(["stop", name])
+    }
+
+    /// redis-cli against a port (for test set-up only: the product never writes).
+    @discardableResult
+    public static func cli(port: Int, _ args: [String], cluster: Bool = false) throws -> String {
+        let r = try run("/usr/bin/redis-cli", ["-p", "\(port)"] + (cluster ? ["-c"] : []) + args)
+        if r.status != 0 { throw Failure(description: "redis-cli \(args) failed: \(r.stderr)") }
+        return r.stdout
+    }
+}
