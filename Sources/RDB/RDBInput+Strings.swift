@@ -46,19 +46,19 @@ extension RDBInput {
         }
     }
 
-    /// Reads a whole string and hands it to `body` (valid only during the call), decompressing
-    /// LZF. For blobs (listpacks, ziplists) and short strings.
-    func withString<R>(_ what: @autoclosure () -> String, _ body: (Element, BlobOrigin) throws -> R) throws -> R {
-        let head = try stringHead(what())
+    /// Reads a whole string and returns it in place: valid until the next read from this
+    /// input. For blobs (listpacks, ziplists, intsets) parsed right away.
+    func stringInPlace(_ what: @autoclosure () -> String, head known: StringHead? = nil) throws -> (Element, BlobOrigin) {
+        let head = try known ?? stringHead(what())
         switch head {
         case .int(let v):
-            return try body(.int(v), BlobOrigin(offset: offset, compressed: false))
+            return (.int(v), BlobOrigin(offset: offset, compressed: false))
         case .raw(let n):
             try ensure(n, what())
             let at = offset
             let p = UnsafeRawBufferPointer(start: buf + pos, count: n)
             pos += n
-            return try body(.bytes(p), BlobOrigin(offset: at, compressed: false))
+            return (.bytes(p), BlobOrigin(offset: at, compressed: false))
         case .lzf(let c, let r):
             if r > Self.maxBlob { throw error("\(what()): uncompressed length \(r) exceeds the \(Self.maxBlob)-byte limit") }
             try ensure(c, what())
@@ -68,7 +68,7 @@ extension RDBInput {
                 throw error("\(what()): LZF data does not decompress to the declared \(r) bytes", at: at)
             }
             pos += c
-            return try body(.bytes(UnsafeRawBufferPointer(out)), BlobOrigin(offset: at, compressed: true))
+            return (.bytes(UnsafeRawBufferPointer(out)), BlobOrigin(offset: at, compressed: true))
         }
     }
 
@@ -80,7 +80,7 @@ extension RDBInput {
             d.componentBegin(length: n)
             try streamRaw(n, what()) { d.componentPart($0) }
         default:
-            try withHead(head, what()) { d.component($0) }
+            d.component(try stringInPlace(what(), head: head).0)
         }
     }
 
@@ -93,20 +93,16 @@ extension RDBInput {
         case .int(let v):
             d.string(int: v)
         default:
-            try withHead(head, what()) { e in
-                if case .bytes(let b) = e { d.string(b) }
-            }
+            if case .bytes(let b) = try stringInPlace(what(), head: head).0 { d.string(b) }
         }
     }
 
     /// Reads a string and copies it out (keys, names).
     func stringBytes(_ what: @autoclosure () -> String, into out: inout [UInt8]) throws {
         out.removeAll(keepingCapacity: true)
-        try withString(what()) { e, _ in
-            switch e {
-            case .bytes(let b): out.append(contentsOf: b)
-            case .int(let v): CanonicalDigester.withDecimal(v) { out.append(contentsOf: $0) }
-            }
+        switch try stringInPlace(what()).0 {
+        case .bytes(let b): out.append(contentsOf: b)
+        case .int(let v): CanonicalDigester.withDecimal(v) { out.append(contentsOf: $0) }
         }
     }
 
@@ -121,25 +117,6 @@ extension RDBInput {
         case .int: return
         case .raw(let n): try skip(n, what())
         case .lzf(let c, _): try skip(c, what())
-        }
-    }
-
-    private func withHead(_ head: StringHead, _ what: String, _ body: (Element) -> Void) throws {
-        switch head {
-        case .int(let v): body(.int(v))
-        case .raw(let n):
-            try ensure(n, what)
-            body(.bytes(UnsafeRawBufferPointer(start: buf + pos, count: n)))
-            pos += n
-        case .lzf(let c, let r):
-            if r > Self.maxBlob { throw error("\(what): uncompressed length \(r) exceeds the \(Self.maxBlob)-byte limit") }
-            try ensure(c, what)
-            let out = lzfBuffer(r)
-            if !LZF.decompress(UnsafeRawBufferPointer(start: buf + pos, count: c), into: out) {
-                throw error("\(what): LZF data does not decompress to the declared \(r) bytes")
-            }
-            pos += c
-            body(.bytes(UnsafeRawBufferPointer(out)))
         }
     }
 

@@ -23,7 +23,7 @@ extension ValueDecoder {
                 StreamID(ms: UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)),
                          seq: UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             }
-            try blob("stream listpack") { b in try streamNode(b, master: master, last: &lastSeen) }
+            try streamNode(try blob("stream listpack"), master: master, last: &lastSeen)
         }
         _ = try input.length("stream length")
         let lastMs = try input.length("stream last ID").value

@@ -84,44 +84,44 @@ public struct ValueDecoder {
                 d.endItem()
             }
         case RDBType.hashZipmap:
-            try blob("zipmap") { b in try forEachZipmapPair(b) { k, v in d.beginItem(); d.component(k); d.component(v); d.endItem() } }
+            try forEachZipmapPair(try blob("zipmap")) { k, v in d.beginItem(); d.component(k); d.component(v); d.endItem() }
         case RDBType.listZiplist:
-            try blob("ziplist") { b in try ziplistElements(b) }
+            try ziplistElements(try blob("ziplist"))
         case RDBType.setIntset:
-            try blob("intset") { b in try forEachIntsetMember(b) { d.element(.int($0)) } }
+            try forEachIntsetMember(try blob("intset")) { d.element(.int($0)) }
         case RDBType.zsetZiplist:
-            try blob("ziplist") { b in try ziplistPairs(b, zset: true) }
+            try ziplistPairs(try blob("ziplist"), zset: true)
         case RDBType.hashZiplist:
-            try blob("ziplist") { b in try ziplistPairs(b, zset: false) }
+            try ziplistPairs(try blob("ziplist"), zset: false)
         case RDBType.listQuicklist:
             let nodes = try input.count("quicklist node count")
-            for _ in 0..<nodes { try blob("quicklist ziplist node") { b in try ziplistElements(b) } }
+            for _ in 0..<nodes { try ziplistElements(try blob("quicklist ziplist node")) }
         case RDBType.hashListpack:
-            try blob("listpack") { b in try listpackTuples(b, width: 2, kind: .hash) }
+            try listpackTuples(try blob("listpack"), width: 2, kind: .hash)
         case RDBType.zsetListpack:
-            try blob("listpack") { b in try listpackTuples(b, width: 2, kind: .zset) }
+            try listpackTuples(try blob("listpack"), width: 2, kind: .zset)
         case RDBType.setListpack:
-            try blob("listpack") { b in try listpackTuples(b, width: 1, kind: .set) }
+            try listpackTuples(try blob("listpack"), width: 1, kind: .set)
         case RDBType.listQuicklist2:
             let nodes = try input.count("quicklist node count")
             for _ in 0..<nodes {
                 let container = try input.count("quicklist node container")
                 switch container {
                 case 1: d.beginItem(); try input.componentString(d, "quicklist plain node"); d.endItem()
-                case 2: try blob("quicklist listpack node") { b in try listpackTuples(b, width: 1, kind: .list) }
+                case 2: try listpackTuples(try blob("quicklist listpack node"), width: 1, kind: .list)
                 default: throw input.error("quicklist node container \(container) is neither 1 (plain) nor 2 (packed)")
                 }
             }
         case RDBType.hash22:
             if flavor.valkey { try valkeyHash2() } else { try hashWithFieldTTLs(minExpire: nil) }
         case RDBType.hash23:
-            try blob("listpack") { b in try listpackTuples(b, width: 3, kind: .hashTTL(minExpire: 0)) }
+            try listpackTuples(try blob("listpack"), width: 3, kind: .hashTTL(minExpire: 0))
         case RDBType.hashMetadata:
             let minExpire = Int64(bitPattern: try input.leU64("hash minimum expiry"))
             try hashWithFieldTTLs(minExpire: minExpire)
         case RDBType.hashListpackEx:
             _ = try input.leU64("hash minimum expiry")
-            try blob("listpack") { b in try listpackTuples(b, width: 3, kind: .hashTTL(minExpire: 0)) }
+            try listpackTuples(try blob("listpack"), width: 3, kind: .hashTTL(minExpire: 0))
         case RDBType.streamListpacks, RDBType.streamListpacks2, RDBType.streamListpacks3, RDBType.streamListpacks4:
             try stream(t)
         case RDBType.module2:
@@ -161,8 +161,9 @@ public struct ValueDecoder {
         }
     }
 
-    func blob(_ kind: String, _ body: (Blob) throws -> Void) throws {
-        try input.withString(kind) { e, off in try body(try Blob(e, at: off, input: input, kind: kind)) }
+    func blob(_ kind: String) throws -> Blob {
+        let (e, origin) = try input.stringInPlace(kind)
+        return try Blob(e, at: origin, input: input, kind: kind)
     }
 
     func ziplistElements(_ b: Blob) throws {

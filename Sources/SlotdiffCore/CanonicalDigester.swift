@@ -36,6 +36,7 @@ public final class CanonicalDigester {
         itemCount = 0
         ordered = !type.isUnordered
         sum = .zero
+        oneShot = nil
         body.reset()
         if type == .stream {
             lastID = (0, 0)
@@ -47,12 +48,15 @@ public final class CanonicalDigester {
 
     // MARK: strings
 
-    /// A whole string value in one piece.
+    /// A whole string value in one piece: hashed where it lies, not copied.
     @inlinable
     public func string(_ bytes: UnsafeRawBufferPointer) {
-        body.write(bytes)
+        oneShot = Hash128.of(bytes)
         itemCount = UInt64(bytes.count)
     }
+
+    /// The body hash of a string passed whole (the same value streaming would give).
+    @usableFromInline var oneShot: Hash128?
 
     /// An integer-encoded string: its decimal text.
     public func string(int v: Int64) {
@@ -201,7 +205,7 @@ public final class CanonicalDigester {
     // MARK: result
 
     public func finish() -> Hash128 {
-        let bodyHash = ordered ? body.digest() : sum
+        let bodyHash = oneShot ?? (ordered ? body.digest() : sum)
         return withUnsafeTemporaryAllocation(byteCount: 96, alignment: 8) { out in
             let p = out.baseAddress!
             p.storeBytes(of: type.rawValue, as: UInt8.self)
@@ -314,7 +318,10 @@ public final class HashAccumulator {
 }
 
 /// Parses the text form of a double as a server would (`strtod`), for scores stored as text.
+/// Plain decimals of up to 15 significant digits take an exact fast path: the digits as an
+/// integer below 2^53 divided by a power of ten, both exact, is correctly rounded.
 public func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    if let d = fastDecimal(bytes) { return d }
     if bytes.count == 0 || bytes.count > 300 { return nil }
     return withUnsafeTemporaryAllocation(byteCount: bytes.count + 1, alignment: 1) { buf -> Double? in
         buf.copyMemory(from: bytes)
@@ -325,4 +332,37 @@ public func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
         guard let e = end, e == p + bytes.count else { return nil }
         return d
     }
+}
+
+@usableFromInline
+let exactPowersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }
+
+@inlinable
+func fastDecimal(_ b: UnsafeRawBufferPointer) -> Double? {
+    let n = b.count
+    if n == 0 || n > 17 { return nil }
+    var i = 0
+    var negative = false
+    if b[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+    var mantissa: UInt64 = 0
+    var digits = 0
+    var fraction = 0
+    var dot = false
+    while i < n {
+        let c = b[i]
+        if c == UInt8(ascii: ".") {
+            if dot { return nil }
+            dot = true
+        } else if c >= 48 && c <= 57 {
+            mantissa = mantissa * 10 + UInt64(c - 48)
+            digits += 1
+            if dot { fraction += 1 }
+        } else {
+            return nil
+        }
+        i += 1
+    }
+    if digits == 0 || digits > 15 || (dot && fraction == 0) { return nil }
+    let v = Double(mantissa) / exactPowersOfTen[fraction]
+    return negative ? -v : v
 }

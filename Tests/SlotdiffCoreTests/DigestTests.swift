@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SlotdiffCore
 
@@ -104,5 +105,30 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         #expect(a &+ b == Hash128(low: 0, high: 4))
         #expect((a &+ b) &- b == a)
         #expect(Hash128(hex: a.description) == a)
+    }
+}
+
+@Suite struct DoubleParsingTests {
+    /// The fast path agrees with strtod on every form it takes.
+    @Test func fastPathAgreesWithStrtod() {
+        var samples = ["0", "-0", "1", "-1", "0.1", "0.2", "0.30000000000000004", "3.14159", "123456789012345",
+                       "-9.99999", "1.5", "100.25", "0.000001", "999999999999999", "12.", ".5", "1e10", "inf"]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<20000 {
+            let intDigits = Int.random(in: 1...8, using: &g), fracDigits = Int.random(in: 0...7, using: &g)
+            var t = Bool.random(using: &g) ? "-" : ""
+            t += String((0..<intDigits).map { _ in "0123456789".randomElement(using: &g)! })
+            if fracDigits > 0 { t += "." + String((0..<fracDigits).map { _ in "0123456789".randomElement(using: &g)! }) }
+            samples.append(t)
+        }
+        for s in samples {
+            let expected = s.withCString { p -> Double? in
+                var end: UnsafeMutablePointer<CChar>?
+                let d = strtod(p, &end)
+                return end.map { $0 - UnsafeMutablePointer(mutating: p) } == s.utf8.count ? d : nil
+            }
+            let got = Array(s.utf8).withUnsafeBytes { parseDouble($0) }
+            #expect(got?.bitPattern == expected?.bitPattern, "\(s)")
+        }
     }
 }
