@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "CKernels"),
         .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"], swiftSettings: hotPath),
         .target(name: "RESP", dependencies: [
+            "SlotdiffCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -41,37 +41,27 @@ struct RESPEncoderTests {
 
 @Suite("hash slots")
 struct HashSlotTests {
-    @Test("CRC16-XMODEM check value")
-    func crc() {
-        #expect(HashSlot.crc16(Array("123456789".utf8)) == 0x31C3)
-        #expect(HashSlot.crc16([]) == 0)
-    }
-
     @Test("slots of known keys", arguments: [
         ("foo", 12182), ("bar", 5061), ("123456789", 0x31C3 & 0x3FFF), ("", 0),
         ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
         ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015),
     ])
     func slot(_ key: String, _ expected: Int) {
-        #expect(HashSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
+        #expect(ClusterSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
     }
 
     @Test("hash tags")
     func tags() {
-        #expect(HashSlot(key: Array("{user1000}.following".utf8)) == HashSlot(key: Array("{user1000}.followers".utf8)))
-        let whole = Array("foo{}{bar}".utf8)
-        #expect(HashSlot(key: whole).rawValue == HashSlot.crc16(whole) & 0x3FFF)
-        #expect(HashSlot.hashTag(of: Array("foo{}{bar}".utf8)) == nil)
-        #expect(HashSlot.hashTag(of: Array("a{b}c".utf8)).map(Array.init) == Array("b".utf8))
-        #expect(HashSlot(key: Array("foo{bar}".utf8)) == HashSlot(key: Array("bar".utf8)))
+        #expect(ClusterSlot(key: Array("{user1000}.following".utf8)) == ClusterSlot(key: Array("{user1000}.followers".utf8)))
+        #expect(ClusterSlot(key: Array("foo{bar}".utf8)) == ClusterSlot(key: Array("bar".utf8)))
     }
 
     @Test("slot values and ranges")
     func values() {
-        #expect(HashSlot(16383) != nil)
-        #expect(HashSlot(16384) == nil)
-        #expect(HashSlot(rawValue: 16384) == nil)
-        #expect(HashSlot.all.count == 16384)
-        #expect((HashSlot(10)!...HashSlot(12)!).map(\.rawValue) == [10, 11, 12])
+        #expect(ClusterSlot(16383) != nil)
+        #expect(ClusterSlot(16384) == nil)
+        #expect(ClusterSlot(rawValue: 16384) == nil)
+        #expect(ClusterSlot.all.count == 16384)
+        #expect((ClusterSlot(10)!...ClusterSlot(12)!).map(\.rawValue) == [10, 11, 12])
     }
 }

@@ -7,7 +7,7 @@ import SlotdiffCore
     }
 
     @Test(arguments: [("foo", 12182), ("bar", 5061), ("", 0), ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
-                      ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061)])
+                      ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015), ("123456789", 0x31C3 & 0x3FFF)])
     func slots(key: String, slot: Int) {
         #expect(Int(HashSlot.slot(of: Array(key.utf8))) == slot)
     }

@@ -105,7 +105,7 @@ public final class LiveSide: @unchecked Sendable {
                             for (k, r) in zip(keys, results) {
                                 guard case .present(let s) = r else { continue }
                                 k.withUnsafeBytes { kb in
-                                    let slot = SlotdiffCore.HashSlot.slot(of: kb)
+                                    let slot = HashSlot.slot(of: kb)
                                     if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) { filtered += 1; return }
                                     table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
                                 }
@@ -116,7 +116,7 @@ public final class LiveSide: @unchecked Sendable {
                 try await node.scan(db: isCluster ? nil : db, match: match) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
-                        if let slots = filter.slots, !slots.contains(SlotdiffCore.HashSlot.slot(of: k)) { filtered += 1; continue }
+                        if let slots = filter.slots, !slots.contains(HashSlot.slot(of: k)) { filtered += 1; continue }
                         pending.append(k)
                     }
                     while pending.count >= options.batch {
@@ -187,7 +187,7 @@ public final class LiveSide: @unchecked Sendable {
 
     private func nodeFor(key: [UInt8]) -> Int {
         guard let topology, nodes.count > 1 else { return 0 }
-        let slot = SlotdiffCore.HashSlot.slot(of: key)
-        return topology.shardIndex(for: RESP.HashSlot(Int(slot))!) ?? 0
+        let slot = HashSlot.slot(of: key)
+        return topology.shardIndex(for: ClusterSlot(Int(slot))!) ?? 0
     }
 }
