@@ -17,6 +17,7 @@ public enum TestServers {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     @discardableResult

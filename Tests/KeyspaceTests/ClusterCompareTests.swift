@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import RESP
+import SlotdiffCore
+import TestSupport
+
+/// Copies database 0 of a standalone server into a cluster with DUMP/RESTORE (test set-up
+/// only: the product itself never writes).
+func copyToCluster(from port: Int, clusterSeed: Int) async throws -> Int {
+    let src = try await RedisConnection.connect(to: RedisEndpoint(host: "127.0.0.1", port: port))
+    let seed = try await RedisConnection.connect(to: RedisEndpoint(host: "127.0.0.1", port: clusterSeed))
+    let topology = try await ClusterTopology.discover(using: seed)
+    var nodes: [Int: RedisConnection] = [:]
+    for s in topology.shards {
+        let p = s.primary.port!
+        nodes[p] = try await RedisConnection.connect(to: RedisEndpoint(host: "127.0.0.1", port: p))
+    }
+    var cursor = "0"
+    var copied = 0
+    repeat {
+        let r = try await src.send("SCAN", RESPArg(cursor), "COUNT", "500").throwIfError()
+        cursor = r.array![0].string!
+        for k in r.array![1].array! {
+            let key = k.bytes!
+            let got = try await src.pipeline([["DUMP", RESPArg(key)], ["PTTL", RESPArg(key)]])
+            guard let payload = got[0].buffer else { continue }
+            let ttl = max(0, got[1].int ?? 0)
+            let node = nodes[topology.shard(forKey: key)!.primary.port!]!
+            _ = try await node.send("RESTORE", RESPArg(key), RESPArg(ttl), RESPArg(payload), "REPLACE").throwIfError()
+            copied += 1
+        }
+    } while cursor != "0"
+    for c in [src, seed] + Array(nodes.values) { await c.close() }
+    return copied
+}
+
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct ClusterCompareTests {
+    let dir = TestPaths.temporaryDirectory()
+
+    func compare(_ a: String, _ b: String, _ extra: [String] = []) throws -> (RunResult, [Difference]) {
+        let log = dir.appendingPathComponent("\(UUID().uuidString).jsonl.zst").path
+        let r = try slotdiff(["compare", a, b, "--out", log, "--round-delay", "50ms"] + extra, timeout: 300)
+        var diffs: [Difference] = []
+        if r.status == 0 || r.status == 1 { try DiffLogReader(path: log).forEach { diffs.append($0) } }
+        return (r, diffs)
+    }
+
+    /// 3 primaries (Redis 7.0) against 2 (Valkey 8.1), cluster against standalone and against a
+    /// dump file; one changed key is found; a slot half-migrated between two nodes (keys on
+    /// both, ASK redirections) produces no false difference.
+    @Test func clustersOfDifferentLayouts() async throws {
+        try TestServers.start("ct-std", .redis7, port: 17401, load: TestPaths.fixture("dataset-redis7.rdb"))
+        try TestServers.cluster("ct-a", .redis7, base: 17410, n: 3)
+        try TestServers.cluster("ct-b", .valkey8, base: 17420, n: 2)
+        defer { TestServers.stop("ct-std"); TestServers.stop("ct-a"); TestServers.stop("ct-b") }
+        let n = try await copyToCluster(from: 17401, clusterSeed: 17410)
+        #expect(try await copyToCluster(from: 17401, clusterSeed: 17420) == n)
+        #expect(n > 200)
+        let a = "redis://127.0.0.1:17410", b = "redis://127.0.0.1:17421"
+        let (ab, d1) = try compare(a, b)
+        #expect(ab.status == 0, "\(ab.stdout) \(ab.stderr) \(d1.prefix(3).map(\.displayKey))")
+        #expect(ab.stdout.contains("\(n) keys"))
+        let (std, _) = try compare("redis://127.0.0.1:17401", b, ["--db", "0", "--big-key-threshold", "1"])
+        #expect(std.status == 0, "\(std.stdout) \(std.stderr)")
+        let (file, _) = try compare(TestPaths.fixture("dataset-redis7.rdb"), a, ["--db", "0"])
+        #expect(file.status == 0, "\(file.stdout) \(file.stderr)")
+        let (replica, _) = try compare(a, b, ["--read-from", "replica", "--mode", "keys"])
+        #expect(replica.status == 0, "no replicas: primaries are read \(replica.stderr)")
+
+        // A slot in the middle of a migration on cluster A: half its keys moved to the importing node.
+        let key = "{mig}:0"
+        let slot = HashSlot.slot(of: Array(key.utf8))
+        for i in 0..<40 {
+            try TestServers.cli(port: 17410, ["SET", "{mig}:\(i)", "v\(i)"], cluster: true)
+            try TestServers.cli(port: 17420, ["SET", "{mig}:\(i)", "v\(i)"], cluster: true)
+        }
+        let owner = try clusterNodeOwning(slot: Int(slot), ports: [17410, 17411, 17412])
+        let other = [17410, 17411, 17412].first { $0 != owner }!
+        let ownerID = try TestServers.cli(port: owner, ["CLUSTER", "MYID"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let otherID = try TestServers.cli(port: other, ["CLUSTER", "MYID"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try TestServers.cli(port: other, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", ownerID])
+        try TestServers.cli(port: owner, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", otherID])
+        try TestServers.cli(port: owner, ["MIGRATE", "127.0.0.1", "\(other)", "", "0", "5000", "KEYS"] + (0..<20).map { "{mig}:\($0)" })
+        let (mid, d2) = try compare(a, b)
+        #expect(mid.status == 0, "\(mid.stdout) \(mid.stderr) \(d2.map(\.displayKey))")
+
+        // One real change is found.
+        try TestServers.cli(port: 17420, ["SET", "{mig}:39", "changed"], cluster: true)
+        let (changed, d3) = try compare(a, b)
+        #expect(changed.status == 1)
+        #expect(d3.map(\.displayKey) == ["{mig}:39"] && d3.first?.kind == .value)
+    }
+
+    func clusterNodeOwning(slot: Int, ports: [Int]) throws -> Int {
+        for p in ports {
+            let out = try TestServers.cli(port: p, ["CLUSTER", "COUNTKEYSINSLOT", "\(slot)"])
+            if (Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0 { return p }
+        }
+        throw TestServers.Failure(description: "no node holds slot \(slot)")
+    }
+}
