@@ -121,3 +121,39 @@ struct LiveCompareTests {
 }
 
 final class ResultBox: @unchecked Sendable { var result: RunResult? }
+
+/// TLS (Debian's Redis 7.0 is built with it): certificates made with openssl; verification is
+/// on by default, a CA makes it pass, --tls-insecure skips it.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct TLSCompareTests {
+    @Test func rediss() throws {
+        let dir = TestPaths.temporaryDirectory()
+        func p(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        func openssl(_ args: [String]) throws {
+            let r = try run("/usr/bin/openssl", args)
+            if r.status != 0 { throw TestServers.Failure(description: "openssl \(args.first ?? ""): \(r.stderr)") }
+        }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"),
+                     "-days", "2", "-subj", "/CN=slotdiff test CA"])
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"),
+                     "-subj", "/CN=127.0.0.1"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: p("ext.cnf"), atomically: true, encoding: .utf8)
+        try openssl(["x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
+                     "-out", p("server.pem"), "-days", "2", "-extfile", p("ext.cnf")])
+        try TestServers.start("tls", .redis7, port: 17351, load: TestPaths.fixture("drift-source.rdb"),
+                              args: ["--tls-port", "17352", "--tls-cert-file", p("server.pem"), "--tls-key-file", p("server.key"),
+                                     "--tls-ca-cert-file", p("ca.pem"), "--tls-auth-clients", "no"])
+        defer { TestServers.stop("tls") }
+        let file = TestPaths.fixture("drift-source.rdb")
+        let out = p("t.jsonl.zst")
+        let ok = try slotdiff(["compare", file, "rediss://127.0.0.1:17352", "--tls-ca", p("ca.pem"), "--out", out])
+        #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+        let unverified = try slotdiff(["compare", file, "rediss://127.0.0.1:17352", "--out", out])
+        #expect(unverified.status == 2 && unverified.stderr.lowercased().contains("certificate"), "\(unverified.stderr)")
+        let insecure = try slotdiff(["compare", file, "rediss://127.0.0.1:17352", "--tls-insecure", "--out", out])
+        #expect(insecure.status == 0, "\(insecure.stderr)")
+        let drift = try slotdiff(["compare", TestPaths.fixture("drift-target.rdb"), "rediss://localhost:17352",
+                                  "--tls-ca", p("ca.pem"), "--out", out, "--round-delay", "10ms"])
+        #expect(drift.status == 1, "\(drift.stderr)")
+    }
+}
