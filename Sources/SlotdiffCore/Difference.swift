@@ -37,8 +37,10 @@ public struct Difference: Sendable, Equatable {
     public var keyText: String? { String(validating: key, as: UTF8.self) }
 
     /// The key for people: text, or `\xNN` escapes for bytes that are not printable UTF-8.
-    public var displayKey: String {
-        if let t = keyText, !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return t }
+    public var displayKey: String { Self.display(key) }
+
+    public static func display(_ key: [UInt8]) -> String {
+        if let t = String(validating: key, as: UTF8.self), !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return t }
         var s = ""
         for b in key {
             if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { s.append(Character(Unicode.Scalar(b))) }

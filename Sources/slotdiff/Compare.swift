@@ -66,7 +66,7 @@ struct LiveArguments: ParsableArguments {
     var bigKeyThreshold: Int = 4 << 20
 
     @Option(help: "Keys per pipelined batch.")
-    var batch: Int = 256
+    var batch: Int = 512
 
     @Option(help: "primary or replica: where cluster keys are read.")
     var readFrom: ReadFrom = .primary

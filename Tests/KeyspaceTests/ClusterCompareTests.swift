@@ -84,6 +84,8 @@ struct ClusterCompareTests {
         try TestServers.cli(port: owner, ["MIGRATE", "127.0.0.1", "\(other)", "", "0", "5000", "KEYS"] + (0..<20).map { "{mig}:\($0)" })
         let (mid, d2) = try compare(a, b)
         #expect(mid.status == 0, "\(mid.stdout) \(mid.stderr) \(d2.map(\.displayKey))")
+        let (midChunked, d2c) = try compare(a, b, ["--big-key-threshold", "1"])
+        #expect(midChunked.status == 0, "\(midChunked.stdout) \(midChunked.stderr) \(d2c.map(\.displayKey))")
 
         // One real change is found.
         try TestServers.cli(port: 17420, ["SET", "{mig}:39", "changed"], cluster: true)

@@ -8,7 +8,9 @@ extension LiveNode {
     /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
     /// an element twice: each element's hash is kept once, so nothing is counted twice.
     /// Returns nil when the key disappeared meanwhile.
-    func chunked(db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester) async throws -> (ValueType, Hash128)? {
+    func chunked(db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester,
+                 asking: Bool = false) async throws -> (ValueType, Hash128)? {
+        let one = { (db: Int?, cmd: [RESPArg]) in try await self.one(db, cmd, asking: asking) }
         let k = RESPArg(key)
         let n = options.chunkSize
         d.begin(type)
@@ -35,7 +37,7 @@ extension LiveNode {
         case .set, .hash, .zset:
             var seen = Set<Hash128>()
             let fieldTTLs = type == .hash && hasFieldTTLs
-            try await scanFamily(db, type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN", k) { items in
+            try await scanFamily(db, type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN", k, asking: asking) { items in
                 let width = type == .set ? 1 : 2
                 var ttls: [RESPValue] = []
                 if fieldTTLs && !items.isEmpty {
@@ -57,15 +59,15 @@ extension LiveNode {
                 }
             }
         case .stream:
-            guard try await chunkedStream(db, k, d) else { return nil }
+            guard try await chunkedStream(db, k, d, asking: asking) else { return nil }
         case .module:
             return nil
         }
         return (type, d.finish())
     }
 
-    private func one(_ db: Int?, _ cmd: [RESPArg]) async throws -> RESPValue {
-        let r = try await pipeline(db: db, [cmd])[0]
+    private func one(_ db: Int?, _ cmd: [RESPArg], asking: Bool) async throws -> RESPValue {
+        let r = try await pipeline(db: db, [cmd], asking: asking)[0]
         if let e = r.serverError {
             if e.code == "WRONGTYPE" { return .null }
             throw LiveError("\(endpoint): \(String(describing: cmd.first ?? "")) failed: \(e.message)")
@@ -73,10 +75,10 @@ extension LiveNode {
         return r
     }
 
-    private func scanFamily(_ db: Int?, _ cmdName: String, _ k: RESPArg, _ each: ([RESPValue]) async throws -> Void) async throws {
+    private func scanFamily(_ db: Int?, _ cmdName: String, _ k: RESPArg, asking: Bool, _ each: ([RESPValue]) async throws -> Void) async throws {
         var cursor = "0"
         repeat {
-            let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)])
+            let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)], asking: asking)
             guard let parts = r.array, parts.count == 2, let c = parts[0].string else { return }
             cursor = c
             // RESP3 may answer with a map for HSCAN/ZSCAN pairs; flatten it.
@@ -87,10 +89,10 @@ extension LiveNode {
 
     /// Streams: entries by XRANGE in ID order, the last ID from XINFO STREAM, and every group's
     /// last-delivered ID and pending entries (XINFO GROUPS, XPENDING).
-    private func chunkedStream(_ db: Int?, _ k: RESPArg, _ d: CanonicalDigester) async throws -> Bool {
+    private func chunkedStream(_ db: Int?, _ k: RESPArg, _ d: CanonicalDigester, asking: Bool) async throws -> Bool {
         var start = "-"
         while true {
-            let r = try await one(db, ["XRANGE", k, RESPArg(start), "+", "COUNT", RESPArg(options.chunkSize)])
+            let r = try await one(db, ["XRANGE", k, RESPArg(start), "+", "COUNT", RESPArg(options.chunkSize)], asking: asking)
             guard let entries = r.array else { return false }
             for e in entries {
                 guard let parts = e.array, parts.count == 2, let id = parts[0].string, let (ms, seq) = Self.streamID(id) else { continue }
@@ -105,17 +107,17 @@ extension LiveNode {
             }
             if entries.count < options.chunkSize { break }
         }
-        let info = try await one(db, ["XINFO", "STREAM", k])
+        let info = try await one(db, ["XINFO", "STREAM", k], asking: asking)
         guard let last = info["last-generated-id"]?.string, let (lms, lseq) = Self.streamID(last) else { return false }
         d.streamLastID(ms: lms, seq: lseq)
-        let groups = try await one(db, ["XINFO", "GROUPS", k]).array ?? []
+        let groups = try await one(db, ["XINFO", "GROUPS", k], asking: asking).array ?? []
         for g in groups {
             guard let name = g["name"]?.bytes, let lastID = g["last-delivered-id"]?.string,
                   let (gms, gseq) = Self.streamID(lastID) else { continue }
             name.withUnsafeBytes { d.beginGroup(name: $0, lastMs: gms, lastSeq: gseq) }
             var from = "-"
             while true {
-                let p = try await one(db, ["XPENDING", k, RESPArg(name), RESPArg(from), "+", RESPArg(options.chunkSize)])
+                let p = try await one(db, ["XPENDING", k, RESPArg(name), RESPArg(from), "+", RESPArg(options.chunkSize)], asking: asking)
                 let rows = p.array ?? []
                 for row in rows {
                     guard let f = row.array, f.count >= 4, let id = f[0].string, let (ms, seq) = Self.streamID(id),

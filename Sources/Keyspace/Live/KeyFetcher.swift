@@ -17,78 +17,71 @@ extension LiveNode {
         "string": .string, "list": .list, "set": .set, "zset": .zset, "hash": .hash, "stream": .stream,
     ]
 
-    /// Reads a batch of keys of one database in three pipelined round trips: type and
-    /// expiry; length and memory size; then DUMP for values under the size bound, decoded by
-    /// the RDB value decoder. Larger values are read in chunks into the same digest.
+    /// Reads a batch of keys of one database in two pipelined round trips: expiry and memory
+    /// size (plus the type when only types or lengths are compared); then DUMP for values
+    /// under the size bound, decoded by the RDB value decoder. Larger values (and values whose
+    /// size the server will not tell) are read in chunks into the same digest.
     func fetch(db: Int?, keys: [[UInt8]], digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
         var results = [FetchResult](repeating: .absent, count: keys.count)
+        let withType = options.mode != .digest
+        let per = 2 + (withType ? 1 : 0)
         var cmds: [[RESPArg]] = []
-        cmds.reserveCapacity(keys.count * 3)
+        cmds.reserveCapacity(keys.count * per)
         for k in keys {
             let key = RESPArg(k)
-            if asking { cmds.append(["ASKING"]) }
-            cmds.append(["TYPE", key])
             cmds.append(hasPexpiretime ? ["PEXPIRETIME", key] : ["PTTL", key])
+            cmds.append(["MEMORY", "USAGE", key, "SAMPLES", "5"])
+            if withType { cmds.append(["TYPE", key]) }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let probe = try await pipeline(db: db, cmds)
-        let stride = asking ? 3 : 2
-        var types = [ValueType?](repeating: nil, count: keys.count)
+        let probe = try await pipeline(db: db, cmds, asking: asking)
         var expiries = [Int64?](repeating: nil, count: keys.count)
-        for i in 0..<keys.count {
-            let t = probe[i * stride + stride - 2]
-            if let e = t.serverError {
-                if let r = e.redirection { results[i] = .redirect(r); continue }
-                throw LiveError("\(endpoint): TYPE failed: \(e.message)")
-            }
-            let name = t.string ?? "none"
-            if name == "none" { continue }
-            types[i] = Self.typeNames[name] ?? .module
-            let x = probe[i * stride + stride - 1].int ?? -1
-            if x >= 0 { expiries[i] = hasPexpiretime ? x : now + x }
-        }
-        // Length and size.
-        var idx: [Int] = []
-        cmds.removeAll(keepingCapacity: true)
-        for i in 0..<keys.count {
-            guard let t = types[i] else { continue }
-            idx.append(i)
-            let key = RESPArg(keys[i])
-            if asking { cmds.append(["ASKING"]) }
-            cmds.append(Self.lengthCommand(t, key))
-            if asking { cmds.append(["ASKING"]) }
-            cmds.append(["MEMORY", "USAGE", key, "SAMPLES", "5"])
-        }
-        let sizes = try await pipeline(db: db, cmds)
-        let per = asking ? 4 : 2
         var dumps: [Int] = []
-        var big: [(Int, Int)] = []
-        for (n, i) in idx.enumerated() {
-            let lenReply = sizes[n * per + (asking ? 1 : 0)]
-            let memReply = sizes[n * per + per - 1]
-            guard let t = types[i] else { continue }
-            if lenReply.serverError?.code == "WRONGTYPE" { continue }   // replaced meanwhile: the re-check rounds read it again
-            let length = Int(lenReply.int ?? 0)
+        var big: [Int] = []
+        var typed: [(Int, ValueType)] = []
+        for i in 0..<keys.count {
+            let base = i * per
+            let exp = probe[base]
+            if let e = exp.serverError {
+                if let r = e.redirection { results[i] = .redirect(r); continue }
+                throw LiveError("\(endpoint): \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") failed: \(e.message)")
+            }
+            let x = exp.int ?? -2
+            if x == -2 { continue }   // no such key (any more)
+            if x >= 0 { expiries[i] = hasPexpiretime ? x : now + x }
+            if withType {
+                guard let t = Self.typeNames[probe[base + 2].string ?? "none"] ?? (probe[base + 2].string == "none" ? nil : .module) else { continue }
+                typed.append((i, t))
+                continue
+            }
+            let mem = probe[base + 1]
+            if let bytes = mem.int, Int(bytes) <= options.bigKeyThreshold { dumps.append(i) } else if !mem.isNull { big.append(i) }
+        }
+        if withType {
             if options.mode == .keys {
-                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: .zero))
-                continue
+                for (i, t) in typed { results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: .zero)) }
+                return results
             }
-            if options.mode == .length {
-                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Self.lengthDigest(t, UInt64(length))))
-                continue
+            cmds.removeAll(keepingCapacity: true)
+            for (i, t) in typed {
+                cmds.append(Self.lengthCommand(t, RESPArg(keys[i])))
             }
-            let bytes = memReply.int.map(Int.init) ?? (t == .string ? length : length * 64)
-            if bytes > options.bigKeyThreshold && t != .module { big.append((i, length)) } else { dumps.append(i) }
+            let lengths = try await pipeline(db: db, cmds, asking: asking)
+            for (n, (i, t)) in typed.enumerated() {
+                let reply = lengths[n]
+                if reply.serverError != nil { continue }   // replaced meanwhile: the re-check rounds read it again
+                let length = UInt64(max(0, reply.int ?? 0))
+                if length == 0 && t != .string { continue }
+                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Self.lengthDigest(t, length)))
+            }
+            return results
         }
         // Values under the bound: one DUMP each, pipelined.
         cmds.removeAll(keepingCapacity: true)
-        for i in dumps {
-            if asking { cmds.append(["ASKING"]) }
-            cmds.append(["DUMP", RESPArg(keys[i])])
-        }
-        let payloads = try await pipeline(db: db, cmds)
+        for i in dumps { cmds.append(["DUMP", RESPArg(keys[i])]) }
+        let payloads = try await pipeline(db: db, cmds, asking: asking)
         for (n, i) in dumps.enumerated() {
-            let reply = payloads[n * (asking ? 2 : 1) + (asking ? 1 : 0)]
+            let reply = payloads[n]
             if let e = reply.serverError { throw LiveError("\(endpoint): DUMP failed: \(e.message)") }
             guard let buf = reply.buffer else { continue }   // gone since the probe: expired or deleted
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
@@ -100,9 +93,21 @@ extension LiveNode {
             if empty { continue }
             results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
         }
-        for (i, length) in big {
-            if let s = try await chunked(db: db, key: keys[i], type: types[i]!, length: length, digester: d) {
-                results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
+        // Big values: type and length, then bounded reads.
+        if !big.isEmpty {
+            cmds.removeAll(keepingCapacity: true)
+            for i in big { cmds.append(["TYPE", RESPArg(keys[i])]) }
+            let types = try await pipeline(db: db, cmds, asking: asking)
+            for (n, i) in big.enumerated() {
+                let name = types[n].string ?? "none"
+                if name == "none" { continue }
+                guard let t = Self.typeNames[name] else {
+                    throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a \(name) value of \(options.bigKeyThreshold)+ bytes; module values cannot be read in bounded pieces")
+                }
+                let length = Int(try await pipeline(db: db, [Self.lengthCommand(t, RESPArg(keys[i]))], asking: asking)[0].int ?? 0)
+                if let s = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking) {
+                    results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
+                }
             }
         }
         return results

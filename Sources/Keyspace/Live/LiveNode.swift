@@ -72,8 +72,13 @@ final class LiveNode: @unchecked Sendable {
 
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
-    func pipeline(db: Int?, _ commands: [[RESPArg]]) async throws -> [RESPValue] {
+    func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        if asking {
+            // A slot being imported: ASKING holds for the next command only.
+            let replies = try await pipeline(db: db, commands.flatMap { [["ASKING"], $0] })
+            return stride(from: 1, to: replies.count, by: 2).map { replies[$0] }
+        }
         if let limiter { await limiter.acquire(commands.count) }
         let slot = lock.withLock { () -> Int in
             next = (next + 1) % connections.count

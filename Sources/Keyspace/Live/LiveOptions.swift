@@ -12,7 +12,7 @@ public struct LiveOptions: Sendable {
     /// Connections per side (each owns a share of the key batches).
     public var workers = 4
     /// Keys per pipelined batch.
-    public var batch = 256
+    public var batch = 512
     /// SCAN COUNT hint.
     public var scanCount = 1000
     /// Values larger than this (MEMORY USAGE, bytes) are read in chunks instead of one DUMP.
