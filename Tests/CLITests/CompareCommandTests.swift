@@ -97,3 +97,33 @@ import TestSupport
         #expect(help.status == 0 && help.stdout.contains("--ttl-tolerance"))
     }
 }
+
+@Suite struct ShardTests {
+    /// N processes with --shard I/N cover every key exactly once: their merged logs equal one
+    /// run's log.
+    @Test func shardsMergeToOneRun() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let src = TestPaths.fixture("drift-source.rdb"), dst = TestPaths.fixture("drift-target.rdb")
+        let whole = dir.appendingPathComponent("whole.jsonl.zst").path
+        #expect(try slotdiff(["compare", src, dst, "--out", whole]).status == 1)
+        var logs: [String] = []
+        var keys = 0
+        for i in 0..<4 {
+            let log = dir.appendingPathComponent("shard\(i).jsonl.zst").path
+            let r = try slotdiff(["compare", src, dst, "--out", log, "--shard", "\(i)/4", "--json"])
+            #expect(r.status == 0 || r.status == 1)
+            let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            keys += (s["source"] as! [String: Any])["keys"] as! Int
+            logs.append(log)
+        }
+        let all = try slotdiff(["compare", src, src, "--out", dir.appendingPathComponent("n.jsonl.zst").path, "--json"])
+        let total = ((try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as! [String: Any])["source"] as! [String: Any])["keys"] as! Int
+        #expect(keys == total)
+        let merged = try slotdiff(["report"] + logs + ["--format", "jsonl"])
+        let single = try slotdiff(["report", whole, "--format", "jsonl"])
+        #expect(Set(merged.stdout.split(separator: "\n")) == Set(single.stdout.split(separator: "\n")))
+        #expect(merged.stdout.split(separator: "\n").count == single.stdout.split(separator: "\n").count)
+        let bad = try slotdiff(["compare", src, dst, "--shard", "4/4"])
+        #expect(bad.status == 2)
+    }
+}
