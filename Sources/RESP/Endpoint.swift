@@ -117,7 +117,7 @@ public struct RedisEndpoint: Sendable, Hashable {
 
     /// `host:port`, IPv6 in brackets: how errors name a server.
     public var address: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// True when the host is a literal IPv4 or IPv6 address (no SNI is sent for those).

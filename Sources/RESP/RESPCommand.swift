@@ -30,13 +30,35 @@ public struct RESPArg: Sendable, Hashable, ExpressibleByStringLiteral, Expressib
 /// clients in both protocol versions.
 public enum RESPEncoder {
     public static func encode(_ command: [RESPArg], into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "*"))
-        writeDecimal(command.count, into: &buffer)
-        for arg in command {
-            buffer.writeInteger(UInt8(ascii: "$"))
-            writeDecimal(arg.bytes.count, into: &buffer)
-            buffer.writeBytes(arg.bytes)
-            buffer.writeStaticString("\r\n")
+        var size = 1 + digits(command.count) + 2
+        for arg in command { size += 1 + digits(arg.bytes.count) + 2 + arg.bytes.count + 2 }
+        // One bounds check and one write for the whole command.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            let p = out.baseAddress!
+            var i = 0
+            func put(_ b: UInt8) { p.storeBytes(of: b, toByteOffset: i, as: UInt8.self); i += 1 }
+            func putDecimal(_ n: Int) {
+                let d = digits(n)
+                var v = n
+                for k in stride(from: d - 1, through: 0, by: -1) {
+                    p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: i + k, as: UInt8.self)
+                    v /= 10
+                }
+                i += d
+                put(13); put(10)
+            }
+            put(UInt8(ascii: "*"))
+            putDecimal(command.count)
+            for arg in command {
+                put(UInt8(ascii: "$"))
+                putDecimal(arg.bytes.count)
+                arg.bytes.withUnsafeBytes { b in
+                    if b.count > 0 { (p + i).copyMemory(from: b.baseAddress!, byteCount: b.count) }
+                }
+                i += arg.bytes.count
+                put(13); put(10)
+            }
+            return i
         }
     }
 
@@ -47,9 +69,12 @@ public enum RESPEncoder {
         return buffer
     }
 
-    private static func writeDecimal(_ n: Int, into buffer: inout ByteBuffer) {
-        buffer.writeString(String(n))
-        buffer.writeStaticString("\r\n")
+    @inline(__always)
+    static func digits(_ n: Int) -> Int {
+        var d = 1
+        var v = n
+        while v >= 10 { v /= 10; d += 1 }
+        return d
     }
 }
 

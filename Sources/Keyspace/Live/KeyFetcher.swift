@@ -12,6 +12,13 @@ enum FetchResult {
     case redirect(RedisRedirection)
 }
 
+/// Command words built once: a literal argument would allocate on every use.
+enum Word {
+    static let pexpiretime: RESPArg = "PEXPIRETIME", pttl: RESPArg = "PTTL", memory: RESPArg = "MEMORY"
+    static let usage: RESPArg = "USAGE", samples: RESPArg = "SAMPLES", five: RESPArg = "5"
+    static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP"
+}
+
 extension LiveNode {
     static let typeNames: [String: ValueType] = [
         "string": .string, "list": .list, "set": .set, "zset": .zset, "hash": .hash, "stream": .stream,
@@ -29,9 +36,9 @@ extension LiveNode {
         cmds.reserveCapacity(keys.count * per)
         for k in keys {
             let key = RESPArg(k)
-            cmds.append(hasPexpiretime ? ["PEXPIRETIME", key] : ["PTTL", key])
-            cmds.append(["MEMORY", "USAGE", key, "SAMPLES", "5"])
-            if withType { cmds.append(["TYPE", key]) }
+            cmds.append([hasPexpiretime ? Word.pexpiretime : Word.pttl, key])
+            cmds.append([Word.memory, Word.usage, key, Word.samples, Word.five])
+            if withType { cmds.append([Word.type, key]) }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let probe = try await pipeline(db: db, cmds, asking: asking)
@@ -78,14 +85,14 @@ extension LiveNode {
         }
         // Values under the bound: one DUMP each, pipelined.
         cmds.removeAll(keepingCapacity: true)
-        for i in dumps { cmds.append(["DUMP", RESPArg(keys[i])]) }
+        for i in dumps { cmds.append([Word.dump, RESPArg(keys[i])]) }
         let payloads = try await pipeline(db: db, cmds, asking: asking)
         for (n, i) in dumps.enumerated() {
             let reply = payloads[n]
             if let e = reply.serverError { throw LiveError("\(endpoint): DUMP failed: \(e.message)") }
             guard let buf = reply.buffer else { continue }   // gone since the probe: expired or deleted
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
-                do { return try DumpPayload.decode(p, name: "DUMP reply from \(endpoint.address)", into: d) } catch let e as RDBError {
+                do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
                     throw LiveError(e.description)
                 }
             }

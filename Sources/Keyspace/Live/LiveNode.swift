@@ -26,12 +26,16 @@ final class LiveNode: @unchecked Sendable {
         self.options = options
         self.limiter = limiter
         self.readOnly = readOnly
+        address = endpoint.address
+        dumpName = "DUMP reply from \(endpoint.address)"
         connectOptions = RedisConnectionOptions(tls: options.tls, clientName: "slotdiff")
         connections = Array(repeating: nil, count: max(1, options.workers))
         selected = Array(repeating: nil, count: max(1, options.workers))
     }
 
-    var address: String { endpoint.address }
+    let address: String
+    /// How errors name a DUMP reply from this node.
+    let dumpName: String
 
     /// PEXPIRETIME exists from Redis 7.0 (and in every Valkey).
     var hasPexpiretime: Bool { serverName == "valkey" || version.lexicographicallyPrecedes([7, 0]) == false }
