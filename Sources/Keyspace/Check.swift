@@ -86,7 +86,7 @@ public enum Check {
         guard anyLive else { return result }
 
         // Re-check rounds: a difference is reported only if it is still there in every round.
-        for _ in 0..<options.rounds where !found.isEmpty {
+        for _ in 0..<options.rounds where found.contains(where: { $0.kind != .duplicate }) {
             try await Task.sleep(nanoseconds: UInt64(max(0, options.roundDelayMs)) * 1_000_000)
             let duplicates = found.filter { $0.kind == .duplicate }
             found = found.filter { $0.kind != .duplicate }

@@ -76,9 +76,7 @@ public final class RDBInput {
     @usableFromInline
     func refill(_ n: Int, _ what: String) throws {
         if n > Self.maxBlob { throw error("\(what) of \(n) bytes is larger than the \(Self.maxBlob)-byte limit") }
-        if crcEnabled && pos > crcFrom {
-            crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
-        }
+        foldChecksum()
         let live = end - pos
         if pos > 0 && live > 0 { buf.copyMemory(from: buf + pos, byteCount: live) }
         base += Int64(pos)
@@ -113,9 +111,7 @@ public final class RDBInput {
     /// Shrinks an oversized buffer back after a big blob, so memory does not stay high.
     func shrinkIfLarge() {
         if cap > 4 * Self.chunk && end - pos <= Self.chunk {
-            if crcEnabled && pos > crcFrom {
-                crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
-            }
+            foldChecksum()
             let live = end - pos
             let nb = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)
             if live > 0 { nb.copyMemory(from: buf + pos, byteCount: live) }
@@ -131,11 +127,16 @@ public final class RDBInput {
 
     /// The CRC64 of everything consumed so far.
     public func checksumSoFar() -> UInt64 {
+        foldChecksum()
+        return crc
+    }
+
+    /// Folds the bytes consumed since the last fold into the running CRC64.
+    private func foldChecksum() {
         if crcEnabled && pos > crcFrom {
             crc = CRC64.update(crc, UnsafeRawBufferPointer(start: buf + crcFrom, count: pos - crcFrom))
-            crcFrom = pos
         }
-        return crc
+        crcFrom = pos
     }
 
     /// True when no byte is left.
@@ -155,36 +156,18 @@ public final class RDBInput {
         return v
     }
 
+    /// A little-endian integer of fixed width (RDB lengths aside, every fixed field is LE).
     @inlinable
-    func leU64(_ what: @autoclosure () -> String) throws -> UInt64 {
-        try ensure(8, what())
-        let v = UInt64(littleEndian: (buf + pos).loadUnaligned(as: UInt64.self))
-        pos += 8
+    func le<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
+        try ensure(MemoryLayout<T>.size, what())
+        let v = T(littleEndian: (buf + pos).loadUnaligned(as: T.self))
+        pos += MemoryLayout<T>.size
         return v
     }
 
-    @inlinable
-    func leU32(_ what: @autoclosure () -> String) throws -> UInt32 {
-        try ensure(4, what())
-        let v = UInt32(littleEndian: (buf + pos).loadUnaligned(as: UInt32.self))
-        pos += 4
-        return v
-    }
-
-    @inlinable
-    func leU16(_ what: @autoclosure () -> String) throws -> UInt16 {
-        try ensure(2, what())
-        let v = UInt16(littleEndian: (buf + pos).loadUnaligned(as: UInt16.self))
-        pos += 2
-        return v
-    }
-
-    func beU64(_ what: String) throws -> UInt64 {
-        try ensure(8, what)
-        let v = UInt64(bigEndian: (buf + pos).loadUnaligned(as: UInt64.self))
-        pos += 8
-        return v
-    }
+    @inlinable func leU64(_ what: @autoclosure () -> String) throws -> UInt64 { try le(UInt64.self, what()) }
+    @inlinable func leU32(_ what: @autoclosure () -> String) throws -> UInt32 { try le(UInt32.self, what()) }
+    @inlinable func leU16(_ what: @autoclosure () -> String) throws -> UInt16 { try le(UInt16.self, what()) }
 
     func bytes(_ n: Int, _ what: String) throws -> UnsafeRawBufferPointer {
         try ensure(n, what)

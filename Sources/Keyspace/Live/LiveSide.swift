@@ -116,7 +116,10 @@ public final class LiveSide: @unchecked Sendable {
                 try await node.scan(db: isCluster ? nil : db, match: match) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
-                        if let slots = filter.slots, !slots.contains(HashSlot.slot(of: k)) { filtered += 1; continue }
+                        if let slots = filter.slots, !slots.contains(HashSlot.slot(of: k)) {
+                            tableLock.withLock { filtered += 1 }
+                            continue
+                        }
                         pending.append(k)
                     }
                     while pending.count >= options.batch {
@@ -129,7 +132,7 @@ public final class LiveSide: @unchecked Sendable {
                 try await group.waitForAll()
             }
         }
-        return (table, filtered)
+        return (table, tableLock.withLock { filtered })
     }
 
     /// Fetches keys from `node`, following MOVED/ASK redirections key by key.
