@@ -112,6 +112,39 @@ final class LiveNode: @unchecked Sendable {
         }
     }
 
+    /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
+    /// (before handing over any key) when a reply shows the cursor is not slot-ordered.
+    private func scanSlots(_ unit: SlotRange, match: String?, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
+        var cursor = UInt64(unit.lower)
+        var first = true
+        while true {
+            var cmd: [RESPArg] = ["SCAN", RESPArg(String(cursor))]
+            if let match { cmd += ["MATCH", RESPArg(match)] }
+            cmd += ["COUNT", RESPArg(options.scanCount)]
+            let r = try await pipeline(db: nil, [cmd])[0]
+            if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
+            guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
+                  let keys = parts[1].array?.compactMap(\.bytes) else {
+                throw LiveError("\(endpoint): unexpected SCAN reply")
+            }
+            var inside: [[UInt8]] = []
+            for k in keys {
+                let s = HashSlot.slot(of: k)
+                // A key before the range, or past where the cursor says it stands, means the
+                // cursor is not slot-ordered here.
+                if s < unit.lower || (c != 0 && s > UInt16(c & 0x3FFF)) {
+                    if first { return false }
+                    throw LiveError("\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)")
+                }
+                if s <= unit.upper { inside.append(k) }
+            }
+            first = false
+            if !inside.isEmpty { try await each(inside) }
+            cursor = c
+            if c == 0 || (c & 0x3FFF) > UInt64(unit.upper) { return true }
+        }
+    }
+
     func close() async {
         let cs = lock.withLock { connections }
         for c in cs { await c?.close() }
@@ -137,8 +170,23 @@ final class LiveNode: @unchecked Sendable {
         return dbs
     }
 
+    /// SCAN's cursor walks the keyspace slot by slot, the slot in its low 14 bits (cluster
+    /// nodes on Redis 7.4+ and Valkey 8+).
+    var hasSlotCursors: Bool {
+        serverName == "valkey" ? !version.lexicographicallyPrecedes([8, 0]) : !version.lexicographicallyPrecedes([7, 4])
+    }
+
     /// Every key of a database, in SCAN batches (a key may come twice; callers keep the first).
-    func scan(db: Int?, match: String?, _ each: ([[UInt8]]) async throws -> Void) async throws {
+    /// With `slotUnits`, only those slot ranges are walked, each from a cursor set to its first
+    /// slot; if the node turns out not to walk slot by slot, it falls back to a plain SCAN.
+    func scan(db: Int?, match: String?, slotUnits: [SlotRange]? = nil, _ each: ([[UInt8]]) async throws -> Void) async throws {
+        if let slotUnits {
+            var ok = true
+            for unit in slotUnits where ok {
+                ok = try await scanSlots(unit, match: match, each)
+            }
+            if ok { return }
+        }
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
             var cmd: [RESPArg] = ["SCAN", RESPArg(cursor)]

@@ -113,7 +113,8 @@ public final class LiveSide: @unchecked Sendable {
                         }
                     }
                 }
-                try await node.scan(db: isCluster ? nil : db, match: match) { keys in
+                let units = slotUnits(for: node, filter: filter)
+                try await node.scan(db: isCluster ? nil : db, match: match, slotUnits: units) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
                         if let slots = filter.slots, !slots.contains(HashSlot.slot(of: k)) {
@@ -186,6 +187,24 @@ public final class LiveSide: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// On cluster nodes whose SCAN cursor walks slot by slot (Redis 7.4+, Valkey 8+), the slot
+    /// ranges this node serves (within `--slots`/`--shard`), so only those slots are listed.
+    /// Nil: list the whole node with a plain SCAN.
+    private func slotUnits(for node: LiveNode, filter: KeyFilter) -> [SlotRange]? {
+        guard isCluster, node.hasSlotCursors, let topology,
+              let i = nodes.firstIndex(where: { $0 === node }), i < topology.shards.count else { return nil }
+        var units: [SlotRange] = []
+        for r in topology.shards[i].slots {
+            var lo = r.lowerBound.rawValue, hi = r.upperBound.rawValue
+            if let f = filter.slots {
+                lo = max(lo, f.lower)
+                hi = min(hi, f.upper)
+            }
+            if lo <= hi { units.append(SlotRange(lo, hi)) }
+        }
+        return units
     }
 
     private func nodeFor(key: [UInt8]) -> Int {
