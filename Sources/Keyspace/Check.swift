@@ -21,6 +21,10 @@ public struct CheckOptions: Sendable {
     /// Re-check rounds for live sides, and the pause before each.
     public var rounds = 3
     public var roundDelayMs: Int64 = 2000
+    /// Passes over the slot space (nil: one pass per `keysPerPass` keys on the largest live
+    /// side, so memory stays bounded as the keyspace grows; dump files alone: one pass).
+    public var passes: Int?
+    public var keysPerPass = 250_000
 
     public init() {}
 }
@@ -34,6 +38,17 @@ public struct CheckResult {
     /// Differences found in the first pass, and how many each re-check round cleared.
     public var firstPassDifferences = 0
     public var resolvedPerRound: [Int] = []
+    public var passes = 1
+
+    mutating func add(_ o: CheckResult) {
+        counts = counts + o.counts
+        filteredOut += o.filteredOut
+        emptySkipped += o.emptySkipped
+        firstPassDifferences += o.firstPassDifferences
+        for (i, v) in o.resolvedPerRound.enumerated() {
+            if i < resolvedPerRound.count { resolvedPerRound[i] += v } else { resolvedPerRound.append(v) }
+        }
+    }
 }
 
 /// Runs one check: reads both sides (dump files parsed in parallel, live sides listed and
@@ -42,6 +57,30 @@ public struct CheckResult {
 public enum Check {
     public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+        var passes = options.passes ?? 1
+        if options.passes == nil {
+            var keys = 0
+            for case .live(let side) in [source, target] { keys = max(keys, try await side.keyCount()) }
+            passes = max(1, min(1024, (keys + options.keysPerPass - 1) / options.keysPerPass))
+        }
+        let all = options.filter.slots ?? SlotRange.all
+        let width = Int(all.upper) - Int(all.lower) + 1
+        passes = min(passes, width)
+        var total: CheckResult?
+        for i in 0..<passes {
+            var o = options
+            let lo = Int(all.lower) + width * i / passes, hi = Int(all.lower) + width * (i + 1) / passes - 1
+            o.filter.pass = passes > 1 ? SlotRange(UInt16(lo), UInt16(hi)) : nil
+            let r = try await runPass(source: source, target: target, options: o, emit: emit)
+            if total == nil { total = r } else { total!.add(r) }
+        }
+        total!.passes = passes
+        return total!
+    }
+
+    /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
+    static func runPass(source: SideSpec, target: SideSpec, options: CheckOptions,
+                        emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let files = [source, target].compactMap { s -> DumpFiles? in if case .files(let f) = s { return f } else { return nil } }
         let paths = files.flatMap(\.paths)
         let loadTask = Task.detached { try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode) }

@@ -67,6 +67,7 @@ public enum DumpLoader {
             table.reserve(min(n, hintCap))
         }, onKey: { ev in
             let slot = HashSlot.slot(of: ev.key)
+            guard filter.inPass(slot) else { return }
             guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else { filtered += 1; return }
             guard var digest = ev.digest else { empty += 1; return }
             switch mode {

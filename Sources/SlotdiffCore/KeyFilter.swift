@@ -4,6 +4,9 @@ public struct KeyFilter: Sendable {
     public var match: GlobPattern?
     public var types: Set<ValueType>?
     public var slots: SlotRange?
+    /// The slots of the current pass of a check read in several passes: keys outside it are
+    /// read in another pass (not filtered out, not counted).
+    public var pass: SlotRange?
 
     public init(dbs: Set<Int>? = nil, match: GlobPattern? = nil, types: Set<ValueType>? = nil, slots: SlotRange? = nil) {
         self.dbs = dbs
@@ -13,6 +16,16 @@ public struct KeyFilter: Sendable {
     }
 
     public var isEmpty: Bool { dbs == nil && match == nil && types == nil && slots == nil }
+
+    @inlinable
+    public func inPass(_ slot: UInt16) -> Bool { pass?.contains(slot) ?? true }
+
+    /// The slots to read in this pass: `--slots` within the pass.
+    public var readSlots: SlotRange? {
+        guard let pass else { return slots }
+        guard let slots else { return pass }
+        return SlotRange(max(pass.lower, slots.lower), min(pass.upper, slots.upper))
+    }
 
     @inlinable
     public func accepts(db: Int, key: UnsafeRawBufferPointer, slot: UInt16, type: ValueType) -> Bool {

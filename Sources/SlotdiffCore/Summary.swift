@@ -21,6 +21,7 @@ public struct Summary: Sendable {
     public var ttlToleranceMs: Int64 = 1000
     public var startedAt = Date()
     public var mode = "digest"
+    public var passes = 1
 
     /// Live checks: differences of the first pass, and how many each re-check round cleared.
     public struct Recheck: Sendable {
@@ -64,6 +65,7 @@ public struct Summary: Sendable {
         ]
         if let log { o["log"] = log }
         o["mode"] = mode
+        o["passes"] = passes
         if let r = recheck {
             o["recheck"] = ["rounds": r.rounds, "first_pass_differences": r.firstPass, "resolved_per_round": r.resolvedPerRound]
         }

@@ -65,6 +65,9 @@ struct LiveArguments: ParsableArguments {
     @Option(help: "Values larger than this many bytes are read in chunks, never with one DUMP.")
     var bigKeyThreshold: Int = 4 << 20
 
+    @Option(help: "Read the keyspace in this many slot-range passes (default: one per 250k keys of the largest live side, so memory stays bounded).")
+    var passes: Int?
+
     @Option(help: "Keys per pipelined batch.")
     var batch: Int = 512
 
@@ -141,6 +144,10 @@ extension Slotdiff {
                 options.mode = live.mode
                 options.rounds = max(0, live.rounds)
                 options.roundDelayMs = live.roundDelay.milliseconds
+                if let p = live.passes {
+                    guard p >= 1 else { throw fail("--passes must be at least 1") }
+                    options.passes = p
+                }
                 let cores = ProcessInfo.processInfo.activeProcessorCount
                 options.workers = workers ?? cores
                 guard options.workers >= 1 else { throw fail("--workers must be at least 1") }
@@ -175,6 +182,7 @@ extension Slotdiff {
                     s.recheck = .init(rounds: options.rounds, firstPass: result.firstPassDifferences, resolvedPerRound: result.resolvedPerRound)
                 }
                 s.mode = live.mode.rawValue
+                s.passes = result.passes
                 try Data((s.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
                 print(json ? s.json() : s.table())
                 if s.exitCode != 0 { throw ExitCode(s.exitCode) }

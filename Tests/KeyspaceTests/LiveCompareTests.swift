@@ -40,6 +40,16 @@ struct LiveCompareTests {
         let (c, chunkedDiffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302", ["--big-key-threshold", "1"], log: "c.jsonl.zst")
         #expect(c.status == 1, "\(c.stderr)")
         #expect(Set(chunkedDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
+        // Read in four slot-range passes (bounded memory): the same result.
+        let (p, passDiffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302", ["--passes", "4", "--json"], log: "p.jsonl.zst")
+        #expect(p.status == 1, "\(p.stderr)")
+        #expect(Set(passDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
+        let summary = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
+        #expect(summary["passes"] as? Int == 4)
+        #expect((summary["source"] as! [String: Any])["keys"] as? Int == 230)
+        let (fp, fileDiffs) = try compare(TestPaths.fixture("drift-source.rdb"), "redis://127.0.0.1:17302", ["--passes", "3"], log: "fp.jsonl.zst")
+        #expect(fp.status == 1)
+        #expect(Set(fileDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
     }
 
     /// The same logical dataset on Redis 7.0 and Valkey 8.1 (other encodings and orders),

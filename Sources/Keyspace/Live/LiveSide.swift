@@ -59,6 +59,20 @@ public final class LiveSide: @unchecked Sendable {
         }
     }
 
+    /// Keys held (INFO keyspace, or DBSIZE), summed over the nodes: sizes the passes of a check.
+    public func keyCount() async throws -> Int {
+        var total = 0
+        for n in nodes {
+            let r = try await n.pipeline(db: nil, [["DBSIZE"]])[0]
+            if isCluster || endpoint.db != nil {
+                total += Int(r.int ?? 0)
+            } else {
+                for db in try await n.databases() { total += Int(try await n.pipeline(db: db, [["DBSIZE"]])[0].int ?? 0) }
+            }
+        }
+        return total
+    }
+
     public func close() async {
         for n in nodes { await n.close() }
         for n in lock.withLock({ Array(extraNodes.values) }) { await n.close() }
@@ -117,7 +131,9 @@ public final class LiveSide: @unchecked Sendable {
                 try await node.scan(db: isCluster ? nil : db, match: match, slotUnits: units) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
-                        if let slots = filter.slots, !slots.contains(HashSlot.slot(of: k)) {
+                        let slot = HashSlot.slot(of: k)
+                        if !filter.inPass(slot) { continue }
+                        if let slots = filter.slots, !slots.contains(slot) {
                             tableLock.withLock { filtered += 1 }
                             continue
                         }
@@ -198,7 +214,7 @@ public final class LiveSide: @unchecked Sendable {
         var units: [SlotRange] = []
         for r in topology.shards[i].slots {
             var lo = r.lowerBound.rawValue, hi = r.upperBound.rawValue
-            if let f = filter.slots {
+            if let f = filter.readSlots {
                 lo = max(lo, f.lower)
                 hi = min(hi, f.upper)
             }
