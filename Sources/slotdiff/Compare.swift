@@ -98,6 +98,109 @@ struct LiveArguments: ParsableArguments {
 
 extension CompareMode: ExpressibleByArgument {}
 
+/// What one check needs, shared by `compare` and `watch`: the two sides and every option.
+struct CheckArguments: ParsableArguments {
+    @Argument(help: "The source side.") var source: String
+    @Argument(help: "The target side.") var target: String
+
+    @OptionGroup var filters: FilterOptions
+
+    @Option(help: "Expiry times closer than this are equal (e.g. 1s, 500ms).")
+    var ttlTolerance: DurationArg = DurationArg(argument: "1s")!
+
+    @Option(help: "Parallel workers: dump files parsed at once, connections per live side (default: cores, at least 4 for live sides).")
+    var workers: Int?
+
+    @OptionGroup var live: LiveArguments
+
+    func options() throws -> CheckOptions {
+        var options = CheckOptions()
+        options.filter = try filters.filter()
+        options.match = filters.match
+        options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
+        options.mode = live.mode
+        options.rounds = max(0, live.rounds)
+        options.roundDelayMs = live.roundDelay.milliseconds
+        if let p = live.passes {
+            guard p >= 1 else { throw ValidationError("--passes must be at least 1") }
+            options.passes = p
+        }
+        options.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
+        guard options.workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        return options
+    }
+
+    /// Runs one check: both sides opened, compared, closed; every difference in the log at
+    /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
+    func runOnce(out: String, summaryPath: String) async throws -> Summary {
+        let opened = OpenedSides()
+        let outcome: Result<Summary, Error>
+        do { outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened)) } catch { outcome = .failure(error) }
+        for side in opened.sides { await side.close() }
+        return try outcome.get()
+    }
+
+    final class OpenedSides: @unchecked Sendable { var sides: [LiveSide] = [] }
+
+    private func runChecked(out: String, summaryPath: String, opened: OpenedSides) async throws -> Summary {
+        let started = Date()
+        do {
+            let options = try options()
+            let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
+            func spec(_ s: String, _ env: String) async throws -> SideSpec {
+                if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
+                var ep = try RedisEndpoint(url: s)
+                if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
+                let side = LiveSide(endpoint: ep, options: liveOptions)
+                opened.sides.append(side)
+                try await side.open()
+                return .live(side)
+            }
+            let src = try await spec(source, "SLOTDIFF_SOURCE_PASSWORD")
+            let dst = try await spec(target, "SLOTDIFF_TARGET_PASSWORD")
+            if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
+                throw CheckFailure("standard input (-) can be read for one file only")
+            }
+            let log = try DiffLogWriter(path: out)
+            let result = try await Check.run(source: src, target: dst, options: options) { try log.write($0) }
+            try log.close()
+            var s = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
+                            target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
+            s.filteredOut = result.filteredOut
+            s.emptySkipped = result.emptySkipped
+            s.ttlToleranceMs = ttlTolerance.milliseconds
+            s.startedAt = started
+            s.seconds = Date().timeIntervalSince(started)
+            s.log = out
+            if src.isLive || dst.isLive {
+                s.recheck = .init(rounds: options.rounds, firstPass: result.firstPassDifferences, resolvedPerRound: result.resolvedPerRound)
+            }
+            s.mode = live.mode.rawValue
+            s.passes = result.passes
+            try Data((s.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
+            return s
+        } catch let e as CheckFailure {
+            throw e
+        } catch let e as RDBError {
+            throw CheckFailure(e.description)
+        } catch let e as LogError {
+            throw CheckFailure(e.description)
+        } catch let e as LiveError {
+            throw CheckFailure(e.description)
+        } catch let e as RedisError {
+            throw CheckFailure(e.description)
+        } catch let e as ValidationError {
+            throw CheckFailure(e.message)
+        }
+    }
+}
+
+/// A check that could not be done (exit 2), with the message that says why.
+struct CheckFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
 extension Slotdiff {
     struct Compare: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -110,8 +213,7 @@ extension Slotdiff {
                 """
         )
 
-        @Argument(help: "The source side.") var source: String
-        @Argument(help: "The target side.") var target: String
+        @OptionGroup var check: CheckArguments
 
         @Option(help: "Diff log (zstd-compressed JSON Lines).")
         var out: String = "slotdiff-diff.jsonl.zst"
@@ -119,87 +221,18 @@ extension Slotdiff {
         @Option(help: "Summary JSON (default: beside the log, .summary.json).")
         var summary: String?
 
-        @OptionGroup var filters: FilterOptions
-
-        @Option(help: "Expiry times closer than this are equal (e.g. 1s, 500ms).")
-        var ttlTolerance: DurationArg = DurationArg(argument: "1s")!
-
-        @Option(help: "Parallel workers: dump files parsed at once, connections per live side (default: cores, at least 4 for live sides).")
-        var workers: Int?
-
-        @OptionGroup var live: LiveArguments
-
         @Flag(help: "Print the summary as JSON instead of a table.")
         var json = false
 
         func run() async throws {
-            let started = Date()
-            let summaryPath = summary ?? Self.summaryPath(for: out)
-            var opened: [LiveSide] = []
+            let s: Summary
             do {
-                var options = CheckOptions()
-                options.filter = try filters.filter()
-                options.match = filters.match
-                options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
-                options.mode = live.mode
-                options.rounds = max(0, live.rounds)
-                options.roundDelayMs = live.roundDelay.milliseconds
-                if let p = live.passes {
-                    guard p >= 1 else { throw fail("--passes must be at least 1") }
-                    options.passes = p
-                }
-                let cores = ProcessInfo.processInfo.activeProcessorCount
-                options.workers = workers ?? cores
-                guard options.workers >= 1 else { throw fail("--workers must be at least 1") }
-                let liveOptions = try live.liveOptions(workers: workers ?? max(4, cores))
-                func spec(_ s: String, _ env: String) async throws -> SideSpec {
-                    if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
-                    var ep = try RedisEndpoint(url: s)
-                    if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
-                    let side = LiveSide(endpoint: ep, options: liveOptions)
-                    opened.append(side)
-                    try await side.open()
-                    return .live(side)
-                }
-                let src = try await spec(source, "SLOTDIFF_SOURCE_PASSWORD")
-                let dst = try await spec(target, "SLOTDIFF_TARGET_PASSWORD")
-                if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
-                    throw fail("standard input (-) can be read for one file only")
-                }
-                let log = try DiffLogWriter(path: out)
-                let result = try await Check.run(source: src, target: dst, options: options) { try log.write($0) }
-                try log.close()
-                for side in opened { await side.close() }
-                var s = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
-                                target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
-                s.filteredOut = result.filteredOut
-                s.emptySkipped = result.emptySkipped
-                s.ttlToleranceMs = ttlTolerance.milliseconds
-                s.startedAt = started
-                s.seconds = Date().timeIntervalSince(started)
-                s.log = out
-                if src.isLive || dst.isLive {
-                    s.recheck = .init(rounds: options.rounds, firstPass: result.firstPassDifferences, resolvedPerRound: result.resolvedPerRound)
-                }
-                s.mode = live.mode.rawValue
-                s.passes = result.passes
-                try Data((s.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
-                print(json ? s.json() : s.table())
-                if s.exitCode != 0 { throw ExitCode(s.exitCode) }
-            } catch let e as ExitCode {
-                throw e
-            } catch let e as RDBError {
-                for side in opened { await side.close() }
-                throw fail(e.description)
-            } catch let e as LogError {
-                throw fail(e.description)
-            } catch let e as LiveError {
-                for side in opened { await side.close() }
-                throw fail(e.description)
-            } catch let e as RedisError {
-                for side in opened { await side.close() }
+                s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out))
+            } catch let e as CheckFailure {
                 throw fail(e.description)
             }
+            print(json ? s.json() : s.table())
+            if s.exitCode != 0 { throw ExitCode(s.exitCode) }
         }
 
         static func summaryPath(for log: String) -> String {
