@@ -1,0 +1,72 @@
+import Foundation
+
+/// The trend of repeated checks during a dual-write period: differences per kind per pass, and
+/// for each key how many consecutive passes it has been different. A key different once is
+/// traffic; a key different pass after pass is drift.
+public struct DriftTrend: Sendable {
+    public struct Pass: Sendable {
+        public var number: Int
+        public var startedAt: Date
+        public var seconds: Double
+        public var differences: [DifferenceKind: Int]
+        public var error: String?
+    }
+
+    public private(set) var passes: [Pass] = []
+    /// (db, key) → consecutive passes in which it was different, up to the last pass.
+    public private(set) var streaks: [KeyID: Int] = [:]
+    var lastKind: [KeyID: DifferenceKind] = [:]
+
+    public struct KeyID: Hashable, Sendable {
+        public var db: Int
+        public var key: [UInt8]
+    }
+
+    public init() {}
+
+    /// Records a pass that completed, with the differences it reported.
+    public mutating func record(number: Int, startedAt: Date, seconds: Double, differences: [Difference]) {
+        var counts: [DifferenceKind: Int] = [:]
+        var next: [KeyID: Int] = [:]
+        for d in differences {
+            counts[d.kind, default: 0] += 1
+            let id = KeyID(db: d.db, key: d.key)
+            next[id] = (streaks[id] ?? 0) + 1
+            lastKind[id] = d.kind
+        }
+        streaks = next
+        lastKind = lastKind.filter { next[$0.key] != nil }
+        passes.append(Pass(number: number, startedAt: startedAt, seconds: seconds, differences: counts))
+    }
+
+    /// A pass that could not be done: the streaks stand as they were.
+    public mutating func recordFailure(number: Int, startedAt: Date, seconds: Double, error: String) {
+        passes.append(Pass(number: number, startedAt: startedAt, seconds: seconds, differences: [:], error: error))
+    }
+
+    /// Keys different in at least `minimum` consecutive passes, longest first.
+    public func persistent(minimum: Int) -> [(KeyID, Int, DifferenceKind)] {
+        streaks.filter { $0.value >= minimum }
+            .map { ($0.key, $0.value, lastKind[$0.key] ?? .value) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : Difference.display($0.0.key) < Difference.display($1.0.key) }
+    }
+
+    public func json(driftAfter: Int) -> String {
+        let iso = ISO8601DateFormatter()
+        let passList: [[String: Any]] = passes.map { p in
+            var o: [String: Any] = ["pass": p.number, "started_at": iso.string(from: p.startedAt),
+                                    "seconds": (p.seconds * 1000).rounded() / 1000,
+                                    "differences": Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, p.differences[$0] ?? 0) })]
+            if let e = p.error { o["error"] = e }
+            return o
+        }
+        let keys: [[String: Any]] = persistent(minimum: 1).map { id, n, kind in
+            var o: [String: Any] = ["db": id.db, "consecutive_passes": n, "kind": kind.rawValue, "drift": n >= driftAfter]
+            if let t = String(validating: id.key, as: UTF8.self) { o["key"] = t } else { o["key_base64"] = Data(id.key).base64EncodedString() }
+            return o
+        }
+        let doc: [String: Any] = ["passes": passList, "keys": keys, "drift_after_passes": driftAfter]
+        let data = try! JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

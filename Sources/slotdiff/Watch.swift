@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Keyspace
+import SlotdiffCore
+
+extension Slotdiff {
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Repeat the check on a schedule during a dual-write period and follow the trend.",
+            discussion: """
+                Each pass writes DIR/pass-NNNN.jsonl.zst and its summary; DIR/trend.json holds the differences per \\
+                kind per pass and, for every key still different, in how many consecutive passes it was. A pass \\
+                never overlaps the previous one. A pass that cannot be done is recorded and the watch goes on. \\
+                Exit status after the last pass (--count): 0 it matched, 1 differences, 2 it could not be done.
+                """
+        )
+
+        @OptionGroup var check: CheckArguments
+
+        @Option(help: "Start a pass this often (e.g. 10m, 30s); a pass that runs longer is followed at once by the next.")
+        var every: DurationArg = DurationArg(argument: "10m")!
+
+        @Option(help: "Directory for the passes' logs, summaries and trend.json.")
+        var dir: String = "slotdiff-watch"
+
+        @Option(help: "Stop after this many passes (default: run until interrupted).")
+        var count: Int?
+
+        @Option(help: "A key different in this many consecutive passes is reported as drift.")
+        var driftAfter: Int = 5
+
+        func run() async throws {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var trend = DriftTrend()
+            var pass = 0
+            var lastStatus: Int32 = 0
+            while count.map({ pass < $0 }) ?? true {
+                pass += 1
+                let started = Date()
+                let name = String(format: "pass-%04d", pass)
+                let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
+                let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
+                do {
+                    let s = try await check.runOnce(out: log, summaryPath: summaryPath)
+                    var diffs: [Difference] = []
+                    try DiffLogReader(path: log).forEach { diffs.append($0) }
+                    trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
+                    let drift = trend.persistent(minimum: driftAfter)
+                    let kinds = DifferenceKind.allCases.compactMap { k in s.counts.differences[k].map { "\(k.rawValue) \($0)" } }
+                    print("pass \(pass) \(ISO8601DateFormatter().string(from: started)): "
+                          + (s.counts.totalDifferences == 0 ? "match" : "\(s.counts.totalDifferences) differences (\(kinds.joined(separator: ", ")))")
+                          + ", \(s.counts.compared) keys compared in \(String(format: "%.1f", s.seconds)) s"
+                          + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ passes in a row)"))
+                    lastStatus = s.exitCode
+                } catch let e as CheckFailure {
+                    trend.recordFailure(number: pass, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
+                    FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))
+                    lastStatus = 2
+                }
+                try Data((trend.json(driftAfter: driftAfter) + "\n").utf8)
+                    .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("trend.json")))
+                if let count, pass >= count { break }
+                let wait = Double(every.milliseconds) / 1000 - Date().timeIntervalSince(started)
+                if wait > 0 { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+            }
+            if lastStatus != 0 { throw ExitCode(lastStatus) }
+        }
+    }
+}

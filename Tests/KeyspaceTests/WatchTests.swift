@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// A watch of three passes while a writer keeps changing one key on both sides: the writer's
+/// transient differences never become drift; a key changed on one side only is different in
+/// every pass.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct WatchTests {
+    @Test func threePassesSeparateTrafficFromDrift() throws {
+        try TestServers.start("wt-a", .redis7, port: 17361, load: TestPaths.fixture("dataset-redis7.rdb"))
+        try TestServers.start("wt-b", .valkey8, port: 17362, load: TestPaths.fixture("dataset-valkey8.rdb"))
+        defer { TestServers.stop("wt-a"); TestServers.stop("wt-b") }
+        try TestServers.cli(port: 17362, ["SET", "watch:drift", "target only"])
+        let dir = TestPaths.temporaryDirectory().appendingPathComponent("watch").path
+        let stop = Flag()
+        let writerDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var i = 0
+            while !stop.isSet {
+                i += 1
+                _ = try? TestServers.cli(port: 17361, ["SET", "watch:writer", "v\(i)"])
+                _ = try? TestServers.cli(port: 17362, ["SET", "watch:writer", "v\(i)"])
+            }
+            writerDone.signal()
+        }
+        let r = try slotdiff(["watch", "redis://127.0.0.1:17361", "redis://127.0.0.1:17362", "--every", "1s", "--count", "3",
+                              "--dir", dir, "--round-delay", "300ms", "--drift-after", "3"], timeout: 300)
+        stop.set()
+        writerDone.wait()
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").filter { $0.hasPrefix("pass ") }.count == 3, "\(r.stdout)")
+        #expect(r.stdout.contains("1 keys drifting"), "\(r.stdout)")
+        let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
+        let passes = trend["passes"] as! [[String: Any]]
+        #expect(passes.count == 3)
+        let keys = trend["keys"] as! [[String: Any]]
+        let drift = keys.first { $0["key"] as? String == "watch:drift" }
+        #expect(drift?["consecutive_passes"] as? Int == 3 && drift?["drift"] as? Bool == true, "\(keys)")
+        let writer = keys.first { $0["key"] as? String == "watch:writer" }
+        #expect((writer?["consecutive_passes"] as? Int ?? 0) < 3, "a key written to both sides is traffic, not drift: \(keys)")
+        for n in 1...3 {
+            #expect(FileManager.default.fileExists(atPath: dir + String(format: "/pass-%04d.jsonl.zst", n)))
+            #expect(FileManager.default.fileExists(atPath: dir + String(format: "/pass-%04d.summary.json", n)))
+        }
+    }
+}
