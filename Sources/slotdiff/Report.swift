@@ -17,6 +17,8 @@ extension Slotdiff {
         @Option(help: "Output: table, json (one document) or jsonl (the log lines).")
         var format: Format = .table
         @Option(help: "Show at most this many differences in the table (0: all).") var limit: Int = 100
+        @Option(help: "Also write a self-contained HTML page: summary, heat map of differences per hash slot, first keys per kind.")
+        var html: String?
 
         enum Format: String, ExpressibleByArgument { case table, json, jsonl }
 
@@ -25,6 +27,7 @@ extension Slotdiff {
             var rows: [Difference] = []
             var counts: [DifferenceKind: Int] = [:]
             var truncated: [String] = []
+            var page = HTMLReport(title: "slotdiff report", sources: logs)
             do {
                 for path in logs {
                     let r = DiffLogReader(path: path)
@@ -33,6 +36,7 @@ extension Slotdiff {
                         if !db.isEmpty && !db.contains(d.db) { return }
                         if let glob, !glob.matches(d.key) { return }
                         counts[d.kind, default: 0] += 1
+                        page.add(d)
                         if format == .jsonl { print(d.jsonLine()); return }
                         if format == .json || limit == 0 || rows.count < limit { rows.append(d) }
                     }
@@ -43,6 +47,11 @@ extension Slotdiff {
             }
             for t in truncated {
                 FileHandle.standardError.write(Data("slotdiff: warning: \(t) ends in an incomplete frame (the run was cut off); showing what it holds\n".utf8))
+            }
+            if let html {
+                do { try Data(page.html().utf8).write(to: URL(fileURLWithPath: html)) } catch {
+                    throw fail("cannot write \(html): \(error.localizedDescription)")
+                }
             }
             let total = counts.values.reduce(0, +)
             switch format {

@@ -127,3 +127,41 @@ import TestSupport
         #expect(bad.status == 2)
     }
 }
+
+/// `report --html`: one self-contained page, rendered by headless Chromium (Debian's package),
+/// shows what the log holds.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") || TestPaths.mustRunServerTests,
+                "chromium missing: run Scripts/setup"))
+struct HTMLReportTests {
+    @Test func renderedPageShowsTheLog() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let log = dir.appendingPathComponent("d.jsonl.zst").path
+        let html = dir.appendingPathComponent("report.html").path
+        _ = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", log])
+        var diffs: [Difference] = []
+        try DiffLogReader(path: log).forEach { diffs.append($0) }
+        let r = try slotdiff(["report", log, "--html", html])
+        #expect(r.status == 0, "\(r.stderr)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        // Self-contained: no script, nothing loaded from elsewhere.
+        #expect(!page.contains("<script") && !page.contains("src=") && !page.contains("<link"))
+        let chromium = "/usr/bin/chromium"
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.path)/profile"]
+        let dom = try run(chromium, flags + ["--dump-dom", "file://\(html)"], timeout: 120)
+        #expect(dom.status == 0, "\(dom.stderr)")
+        #expect(dom.stdout.contains("\(diffs.count) differences"))
+        for kind in DifferenceKind.allCases {
+            let n = diffs.filter { $0.kind == kind }.count
+            #expect(dom.stdout.contains("id=\"count-\(kind.rawValue)\">\(n)<"), "\(kind)")
+        }
+        // One heat-map cell per slot that holds a difference.
+        let slots = Set(diffs.map(\.slot))
+        #expect(dom.stdout.components(separatedBy: "<title>slot ").count - 1 == slots.count)
+        for d in diffs.prefix(10) where d.keyText != nil { #expect(dom.stdout.contains(d.displayKey)) }
+        let png = dir.appendingPathComponent("shot.png").path
+        let shot = try run(chromium, flags + ["--screenshot=\(png)", "--window-size=1200,1000", "file://\(html)"], timeout: 120)
+        #expect(shot.status == 0)
+        let size = (try FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0
+        #expect(size > 10_000)
+    }
+}
