@@ -29,9 +29,23 @@ extension Slotdiff {
         @Option(help: "A key different in this many consecutive passes is reported as drift.")
         var driftAfter: Int = 5
 
+        @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+        var metricsPort: Int?
+
+        @Option(help: "Address the metrics server listens on.")
+        var metricsHost: String = "0.0.0.0"
+
         func run() async throws {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var trend = DriftTrend()
+            var metrics: WatchMetrics?
+            if let metricsPort {
+                let m = WatchMetrics()
+                do { _ = try await m.serve(host: metricsHost, port: metricsPort) } catch {
+                    throw fail("cannot serve metrics on \(metricsHost):\(metricsPort): \(error)")
+                }
+                metrics = m
+            }
             var pass = 0
             var lastStatus: Int32 = 0
             while count.map({ pass < $0 }) ?? true {
@@ -46,6 +60,7 @@ extension Slotdiff {
                     try DiffLogReader(path: log).forEach { diffs.append($0) }
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
+                    metrics?.record(s, drifting: drift.count)
                     let kinds = DifferenceKind.allCases.compactMap { k in s.counts.differences[k].map { "\(k.rawValue) \($0)" } }
                     print("pass \(pass) \(ISO8601DateFormatter().string(from: started)): "
                           + (s.counts.totalDifferences == 0 ? "match" : "\(s.counts.totalDifferences) differences (\(kinds.joined(separator: ", ")))")
@@ -54,6 +69,7 @@ extension Slotdiff {
                     lastStatus = s.exitCode
                 } catch let e as CheckFailure {
                     trend.recordFailure(number: pass, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
+                    metrics?.recordFailure(e.description, seconds: Date().timeIntervalSince(started))
                     FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))
                     lastStatus = 2
                 }

@@ -165,3 +165,53 @@ struct HTMLReportTests {
         #expect(size > 10_000)
     }
 }
+
+/// `watch --metrics-port`: Prometheus text scraped over real HTTP while the watch runs.
+@Suite(.serialized) struct MetricsTests {
+    func scrape(_ port: Int, until: (String) -> Bool) -> String {
+        var last = ""
+        for _ in 0..<100 {
+            if let r = try? run("/usr/bin/curl", ["-s", "--max-time", "2", "http://127.0.0.1:\(port)/metrics"]), r.status == 0 {
+                last = r.stdout
+                if until(last) { return last }
+            }
+            usleep(100_000)
+        }
+        return last
+    }
+
+    @Test func scrapedDuringAWatch() throws {
+        let dir = TestPaths.temporaryDirectory().path
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultHolder()
+        Thread.detachNewThread {
+            box.result = try? slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                        "--every", "2s", "--count", "3", "--dir", dir, "--metrics-port", "17371",
+                                        "--metrics-host", "127.0.0.1"], timeout: 120)
+            done.signal()
+        }
+        let text = scrape(17371) { $0.contains("slotdiff_passes_total 2") }
+        #expect(text.contains("slotdiff_passes_total 2"), "\(text)")
+        #expect(text.contains("slotdiff_differences_total{kind=\"value\"} 40"), "\(text)")
+        #expect(text.contains("slotdiff_last_pass_differences{kind=\"missing\"} 5"), "\(text)")
+        #expect(text.contains("slotdiff_keys_compared_total 450"), "\(text)")
+        #expect(text.contains("slotdiff_last_pass_result 1"))
+        #expect(text.contains("# TYPE slotdiff_keys_compared_total counter"))
+        done.wait()
+        #expect(box.result?.status == 1)
+
+        // A side that cannot be read: the pass fails, counted against its address.
+        let done2 = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? slotdiff(["watch", "redis://127.0.0.1:1", TestPaths.fixture("drift-target.rdb"), "--every", "2s", "--count", "2",
+                               "--dir", dir + "/e", "--metrics-port", "17372", "--metrics-host", "127.0.0.1"], timeout: 120)
+            done2.signal()
+        }
+        let errText = scrape(17372) { $0.contains("slotdiff_errors_total") }
+        #expect(errText.contains("slotdiff_errors_total{addr=\"127.0.0.1:1\"} 1"), "\(errText)")
+        #expect(errText.contains("slotdiff_last_pass_result 2"))
+        done2.wait()
+    }
+}
+
+final class ResultHolder: @unchecked Sendable { var result: RunResult? }

@@ -1,0 +1,118 @@
+import Foundation
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import SlotdiffCore
+
+/// The watch's metrics, through swift-metrics into a Prometheus registry, served as text at
+/// `/metrics`. Names follow the usual Redis-exporter style: a `slotdiff_` prefix, `_total` for
+/// counters, `kind` and `addr` labels.
+final class WatchMetrics: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let keysCompared: Metrics.Counter
+    private let passes: Metrics.Counter
+    private var differences: [DifferenceKind: Metrics.Counter] = [:]
+    private var lastDifferences: [DifferenceKind: Metrics.Gauge] = [:]
+    private let duration: Metrics.Gauge
+    private let lastTime: Metrics.Gauge
+    private let lastResult: Metrics.Gauge
+    private let drifting: Metrics.Gauge
+    private var errors: [String: Metrics.Counter] = [:]
+    private let lock = NSLock()
+
+    init() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        keysCompared = Metrics.Counter(label: "slotdiff_keys_compared_total")
+        passes = Metrics.Counter(label: "slotdiff_passes_total")
+        duration = Metrics.Gauge(label: "slotdiff_last_pass_duration_seconds")
+        lastTime = Metrics.Gauge(label: "slotdiff_last_pass_timestamp_seconds")
+        lastResult = Metrics.Gauge(label: "slotdiff_last_pass_result")
+        drifting = Metrics.Gauge(label: "slotdiff_drifting_keys")
+        for k in DifferenceKind.allCases {
+            differences[k] = Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", k.rawValue)])
+            lastDifferences[k] = Metrics.Gauge(label: "slotdiff_last_pass_differences", dimensions: [("kind", k.rawValue)])
+        }
+    }
+
+    /// A completed pass. Result: 0 match, 1 differences.
+    func record(_ s: Summary, drifting n: Int) {
+        keysCompared.increment(by: s.counts.compared)
+        passes.increment()
+        for k in DifferenceKind.allCases {
+            differences[k]?.increment(by: s.counts.differences[k] ?? 0)
+            lastDifferences[k]?.record(s.counts.differences[k] ?? 0)
+        }
+        duration.record(s.seconds)
+        lastTime.record(Date().timeIntervalSince1970)
+        lastResult.record(Int(s.exitCode))
+        drifting.record(n)
+    }
+
+    /// A pass that could not be done (result 2), counted against the endpoint it names.
+    func recordFailure(_ message: String, seconds: Double) {
+        passes.increment()
+        duration.record(seconds)
+        lastTime.record(Date().timeIntervalSince1970)
+        lastResult.record(2)
+        let addr = Self.address(in: message)
+        let c = lock.withLock { () -> Metrics.Counter in
+            if let c = errors[addr] { return c }
+            let c = Metrics.Counter(label: "slotdiff_errors_total", dimensions: [("addr", addr)])
+            errors[addr] = c
+            return c
+        }
+        c.increment()
+    }
+
+    /// The first `host:port` a message names, or "unknown".
+    static func address(in message: String) -> String {
+        let pattern = try! NSRegularExpression(pattern: #"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})"#)
+        let range = NSRange(message.startIndex..., in: message)
+        guard let m = pattern.firstMatch(in: message, range: range), let r = Range(m.range, in: message) else { return "unknown" }
+        return String(message[r])
+    }
+
+    /// Serves `/metrics` over HTTP on `port` until the process ends.
+    func serve(host: String, port: Int) async throws -> Channel {
+        let registry = self.registry
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(MetricsHandler(registry: registry))
+                }
+            }
+        return try await bootstrap.bind(host: host, port: port).get()
+    }
+}
+
+final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let registry: PrometheusCollectorRegistry
+    private var uri = "/"
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            uri = head.uri
+        case .body:
+            break
+        case .end:
+            let found = uri == "/metrics" || uri.hasPrefix("/metrics?")
+            let body = found ? registry.emitToBuffer() : Array("not found: try /metrics\n".utf8)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+            headers.add(name: "Content-Length", value: "\(body.count)")
+            headers.add(name: "Connection", value: "close")
+            let head = HTTPResponseHead(version: .http1_1, status: found ? .ok : .notFound, headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
