@@ -25,11 +25,22 @@ public struct CheckOptions: Sendable {
     /// side, so memory stays bounded as the keyspace grows; dump files alone: one pass).
     public var passes: Int?
     public var keysPerPass = 250_000
+    /// Passes already done (a resumed run) with their results: skipped, their results added.
+    public var donePasses: [Int: CheckResult] = [:]
+
+    /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
+    /// live side (dump files alone: one pass).
+    public func passCount(source: SideSpec, target: SideSpec) async throws -> Int {
+        if let passes { return passes }
+        var keys = 0
+        for case .live(let side) in [source, target] { keys = max(keys, try await side.keyCount()) }
+        return max(1, min(1024, (keys + keysPerPass - 1) / keysPerPass))
+    }
 
     public init() {}
 }
 
-public struct CheckResult {
+public struct CheckResult: Codable {
     public var counts: CompareCounts
     public var sourceInputs: [[String: String]]
     public var targetInputs: [[String: String]]
@@ -39,8 +50,10 @@ public struct CheckResult {
     public var firstPassDifferences = 0
     public var resolvedPerRound: [Int] = []
     public var passes = 1
+    /// Passes left undone because a stop was asked for (Ctrl-C); 0 for a complete check.
+    public var passesLeft = 0
 
-    mutating func add(_ o: CheckResult) {
+    public mutating func add(_ o: CheckResult) {
         counts = counts + o.counts
         filteredOut += o.filteredOut
         emptySkipped += o.emptySkipped
@@ -55,27 +68,38 @@ public struct CheckResult {
 /// fetched), compares them with the one comparer, re-checks differences on live sides in
 /// later rounds, and hands every difference that persists to `emit`.
 public enum Check {
+    /// Runs every pass (see `CheckOptions.passes`), skipping `donePasses`. After each pass
+    /// `passDone(i, result)` is told (a checkpoint is written there); before each, `stop()` is
+    /// asked, and a check asked to stop returns what it has with `passesLeft` set.
     public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
+                           passDone: (Int, CheckResult) throws -> Void = { _, _ in },
+                           stop: () -> Bool = { false },
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
-        var passes = options.passes ?? 1
-        if options.passes == nil {
-            var keys = 0
-            for case .live(let side) in [source, target] { keys = max(keys, try await side.keyCount()) }
-            passes = max(1, min(1024, (keys + options.keysPerPass - 1) / options.keysPerPass))
-        }
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
-        passes = min(passes, width)
+        let passes = min(try await options.passCount(source: source, target: target), width)
         var total: CheckResult?
+        var left = 0
         for i in 0..<passes {
-            var o = options
-            let lo = Int(all.lower) + width * i / passes, hi = Int(all.lower) + width * (i + 1) / passes - 1
-            o.filter.pass = passes > 1 ? SlotRange(UInt16(lo), UInt16(hi)) : nil
-            let r = try await runPass(source: source, target: target, options: o, emit: emit)
+            let r: CheckResult
+            if let done = options.donePasses[i] {
+                r = done
+            } else if stop() {
+                left += 1
+                continue
+            } else {
+                var o = options
+                let lo = Int(all.lower) + width * i / passes, hi = Int(all.lower) + width * (i + 1) / passes - 1
+                o.filter.pass = passes > 1 ? SlotRange(UInt16(lo), UInt16(hi)) : nil
+                r = try await runPass(source: source, target: target, options: o, emit: emit)
+                try passDone(i, r)
+            }
             if total == nil { total = r } else { total!.add(r) }
         }
-        total!.passes = passes
-        return total!
+        var result = total ?? CheckResult(counts: CompareCounts(), sourceInputs: [], targetInputs: [])
+        result.passes = passes
+        result.passesLeft = left
+        return result
     }
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).

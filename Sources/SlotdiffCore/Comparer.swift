@@ -1,7 +1,7 @@
 import Foundation
 
 /// Counters of one check, kept per kind and per value type; the summary is made from them.
-public struct CompareCounts: Sendable, Equatable {
+public struct CompareCounts: Sendable, Equatable, Codable {
     public var sourceKeys = 0
     public var targetKeys = 0
     /// Keys present on both sides and compared.

@@ -14,9 +14,18 @@ public final class DiffLogWriter: @unchecked Sendable {
     private let level: Int32
     public private(set) var linesWritten = 0
 
-    public init(path: String, level: Int32 = 3) throws {
+    /// `appendAfter`: keep the first that many bytes of an existing log (the complete frames
+    /// of a run being resumed) and write after them; nil starts a new log.
+    public init(path: String, level: Int32 = 3, appendAfter: Int64? = nil) throws {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | (appendAfter == nil ? O_TRUNC : 0) | O_CLOEXEC, 0o644)
+        if fd >= 0, let keep = appendAfter {
+            if ftruncate(fd, off_t(keep)) != 0 || lseek(fd, off_t(keep), SEEK_SET) < 0 {
+                let e = String(cString: strerror(errno))
+                Foundation.close(fd)
+                throw LogError("cannot resume diff log \(path): \(e)")
+            }
+        }
         if fd < 0 { throw LogError("cannot create diff log \(path): \(String(cString: strerror(errno)))") }
         guard let c = ZSTD_createCCtx() else { throw LogError("zstd: out of memory") }
         cctx = c
@@ -43,6 +52,13 @@ public final class DiffLogWriter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         try flushLocked()
+    }
+
+    /// Bytes written so far (after a flush, every line is in them).
+    public func size() -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return Int64(lseek(fd, 0, SEEK_CUR))
     }
 
     private var closed = false

@@ -132,20 +132,43 @@ struct CheckArguments: ParsableArguments {
 
     /// Runs one check: both sides opened, compared, closed; every difference in the log at
     /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
-    func runOnce(out: String, summaryPath: String) async throws -> Summary {
+    func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
+                 stop: @escaping () -> Bool = { false }) async throws -> Summary {
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
-        do { outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened)) } catch { outcome = .failure(error) }
+        do {
+            outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened,
+                                                    checkpoint: checkpoint, resume: resume, stop: stop))
+        } catch { outcome = .failure(error) }
         for side in opened.sides { await side.close() }
         return try outcome.get()
     }
 
     final class OpenedSides: @unchecked Sendable { var sides: [LiveSide] = [] }
 
-    private func runChecked(out: String, summaryPath: String, opened: OpenedSides) async throws -> Summary {
+    /// What a checkpoint records: which check it belongs to, the passes done with their
+    /// results, and how much of the log they wrote.
+    struct Checkpoint: Codable {
+        var source: String
+        var target: String
+        var settings: String
+        var passes: Int
+        var done: [Int: CheckResult]
+        var logBytes: Int64
+    }
+
+    /// Everything that changes which keys a pass holds or how they compare.
+    var settings: String {
+        let f = [filters.dbs.map(String.init).joined(separator: ","), filters.match ?? "", filters.types.map(\.description).joined(separator: ","),
+                 filters.slots?.description ?? "", filters.shard.map { "\($0.index)/\($0.count)" } ?? ""]
+        return (f + ["\(ttlTolerance.milliseconds)", live.mode.rawValue]).joined(separator: "|")
+    }
+
+    private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
+                            stop: @escaping () -> Bool) async throws -> Summary {
         let started = Date()
         do {
-            let options = try options()
+            var options = try options()
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
             func spec(_ s: String, _ env: String) async throws -> SideSpec {
                 if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
@@ -161,9 +184,43 @@ struct CheckArguments: ParsableArguments {
             if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
                 throw CheckFailure("standard input (-) can be read for one file only")
             }
-            let log = try DiffLogWriter(path: out)
-            let result = try await Check.run(source: src, target: dst, options: options) { try log.write($0) }
+            var state: Checkpoint?
+            if let checkpoint {
+                let passes = try await options.passCount(source: src, target: dst)
+                options.passes = passes
+                state = Checkpoint(source: RedisEndpoint.redact(source), target: RedisEndpoint.redact(target), settings: settings,
+                                   passes: passes, done: [:], logBytes: 0)
+                if resume {
+                    guard let data = FileManager.default.contents(atPath: checkpoint) else {
+                        throw CheckFailure("--resume: no checkpoint at \(checkpoint)")
+                    }
+                    let saved: Checkpoint
+                    do { saved = try JSONDecoder().decode(Checkpoint.self, from: data) } catch {
+                        throw CheckFailure("--resume: \(checkpoint) is not a checkpoint: \(error)")
+                    }
+                    guard saved.source == state!.source, saved.target == state!.target, saved.settings == state!.settings,
+                          saved.passes == passes else {
+                        throw CheckFailure("--resume: \(checkpoint) belongs to another check (sides, options or pass count differ)")
+                    }
+                    state = saved
+                    options.donePasses = saved.done
+                }
+            }
+            let log = try DiffLogWriter(path: out, appendAfter: resume ? state?.logBytes : nil)
+            let result = try await Check.run(source: src, target: dst, options: options, passDone: { i, r in
+                guard let checkpoint, state != nil else { return }
+                try log.flush()
+                state!.done[i] = r
+                state!.logBytes = log.size()
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys]
+                try enc.encode(state!).write(to: URL(fileURLWithPath: checkpoint), options: .atomic)
+            }, stop: stop) { try log.write($0) }
             try log.close()
+            if result.passesLeft > 0 {
+                throw CheckFailure("interrupted with \(result.passesLeft) of \(result.passes) passes left"
+                                   + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
+            }
             var s = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
                             target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
             s.filteredOut = result.filteredOut
@@ -224,10 +281,19 @@ extension Slotdiff {
         @Flag(help: "Print the summary as JSON instead of a table.")
         var json = false
 
+        @Option(help: "Record finished slot-range passes here as the run goes (default: beside the log, .checkpoint.json).")
+        var checkpoint: String?
+
+        @Flag(help: "Continue a run that was stopped: passes recorded in the checkpoint are not read again, and the log continues after them.")
+        var resume = false
+
         func run() async throws {
             let s: Summary
+            let interrupt = Interrupt.install()
             do {
-                s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out))
+                s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out),
+                                            checkpoint: checkpoint ?? Self.base(out) + ".checkpoint.json",
+                                            resume: resume, stop: { interrupt.requested })
             } catch let e as CheckFailure {
                 throw fail(e.description)
             }
@@ -235,11 +301,41 @@ extension Slotdiff {
             if s.exitCode != 0 { throw ExitCode(s.exitCode) }
         }
 
-        static func summaryPath(for log: String) -> String {
-            for ext in [".jsonl.zst", ".zst", ".jsonl"] where log.hasSuffix(ext) {
-                return String(log.dropLast(ext.count)) + ".summary.json"
-            }
-            return log + ".summary.json"
+        static func summaryPath(for log: String) -> String { base(log) + ".summary.json" }
+
+        static func base(_ log: String) -> String {
+            for ext in [".jsonl.zst", ".zst", ".jsonl"] where log.hasSuffix(ext) { return String(log.dropLast(ext.count)) }
+            return log
         }
+    }
+}
+
+/// Ctrl-C: the first asks the check to stop after the pass under way (the log frame is
+/// finished, the checkpoint written); a second ends the process at once.
+final class Interrupt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var source: DispatchSourceSignal?
+
+    var requested: Bool { lock.withLock { count > 0 } }
+
+    static func install() -> Interrupt {
+        let i = Interrupt()
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            let n = i.lock.withLock { () -> Int in
+                i.count += 1
+                return i.count
+            }
+            if n == 1 {
+                FileHandle.standardError.write(Data("slotdiff: stopping after the pass under way (Ctrl-C again to end at once)\n".utf8))
+            } else {
+                Foundation.exit(130)
+            }
+        }
+        s.resume()
+        i.source = s
+        return i
     }
 }

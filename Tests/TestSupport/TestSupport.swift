@@ -94,6 +94,56 @@ public func run(_ path: String, _ args: [String], stdin: Data? = nil, timeout: T
     return RunResult(status: timedOut ? -1 : code, stdout: o, stderr: (timedOut ? "timed out after \(timeout) s\n" : "") + e)
 }
 
+/// A program started in the background (output to files), for tests that signal or kill it.
+public final class Background: @unchecked Sendable {
+    public let pid: pid_t
+    let outPath: String
+    let errPath: String
+
+    public init(_ path: String, _ args: [String]) throws {
+        let dir = FileManager.default.temporaryDirectory
+        let id = UUID().uuidString
+        outPath = dir.appendingPathComponent("bg-\(id).out").path
+        errPath = dir.appendingPathComponent("bg-\(id).err").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var def = sigset_t()
+        sigemptyset(&def)
+        sigaddset(&def, SIGINT)
+        posix_spawnattr_setsigdefault(&attr, &def)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        var p: pid_t = 0
+        let rc = withCStrings([path] + args) { a in withCStrings(env) { e in posix_spawn(&p, path, &actions, &attr, a, e) } }
+        if rc != 0 { throw TestServers.Failure(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
+        pid = p
+    }
+
+    public func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Waits for the exit; the exit status (or 128 + signal) and the output.
+    public func wait() -> RunResult {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let o = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let e = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        unlink(outPath)
+        unlink(errPath)
+        return RunResult(status: code, stdout: o, stderr: e)
+    }
+}
+
 func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
     var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
     ptrs.append(nil)

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+/// A check killed mid-run and resumed, and one stopped with Ctrl-C and resumed, end with the
+/// same result as an uninterrupted run: finished passes are not read again, and the log holds
+/// each difference once.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct ResumeTests {
+    func lines(_ log: String) throws -> [String] {
+        var out: [String] = []
+        try DiffLogReader(path: log).forEach { out.append($0.jsonLine()) }
+        return out
+    }
+
+    func summary(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    /// Waits until the checkpoint records `n` finished passes.
+    func waitForPasses(_ checkpoint: String, _ n: Int) {
+        for _ in 0..<600 {
+            if let d = FileManager.default.contents(atPath: checkpoint),
+               let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+                // [Int: …] is written as an object or as a flat key/value array, by Foundation version.
+                let done = (o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2
+                if done >= n { return }
+            }
+            usleep(20_000)
+        }
+    }
+
+    @Test func killedAndInterruptedRunsResumeToTheSameResult() throws {
+        try TestServers.start("rs-src", .redis7, port: 17381, load: TestPaths.fixture("drift-source.rdb"))
+        try TestServers.start("rs-dst", .valkey8, port: 17382, load: TestPaths.fixture("drift-target.rdb"))
+        defer { TestServers.stop("rs-src"); TestServers.stop("rs-dst") }
+        let dir = TestPaths.temporaryDirectory()
+        func p(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        let common = ["redis://127.0.0.1:17381", "redis://127.0.0.1:17382", "--passes", "4", "--round-delay", "20ms"]
+        let whole = try slotdiff(["compare"] + common + ["--out", p("whole.jsonl.zst")])
+        #expect(whole.status == 1)
+        let want = try lines(p("whole.jsonl.zst"))
+        #expect(want.count == 37)
+        let wantSummary = try summary(p("whole.summary.json"))
+
+        for how in ["kill", "interrupt"] {
+            let log = p("\(how).jsonl.zst")
+            let slow = ["--qps", "250", "--batch", "8"]
+            let bg = try Background(TestPaths.slotdiffBinary, ["compare"] + common + slow + ["--out", log])
+            waitForPasses(p("\(how).checkpoint.json"), 1)
+            bg.signal(how == "kill" ? SIGKILL : SIGINT)
+            let first = bg.wait()
+            #expect(how == "kill" ? first.status == 128 + SIGKILL : first.status == 2, "\(how): \(first.stdout) \(first.stderr)")
+            if how == "interrupt" { #expect(first.stderr.contains("--resume"), "\(first.stderr)") }
+            let resumed = try slotdiff(["compare"] + common + ["--out", log, "--resume"])
+            #expect(resumed.status == 1, "\(how): \(resumed.stdout) \(resumed.stderr)")
+            let got = try lines(log)
+            #expect(got.count == want.count && Set(got) == Set(want), "\(how): \(got.count) lines")
+            let s = try summary(p("\(how).summary.json"))
+            for k in ["differences_total", "compared", "matched", "expired"] {
+                #expect(s[k] as? Int == wantSummary[k] as? Int, "\(how): \(k)")
+            }
+            #expect((s["source"] as! [String: Any])["keys"] as? Int == 230)
+        }
+        // A checkpoint of another check is refused.
+        let other = try slotdiff(["compare"] + common + ["--out", p("kill.jsonl.zst"), "--resume", "--type", "hash"])
+        #expect(other.status == 2 && other.stderr.contains("another check"), "\(other.stderr)")
+    }
+}
