@@ -25,6 +25,8 @@ public struct CheckOptions: Sendable {
     /// side, so memory stays bounded as the keyspace grows; dump files alone: one pass).
     public var passes: Int?
     public var keysPerPass = 250_000
+    /// Counters for a progress display, updated as the check goes.
+    public var progress: CheckProgress?
     /// Passes already done (a resumed run) with their results: skipped, their results added.
     public var donePasses: [Int: CheckResult] = [:]
 
@@ -78,6 +80,12 @@ public enum Check {
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
         let passes = min(try await options.passCount(source: source, target: target), width)
+        options.progress?.setPasses(passes)
+        let progress = options.progress
+        let emit: (Difference) throws -> Void = { d in
+            progress?.addDifference()
+            try emit(d)
+        }
         var total: CheckResult?
         var left = 0
         for i in 0..<passes {
@@ -94,6 +102,7 @@ public enum Check {
                 r = try await runPass(source: source, target: target, options: o, emit: emit)
                 try passDone(i, r)
             }
+            options.progress?.passDone()
             if total == nil { total = r } else { total!.add(r) }
         }
         var result = total ?? CheckResult(counts: CompareCounts(), sourceInputs: [], targetInputs: [])
@@ -107,10 +116,16 @@ public enum Check {
                         emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let files = [source, target].compactMap { s -> DumpFiles? in if case .files(let f) = s { return f } else { return nil } }
         let paths = files.flatMap(\.paths)
-        let loadTask = Task.detached { try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode) }
+        let loadTask = Task.detached {
+            let dumps = try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode)
+            options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
+            return dumps
+        }
         var live: [Int: ([KeyTable], Int)] = [:]
         for (i, s) in [source, target].enumerated() {
-            if case .live(let side) = s { live[i] = try await side.collect(filter: options.filter, match: options.match) }
+            if case .live(let side) = s {
+                live[i] = try await side.collect(filter: options.filter, match: options.match, progress: options.progress)
+            }
         }
         let loaded = try await loadTask.value
         let now = Int64(Date().timeIntervalSince1970 * 1000)

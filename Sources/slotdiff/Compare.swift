@@ -133,12 +133,12 @@ struct CheckArguments: ParsableArguments {
     /// Runs one check: both sides opened, compared, closed; every difference in the log at
     /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
     func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
-                 stop: @escaping () -> Bool = { false }) async throws -> Summary {
+                 stop: @escaping () -> Bool = { false }, progress: CheckProgress? = nil) async throws -> Summary {
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
         do {
             outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened,
-                                                    checkpoint: checkpoint, resume: resume, stop: stop))
+                                                    checkpoint: checkpoint, resume: resume, stop: stop, progress: progress))
         } catch { outcome = .failure(error) }
         for side in opened.sides { await side.close() }
         return try outcome.get()
@@ -165,10 +165,11 @@ struct CheckArguments: ParsableArguments {
     }
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
-                            stop: @escaping () -> Bool) async throws -> Summary {
+                            stop: @escaping () -> Bool, progress: CheckProgress?) async throws -> Summary {
         let started = Date()
         do {
             var options = try options()
+            options.progress = progress
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
             func spec(_ s: String, _ env: String) async throws -> SideSpec {
                 if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
@@ -287,14 +288,21 @@ extension Slotdiff {
         @Flag(help: "Continue a run that was stopped: passes recorded in the checkpoint are not read again, and the log continues after them.")
         var resume = false
 
+        @Flag(help: "No progress display (keys/s, passes done, ETA, differences so far) on standard error.")
+        var quiet = false
+
         func run() async throws {
             let s: Summary
             let interrupt = Interrupt.install()
+            let progress = CheckProgress()
+            let display = quiet ? nil : ProgressDisplay.start(progress)
             do {
                 s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out),
                                             checkpoint: checkpoint ?? Self.base(out) + ".checkpoint.json",
-                                            resume: resume, stop: { interrupt.requested })
+                                            resume: resume, stop: { interrupt.requested }, progress: progress)
+                display?.finish()
             } catch let e as CheckFailure {
+                display?.finish()
                 throw fail(e.description)
             }
             print(json ? s.json() : s.table())
@@ -337,5 +345,36 @@ final class Interrupt: @unchecked Sendable {
         s.resume()
         i.source = s
         return i
+    }
+}
+
+/// CheckProgress on standard error: refreshed in place every second on a terminal, a plain line
+/// every ten seconds otherwise.
+final class ProgressDisplay: @unchecked Sendable {
+    let progress: CheckProgress
+    let tty = isatty(2) != 0
+    private var task: Task<Void, Never>?
+    private var printed = false
+
+    init(_ progress: CheckProgress) { self.progress = progress }
+
+    static func start(_ progress: CheckProgress) -> ProgressDisplay {
+        let d = ProgressDisplay(progress)
+        d.task = Task.detached {
+            let every: UInt64 = d.tty ? 1 : 10
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: every * 1_000_000_000)
+                if Task.isCancelled { break }
+                let line = progress.snapshot.line
+                FileHandle.standardError.write(Data((d.tty ? "\r\u{1B}[K" + line : "slotdiff: " + line + "\n").utf8))
+                d.printed = true
+            }
+        }
+        return d
+    }
+
+    func finish() {
+        task?.cancel()
+        if tty && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

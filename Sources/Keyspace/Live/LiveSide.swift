@@ -79,12 +79,12 @@ public final class LiveSide: @unchecked Sendable {
     }
 
     /// Lists and fetches every key that passes the filter into one key table per node.
-    public func collect(filter: KeyFilter, match: String?) async throws -> (tables: [KeyTable], filteredOut: Int) {
+    public func collect(filter: KeyFilter, match: String?, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
         var tables: [KeyTable] = []
         var filtered = 0
         try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
             for node in nodes {
-                group.addTask { try await self.collect(node: node, filter: filter, match: match) }
+                group.addTask { try await self.collect(node: node, filter: filter, match: match, progress: progress) }
             }
             for try await (t, f) in group {
                 tables.append(t)
@@ -94,7 +94,7 @@ public final class LiveSide: @unchecked Sendable {
         return (tables, filtered)
     }
 
-    private func collect(node: LiveNode, filter: KeyFilter, match: String?) async throws -> (KeyTable, Int) {
+    private func collect(node: LiveNode, filter: KeyFilter, match: String?, progress: CheckProgress?) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         let tableLock = NSLock()
         var filtered = 0
@@ -115,6 +115,7 @@ public final class LiveSide: @unchecked Sendable {
                     group.addTask {
                         let d = CanonicalDigester()
                         let results = try await self.fetchRouted(node: node, db: self.isCluster ? nil : db, keys: keys, digester: d)
+                        progress?.addKeys(keys.count)
                         tableLock.withLock {
                             for (k, r) in zip(keys, results) {
                                 guard case .present(let s) = r else { continue }
