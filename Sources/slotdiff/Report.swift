@@ -54,18 +54,40 @@ extension Slotdiff {
                 }
             }
             let total = counts.values.reduce(0, +)
+            let merged = Self.mergedSummaries(logs)
             switch format {
             case .jsonl: break
             case .json:
                 let lines = rows.map { $0.jsonLine() }.joined(separator: ",\n  ")
                 let c = DifferenceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }.joined(separator: ",")
-                print("{\"total\":\(total),\"counts\":{\(c)},\"differences\":[\n  \(lines)\n]}")
+                let runs = merged.map { m in ",\"runs\":{" + m.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ",") + "}" } ?? ""
+                print("{\"total\":\(total),\"counts\":{\(c)}\(runs),\"differences\":[\n  \(lines)\n]}")
             case .table:
                 print(Self.table(rows))
                 if total > rows.count { print("… \(total - rows.count) more (use --limit 0 or --format jsonl)") }
                 let c = DifferenceKind.allCases.compactMap { k in counts[k].map { "\(k.rawValue) \($0)" } }.joined(separator: ", ")
                 print("\(total) differences" + (c.isEmpty ? "" : ": \(c)"))
+                if let m = merged, logs.count > 1 {
+                    print("\(m["runs"]!) runs merged: \(m["source_keys"]!) source keys, \(m["target_keys"]!) target keys, "
+                          + "\(m["compared"]!) compared, \(m["matched"]!) equal, \(m["expired"]!) expired")
+                }
             }
+        }
+
+        /// The summaries written beside the logs (NAME.summary.json), added up: one result for the
+        /// runs of a check split with --shard. Nil when any is missing.
+        static func mergedSummaries(_ logs: [String]) -> [String: Int]? {
+            var m = ["runs": 0, "source_keys": 0, "target_keys": 0, "compared": 0, "matched": 0, "expired": 0]
+            for log in logs {
+                let path = Compare.summaryPath(for: log)
+                guard let data = FileManager.default.contents(atPath: path),
+                      let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+                m["runs"]! += 1
+                m["source_keys"]! += ((o["source"] as? [String: Any])?["keys"] as? Int) ?? 0
+                m["target_keys"]! += ((o["target"] as? [String: Any])?["keys"] as? Int) ?? 0
+                for k in ["compared", "matched", "expired"] { m[k]! += (o[k] as? Int) ?? 0 }
+            }
+            return m
         }
 
         static func table(_ rows: [Difference]) -> String {

@@ -119,6 +119,8 @@ import TestSupport
         let all = try slotdiff(["compare", src, src, "--out", dir.appendingPathComponent("n.jsonl.zst").path, "--json"])
         let total = ((try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as! [String: Any])["source"] as! [String: Any])["keys"] as! Int
         #expect(keys == total)
+        let mergedTable = try slotdiff(["report"] + logs)
+        #expect(mergedTable.stdout.contains("4 runs merged: \(total) source keys"), "\(mergedTable.stdout)")
         let merged = try slotdiff(["report"] + logs + ["--format", "jsonl"])
         let single = try slotdiff(["report", whole, "--format", "jsonl"])
         #expect(Set(merged.stdout.split(separator: "\n")) == Set(single.stdout.split(separator: "\n")))
