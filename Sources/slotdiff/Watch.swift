@@ -38,6 +38,7 @@ extension Slotdiff {
         func run() async throws {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var trend = DriftTrend()
+            let interrupt = Interrupt.install()
             var metrics: WatchMetrics?
             if let metricsPort {
                 let m = WatchMetrics()
@@ -55,7 +56,7 @@ extension Slotdiff {
                 let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
                 let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
                 do {
-                    let s = try await check.runOnce(out: log, summaryPath: summaryPath)
+                    let s = try await check.runOnce(out: log, summaryPath: summaryPath, stop: { interrupt.requested })
                     var diffs: [Difference] = []
                     try DiffLogReader(path: log).forEach { diffs.append($0) }
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
@@ -76,8 +77,11 @@ extension Slotdiff {
                 try Data((trend.json(driftAfter: driftAfter) + "\n").utf8)
                     .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("trend.json")))
                 if let count, pass >= count { break }
-                let wait = Double(every.milliseconds) / 1000 - Date().timeIntervalSince(started)
-                if wait > 0 { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+                if interrupt.requested { break }
+                // Wait for the next start, waking early on Ctrl-C.
+                let next = started.addingTimeInterval(Double(every.milliseconds) / 1000)
+                while Date() < next && !interrupt.requested { try await Task.sleep(nanoseconds: 100_000_000) }
+                if interrupt.requested { break }
             }
             if lastStatus != 0 { throw ExitCode(lastStatus) }
         }

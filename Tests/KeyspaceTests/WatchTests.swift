@@ -53,3 +53,20 @@ struct WatchTests {
         }
     }
 }
+
+@Suite struct WatchInterruptTests {
+    /// Ctrl-C during a watch: it ends after the pass under way, with the trend written.
+    @Test func ctrlCEndsTheWatchCleanly() throws {
+        let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
+        let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                                           "--every", "60s", "--dir", dir])
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
+        let sent = Date()
+        bg.signal(SIGINT)
+        let r = bg.wait()
+        #expect(Date().timeIntervalSince(sent) < 10)
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
+        #expect((trend["passes"] as! [Any]).count == 1)
+    }
+}
