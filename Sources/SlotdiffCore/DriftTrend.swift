@@ -24,6 +24,29 @@ public struct DriftTrend: Sendable {
 
     public init() {}
 
+    /// The trend a watch wrote (`json(driftAfter:)`), to continue it after a restart.
+    public init(json data: Data) throws {
+        guard let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let passList = doc["passes"] as? [[String: Any]], let keys = doc["keys"] as? [[String: Any]] else {
+            throw LogError("not a trend file")
+        }
+        let iso = ISO8601DateFormatter()
+        for p in passList {
+            var counts: [DifferenceKind: Int] = [:]
+            for (k, v) in (p["differences"] as? [String: Int]) ?? [:] { if let kind = DifferenceKind(rawValue: k), v > 0 { counts[kind] = v } }
+            passes.append(Pass(number: p["pass"] as? Int ?? passes.count + 1,
+                               startedAt: (p["started_at"] as? String).flatMap(iso.date(from:)) ?? Date(),
+                               seconds: p["seconds"] as? Double ?? 0, differences: counts, error: p["error"] as? String))
+        }
+        for k in keys {
+            let key = (k["key"] as? String).map { Array($0.utf8) } ?? (k["key_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init)
+            guard let key, let db = k["db"] as? Int, let n = k["consecutive_passes"] as? Int else { continue }
+            let id = KeyID(db: db, key: key)
+            streaks[id] = n
+            lastKind[id] = (k["kind"] as? String).flatMap(DifferenceKind.init(rawValue:)) ?? .value
+        }
+    }
+
     /// Records a pass that completed, with the differences it reported.
     public mutating func record(number: Int, startedAt: Date, seconds: Double, differences: [Difference]) {
         var counts: [DifferenceKind: Int] = [:]

@@ -29,6 +29,9 @@ extension Slotdiff {
         @Option(help: "A key different in this many consecutive passes is reported as drift.")
         var driftAfter: Int = 5
 
+        @Flag(help: "Continue the watch whose trend.json is in --dir (pass numbers and streaks go on).")
+        var resume = false
+
         @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
         var metricsPort: Int?
 
@@ -38,6 +41,10 @@ extension Slotdiff {
         func run() async throws {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var trend = DriftTrend()
+            let trendPath = (dir as NSString).appendingPathComponent("trend.json")
+            if resume, let data = FileManager.default.contents(atPath: trendPath) {
+                do { trend = try DriftTrend(json: data) } catch { throw fail("--resume: \(trendPath): \(error)") }
+            }
             let interrupt = Interrupt.install()
             var metrics: WatchMetrics?
             if let metricsPort {
@@ -47,9 +54,10 @@ extension Slotdiff {
                 }
                 metrics = m
             }
-            var pass = 0
+            var pass = trend.passes.last?.number ?? 0
+            let first = pass
             var lastStatus: Int32 = 0
-            while count.map({ pass < $0 }) ?? true {
+            while count.map({ pass - first < $0 }) ?? true {
                 pass += 1
                 let started = Date()
                 let name = String(format: "pass-%04d", pass)
@@ -75,8 +83,8 @@ extension Slotdiff {
                     lastStatus = 2
                 }
                 try Data((trend.json(driftAfter: driftAfter) + "\n").utf8)
-                    .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("trend.json")))
-                if let count, pass >= count { break }
+                    .write(to: URL(fileURLWithPath: trendPath))
+                if let count, pass - first >= count { break }
                 if interrupt.requested { break }
                 // Wait for the next start, waking early on Ctrl-C.
                 let next = started.addingTimeInterval(Double(every.milliseconds) / 1000)

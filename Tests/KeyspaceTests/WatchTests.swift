@@ -68,5 +68,12 @@ struct WatchTests {
         #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
         let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
         #expect((trend["passes"] as! [Any]).count == 1)
+        // Resumed, the watch goes on from pass 2 and the streaks continue.
+        let again = try slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                  "--every", "1s", "--count", "1", "--dir", dir, "--resume", "--drift-after", "2"])
+        #expect(again.status == 1)
+        #expect(again.stdout.hasPrefix("pass 2 "), "\(again.stdout)")
+        #expect(again.stdout.contains("37 keys drifting"), "\(again.stdout)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/pass-0002.jsonl.zst"))
     }
 }
