@@ -44,54 +44,7 @@ public struct RunResult: Sendable {
 /// servers, and neither a pipe a daemon keeps open nor a missed child exit may hang a test.
 public func run(_ path: String, _ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120,
                 environment: [String: String]? = nil) throws -> RunResult {
-    let dir = FileManager.default.temporaryDirectory
-    let id = UUID().uuidString
-    let outPath = dir.appendingPathComponent("run-\(id).out").path
-    let errPath = dir.appendingPathComponent("run-\(id).err").path
-    let inPath = dir.appendingPathComponent("run-\(id).in").path
-    try (stdin ?? Data()).write(to: URL(fileURLWithPath: inPath))
-    defer { for p in [outPath, errPath, inPath] { unlink(p) } }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    // Children start with no blocked signals (a test runner may block some), so servers they
-    // start can be stopped with SIGTERM.
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var none = sigset_t()
-    sigemptyset(&none)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-    let argv = [path] + args
-    var pid: pid_t = 0
-    let rc = withCStrings(argv) { a in withCStrings(env) { e in posix_spawn(&pid, path, &actions, &attr, a, e) } }
-    if rc != 0 { throw TestServers.Failure(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
-    let deadline = Date().addingTimeInterval(timeout)
-    var status: Int32 = 0
-    var timedOut = false
-    while true {
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { break }
-        if r < 0 && errno != EINTR { break }
-        if Date() > deadline {
-            timedOut = true
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            break
-        }
-        usleep(5_000)
-    }
-    let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
-    let o = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let e = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return RunResult(status: timedOut ? -1 : code, stdout: o, stderr: (timedOut ? "timed out after \(timeout) s\n" : "") + e)
+    try Background(path, args, stdin: stdin, environment: environment).wait(timeout: timeout)
 }
 
 /// A program started in the background (output to files), for tests that signal or kill it.
@@ -100,15 +53,24 @@ public final class Background: @unchecked Sendable {
     let outPath: String
     let errPath: String
 
-    public init(_ path: String, _ args: [String]) throws {
+    let inPath: String?
+
+    public init(_ path: String, _ args: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws {
         let dir = FileManager.default.temporaryDirectory
         let id = UUID().uuidString
         outPath = dir.appendingPathComponent("bg-\(id).out").path
         errPath = dir.appendingPathComponent("bg-\(id).err").path
+        if let stdin {
+            let p = dir.appendingPathComponent("bg-\(id).in").path
+            try stdin.write(to: URL(fileURLWithPath: p))
+            inPath = p
+        } else {
+            inPath = nil
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inPath ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var attr = posix_spawnattr_t()
@@ -122,7 +84,9 @@ public final class Background: @unchecked Sendable {
         sigaddset(&def, SIGINT)
         posix_spawnattr_setsigdefault(&attr, &def)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        // Children start with no blocked signals (a test runner may block some), so servers they
+        // start can be stopped with SIGTERM, and SIGINT has its default action.
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var p: pid_t = 0
         let rc = withCStrings([path] + args) { a in withCStrings(env) { e in posix_spawn(&p, path, &actions, &attr, a, e) } }
         if rc != 0 { throw TestServers.Failure(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
@@ -131,16 +95,28 @@ public final class Background: @unchecked Sendable {
 
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
-    /// Waits for the exit; the exit status (or 128 + signal) and the output.
-    public func wait() -> RunResult {
+    /// Waits for the exit: the exit status (128 + signal when killed by one; -1 when the time
+    /// limit passed and it was killed) and the output.
+    public func wait(timeout: TimeInterval = 600) -> RunResult {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let deadline = Date().addingTimeInterval(timeout)
+        var timedOut = false
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { break }
+            if Date() > deadline {
+                timedOut = true
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                break
+            }
+            usleep(5_000)
+        }
+        let code: Int32 = timedOut ? -1 : (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         let o = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let e = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        unlink(outPath)
-        unlink(errPath)
-        return RunResult(status: code, stdout: o, stderr: e)
+        for p in [outPath, errPath] + (inPath.map { [$0] } ?? []) { unlink(p) }
+        return RunResult(status: code, stdout: o, stderr: (timedOut ? "timed out after \(timeout) s\n" : "") + e)
     }
 }
 
