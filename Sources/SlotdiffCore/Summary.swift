@@ -22,6 +22,8 @@ public struct Summary: Sendable {
     public var startedAt = Date()
     public var mode = "digest"
     public var passes = 1
+    /// Set when the run was stopped (Ctrl-C) with passes left: a partial result.
+    public var interruptedPassesLeft: Int?
 
     /// Live checks: differences of the first pass, and how many each re-check round cleared.
     public struct Recheck: Sendable {
@@ -44,7 +46,9 @@ public struct Summary: Sendable {
 
     /// 0 the sides match, 1 differences were found.
     public var exitCode: Int32 { counts.totalDifferences == 0 ? 0 : 1 }
-    public var result: String { counts.totalDifferences == 0 ? "match" : "differences" }
+    public var result: String {
+        interruptedPassesLeft != nil ? "interrupted" : counts.totalDifferences == 0 ? "match" : "differences"
+    }
 
     public func json() -> String {
         var o: [String: Any] = [
@@ -66,6 +70,7 @@ public struct Summary: Sendable {
         if let log { o["log"] = log }
         o["mode"] = mode
         o["passes"] = passes
+        if let left = interruptedPassesLeft { o["passes_left"] = left }
         if let r = recheck {
             o["recheck"] = ["rounds": r.rounds, "first_pass_differences": r.firstPass, "resolved_per_round": r.resolvedPerRound]
         }

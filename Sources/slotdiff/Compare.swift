@@ -219,6 +219,13 @@ struct CheckArguments: ParsableArguments {
             }, stop: stop) { try log.write($0) }
             try log.close()
             if result.passesLeft > 0 {
+                var partial = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
+                                      target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
+                partial.interruptedPassesLeft = result.passesLeft
+                partial.passes = result.passes
+                partial.log = out
+                partial.seconds = Date().timeIntervalSince(started)
+                try Data((partial.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
                 throw CheckFailure("interrupted with \(result.passesLeft) of \(result.passes) passes left"
                                    + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
             }

@@ -52,7 +52,11 @@ struct ResumeTests {
             bg.signal(how == "kill" ? SIGKILL : SIGINT)
             let first = bg.wait()
             #expect(how == "kill" ? first.status == 128 + SIGKILL : first.status == 2, "\(how): \(first.stdout) \(first.stderr)")
-            if how == "interrupt" { #expect(first.stderr.contains("--resume"), "\(first.stderr)") }
+            if how == "interrupt" {
+                #expect(first.stderr.contains("--resume"), "\(first.stderr)")
+                let partial = try summary(p("interrupt.summary.json"))
+                #expect(partial["result"] as? String == "interrupted" && (partial["passes_left"] as? Int ?? 0) > 0)
+            }
             let resumed = try slotdiff(["compare"] + common + ["--out", log, "--resume"])
             #expect(resumed.status == 1, "\(how): \(resumed.stdout) \(resumed.stderr)")
             let got = try lines(log)
