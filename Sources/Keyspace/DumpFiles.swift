@@ -72,7 +72,7 @@ public enum DumpLoader {
             guard var digest = ev.digest else { empty += 1; return }
             switch mode {
             case .digest: break
-            case .length: digest = LiveNode.lengthDigest(ev.type, d.count)
+            case .length: digest = Hash128.length(of: ev.type, count: d.count)
             case .keys: digest = .zero
             }
             let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)

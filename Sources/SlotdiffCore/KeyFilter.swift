@@ -15,8 +15,6 @@ public struct KeyFilter: Sendable {
         self.slots = slots
     }
 
-    public var isEmpty: Bool { dbs == nil && match == nil && types == nil && slots == nil }
-
     @inlinable
     public func inPass(_ slot: UInt16) -> Bool { pass?.contains(slot) ?? true }
 

@@ -147,11 +147,6 @@ public final class KeyTable: @unchecked Sendable {
             place(entry: i, hash: Self.hash(db: Int(e.db), key: keyBytes(e)))
         }
     }
-
-    /// Approximate bytes held, for memory reports.
-    public var bytesHeld: Int {
-        capacity * MemoryLayout<Entry>.stride + (indexMask + 1) * 8 + arena.count * Self.arenaChunk
-    }
 }
 
 import Foundation

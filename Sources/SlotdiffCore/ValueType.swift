@@ -30,3 +30,11 @@ public enum Element {
     case bytes(UnsafeRawBufferPointer)
     case int(Int64)
 }
+
+extension Hash128 {
+    /// `--mode length`: the type and element count stand in for the value, the same for dump
+    /// files and servers.
+    public static func length(of type: ValueType, count: UInt64) -> Hash128 {
+        Hash128(low: count, high: UInt64(type.rawValue))
+    }
+}

@@ -79,7 +79,7 @@ extension LiveNode {
                 if reply.serverError != nil { continue }   // replaced meanwhile: the re-check rounds read it again
                 let length = UInt64(max(0, reply.int ?? 0))
                 if length == 0 && t != .string { continue }
-                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Self.lengthDigest(t, length)))
+                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: length)))
             }
             return results
         }
@@ -131,7 +131,4 @@ extension LiveNode {
         case .module: ["EXISTS", key]
         }
     }
-
-    /// `--mode length`: the type and element count stand in for the value.
-    static func lengthDigest(_ t: ValueType, _ n: UInt64) -> Hash128 { Hash128(low: n, high: UInt64(t.rawValue)) }
 }

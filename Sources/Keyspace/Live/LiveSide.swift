@@ -26,9 +26,7 @@ public final class LiveSide: @unchecked Sendable {
     public func open() async throws {
         let seed = LiveNode(endpoint: endpoint, options: options, limiter: limiter, readOnly: false)
         try await seed.connect()
-        let info = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
-        if info.serverError == nil, info.array != nil {
-            let t = try await clusterTopology(seed)
+        if let t = try await clusterTopology(seed) {
             topology = t
             isCluster = true
             await seed.close()
@@ -49,13 +47,17 @@ public final class LiveSide: @unchecked Sendable {
         }
     }
 
-    private func clusterTopology(_ seed: LiveNode) async throws -> ClusterTopology {
-        let r = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
-        do { return try ClusterTopology(clusterShards: r, askedHost: endpoint.host) } catch {
-            let s = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
-            do { return try ClusterTopology(clusterSlots: s, askedHost: endpoint.host) } catch {
-                throw LiveError("\(endpoint): cannot read the cluster map: \(error.description)")
-            }
+    /// The cluster map from CLUSTER SHARDS, or CLUSTER SLOTS on servers before 7.0; nil for a
+    /// standalone server (cluster support disabled).
+    private func clusterTopology(_ seed: LiveNode) async throws -> ClusterTopology? {
+        let shards = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
+        do {
+            if shards.serverError == nil { return try ClusterTopology(clusterShards: shards, askedHost: endpoint.host) }
+            let slots = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
+            if slots.serverError == nil { return try ClusterTopology(clusterSlots: slots, askedHost: endpoint.host) }
+            return nil
+        } catch {
+            throw LiveError("\(endpoint): cannot read the cluster map: \(error)")
         }
     }
 
