@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "DequeModule", package: "swift-collections"),
-        ]),
+        ], swiftSettings: hotPath),
         .target(name: "Keyspace", dependencies: ["SlotdiffCore", "RDB", "RESP"],
                 swiftSettings: hotPath + [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "slotdiff", dependencies: [

@@ -13,8 +13,6 @@ public enum SideSpec {
 
 public struct CheckOptions: Sendable {
     public var filter = KeyFilter()
-    /// The `--match` pattern as given, passed to SCAN MATCH on live sides.
-    public var match: String?
     public var rule = DifferenceRule()
     public var mode: CompareMode = .digest
     public var workers = ProcessInfo.processInfo.activeProcessorCount
@@ -42,7 +40,7 @@ public struct CheckOptions: Sendable {
     public init() {}
 }
 
-public struct CheckResult: Codable {
+public struct CheckResult: Codable, Sendable {
     public var counts: CompareCounts
     public var sourceInputs: [[String: String]]
     public var targetInputs: [[String: String]]
@@ -124,7 +122,7 @@ public enum Check {
         var live: [Int: ([KeyTable], Int)] = [:]
         for (i, s) in [source, target].enumerated() {
             if case .live(let side) = s {
-                live[i] = try await side.collect(filter: options.filter, match: options.match, progress: options.progress)
+                live[i] = try await side.collect(filter: options.filter, progress: options.progress)
             }
         }
         let loaded = try await loadTask.value
@@ -150,7 +148,9 @@ public enum Check {
                 return d
             }
         }
-        let comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshot, targetSnapshotMs: dst.snapshot)
+        var comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshot, targetSnapshotMs: dst.snapshot)
+        if source.isLive { comparer.liveSides.insert(.source) }
+        if target.isLive { comparer.liveSides.insert(.target) }
         let anyLive = source.isLive || target.isLive
         var found: [Difference] = []
         var counts = try comparer.compare(source: src.tables, target: dst.tables,

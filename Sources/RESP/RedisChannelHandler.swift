@@ -71,8 +71,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         if readBuffer == nil || readBuffer!.readableBytes == 0 {
             readBuffer = incoming
         } else {
+            // The unread tail is the only owner of its storage (see below), so this appends
+            // in place, also while a large reply arrives piece by piece.
             readBuffer!.writeBuffer(&incoming)
         }
+        var parsed = false
         while machine.isActive {
             let value: RESPValue?
             do {
@@ -83,6 +86,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 return
             }
             guard let value else { break }
+            parsed = true
             switch machine.read(value, endpoint: endpoint) {
             case .wait, .ignore:
                 break
@@ -96,9 +100,17 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 return
             }
         }
-        // Keep the unread tail small: drop consumed bytes once they dominate the buffer.
-        if let b = readBuffer, b.readerIndex > 65536, b.readerIndex > b.readableBytes {
-            readBuffer!.discardReadBytes()
+        // Replies are slices sharing the read buffer's storage: appending to it would copy the
+        // whole buffer. An incomplete reply left after some were parsed moves to storage of its
+        // own (only that tail is copied), and a fully read buffer is let go.
+        if let b = readBuffer {
+            if b.readableBytes == 0 {
+                readBuffer = nil
+            } else if parsed {
+                var tail = context.channel.allocator.buffer(capacity: max(b.readableBytes * 2, 65536))
+                tail.writeImmutableBuffer(b)
+                readBuffer = tail
+            }
         }
     }
 

@@ -44,6 +44,9 @@ public struct Comparer {
     /// the other side's snapshot time has expired, and is not a difference.
     public var sourceSnapshotMs: Int64
     public var targetSnapshotMs: Int64
+    /// Live sides: a key listed by two cluster nodes was moving between them (slot migration)
+    /// while they were listed; it is compared once and not reported as a duplicate.
+    public var liveSides: Set<Side> = []
 
     public init(rule: DifferenceRule, sourceSnapshotMs: Int64, targetSnapshotMs: Int64) {
         self.rule = rule
@@ -124,6 +127,7 @@ public struct Comparer {
                 for earlier in tables[0..<ti] {
                     guard let j = earlier.find(db: Int(e.db), key: key, hash: h) else { continue }
                     t.setFlag(i, Self.duplicateFlag)
+                    if liveSides.contains(side) { break }
                     let first = earlier.entry(j)
                     let d = Difference(kind: .duplicate, db: Int(e.db), slot: e.slot, key: Array(key),
                                        source: side == .source ? first.state : nil,

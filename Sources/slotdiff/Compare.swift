@@ -71,6 +71,9 @@ struct LiveArguments: ParsableArguments {
     @Option(help: "Keys per pipelined batch.")
     var batch: Int = 512
 
+    @Option(help: "Cluster nodes before Redis 7.4: most keys one CLUSTER GETKEYSINSLOT reply may list; slots holding more are listed with SCAN.")
+    var slotKeysLimit: Int = 10_000
+
     @Option(help: "primary or replica: where cluster keys are read.")
     var readFrom: ReadFrom = .primary
 
@@ -87,7 +90,8 @@ struct LiveArguments: ParsableArguments {
         o.workers = workers
         o.batch = max(1, batch)
         o.qps = qps
-        o.bigKeyThreshold = bigKeyThreshold
+        o.bigKeyThreshold = max(1, bigKeyThreshold)
+        o.slotKeysLimit = max(1, slotKeysLimit)
         o.readFromReplica = readFrom == .replica
         o.mode = mode
         o.tls = try RedisTLS(TLSOptions(caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
@@ -116,7 +120,6 @@ struct CheckArguments: ParsableArguments {
     func options() throws -> CheckOptions {
         var options = CheckOptions()
         options.filter = try filters.filter()
-        options.match = filters.match
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
         options.mode = live.mode
         options.rounds = max(0, live.rounds)

@@ -58,6 +58,14 @@ struct DurationArg: ExpressibleByArgument {
         guard let v = Double(argument), v >= 0 else { return nil }
         milliseconds = Int64(v * 1000)
     }
+
+    /// How help shows a default: `2s`, `500ms`, `10m`.
+    var defaultValueDescription: String {
+        for (suffix, scale) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where milliseconds >= scale && milliseconds % scale == 0 {
+            return "\(milliseconds / scale)\(suffix)"
+        }
+        return "\(milliseconds)ms"
+    }
 }
 
 extension SlotRange: ExpressibleByArgument {

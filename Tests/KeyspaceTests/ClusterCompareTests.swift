@@ -92,8 +92,18 @@ struct ClusterCompareTests {
         try TestServers.cli(port: other, ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", ownerID])
         try TestServers.cli(port: owner, ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", otherID])
         try TestServers.cli(port: owner, ["MIGRATE", "127.0.0.1", "\(other)", "", "0", "5000", "KEYS"] + (0..<20).map { "{mig}:\($0)" })
-        let (mid, d2) = try compare(a, b)
+        let (mid, d2) = try compare(a, b, ["--json"])
         #expect(mid.status == 0, "\(mid.stdout) \(mid.stderr) \(d2.map(\.displayKey))")
+        // Every key listed in the first pass, the moved ones by the importing node (not only
+        // found again by the re-check rounds).
+        let midSummary = try JSONSerialization.jsonObject(with: Data(mid.stdout.utf8)) as! [String: Any]
+        #expect((midSummary["source"] as! [String: Any])["keys"] as? Int == n + 40, "\(mid.stdout)")
+        // The slot's 20 keys on each node are more than one GETKEYSINSLOT reply may carry
+        // here: that slot is listed with SCAN instead.
+        let (midLimited, d2l) = try compare(a, b, ["--slot-keys-limit", "5", "--json"])
+        #expect(midLimited.status == 0, "\(midLimited.stderr) \(d2l.map(\.displayKey))")
+        let limitedSummary = try JSONSerialization.jsonObject(with: Data(midLimited.stdout.utf8)) as! [String: Any]
+        #expect((limitedSummary["source"] as! [String: Any])["keys"] as? Int == n + 40, "\(midLimited.stdout)")
         let (midChunked, d2c) = try compare(a, b, ["--big-key-threshold", "1"])
         #expect(midChunked.status == 0, "\(midChunked.stdout) \(midChunked.stderr) \(d2c.map(\.displayKey))")
 
@@ -102,6 +112,78 @@ struct ClusterCompareTests {
         let (changed, d3) = try compare(a, b)
         #expect(changed.status == 1)
         #expect(d3.map(\.displayKey) == ["{mig}:39"] && d3.first?.kind == .value)
+    }
+
+    /// Slots are resharded on both clusters while the check runs (`redis-cli --cluster
+    /// reshard`: MIGRATING/IMPORTING, keys moved with MIGRATE, ownership handed over): 2000
+    /// slots between Redis 7.0 nodes (listed with COUNTKEYSINSLOT/GETKEYSINSLOT) and 2000 other
+    /// slots between Valkey 8.1 nodes (slot-ordered SCAN). Only the two planted differences,
+    /// one in a moving slot of each cluster, are reported.
+    @Test func slotMigrationDuringTheCheck() async throws {
+        try TestServers.cluster("mv-a", .redis7, base: 17430, n: 3)
+        try TestServers.cluster("mv-b", .valkey8, base: 17440, n: 2)
+        defer { TestServers.stop("mv-a"); TestServers.stop("mv-b") }
+        let value = String(repeating: "v", count: 300)
+        var pairs = (0..<6000).map { ("k:\($0)", "\($0):\(value)") }
+        // Node 2 of A serves 10922-16383 and gives away its first 2000 slots; node 0 of B
+        // serves 0-8191 and gives away 0-1999. A planted key in each moving range.
+        func key(inSlots r: ClosedRange<Int>, _ prefix: String) -> String {
+            (0...).lazy.map { "\(prefix):\($0)" }.first { r.contains(Int(HashSlot.slot(of: Array($0.utf8)))) }!
+        }
+        let plantedA = key(inSlots: 10922...12921, "planted-a"), plantedB = key(inSlots: 0...1999, "planted-b")
+        pairs += [(plantedA, "same"), (plantedB, "same")]
+        try await fillCluster(seed: 17430, pairs)
+        try await fillCluster(seed: 17440, pairs)
+        try TestServers.cli(port: 17430, ["SET", plantedA, "source"], cluster: true)
+        try TestServers.cli(port: 17441, ["SET", plantedB, "target"], cluster: true)
+        func id(_ port: Int) throws -> String {
+            try TestServers.cli(port: port, ["CLUSTER", "MYID"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let log = dir.appendingPathComponent("migrating.jsonl.zst").path
+        let started = Date()
+        // --qps keeps the check slow enough for the migrations to happen while keys are listed.
+        let check = try Background(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17430", "redis://127.0.0.1:17441",
+                                                         "--out", log, "--round-delay", "500ms", "--qps", "2500", "--batch", "64", "--json"])
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let reshards = try [(17432, 17430), (17440, 17441)].map { from, to in
+            try Background("/usr/bin/redis-cli", ["--cluster", "reshard", "127.0.0.1:\(from)", "--cluster-from", id(from),
+                                                  "--cluster-to", id(to), "--cluster-slots", "2000", "--cluster-yes"])
+        }
+        var reshardDone: [TimeInterval] = []
+        for r in reshards {
+            let out = r.wait(timeout: 300)
+            #expect(out.status == 0, "\(out.stderr) \(out.stdout.suffix(500))")
+            reshardDone.append(Date().timeIntervalSince(started))
+        }
+        let result = check.wait(timeout: 300)
+        let checkDone = Date().timeIntervalSince(started)
+        // The migrations ended while the check was still going.
+        #expect(reshardDone.allSatisfy { $0 < checkDone }, "reshards ended at \(reshardDone) s, the check at \(checkDone) s")
+        #expect(try TestServers.cli(port: 17430, ["CLUSTER", "COUNTKEYSINSLOT", "\(HashSlot.slot(of: Array(plantedA.utf8)))"]).hasPrefix("1"))
+        #expect(try TestServers.cli(port: 17441, ["CLUSTER", "COUNTKEYSINSLOT", "\(HashSlot.slot(of: Array(plantedB.utf8)))"]).hasPrefix("1"))
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        var diffs: [Difference] = []
+        try DiffLogReader(path: log).forEach { diffs.append($0) }
+        #expect(diffs.map(\.displayKey).sorted() == [plantedA, plantedB].sorted() && diffs.allSatisfy { $0.kind == .value },
+                "\(diffs.map { "\($0.kind) \($0.displayKey)" })")
+    }
+
+    /// Writes string keys to a cluster, each to the primary owning its slot (test set-up only).
+    func fillCluster(seed: Int, _ pairs: [(String, String)]) async throws {
+        let conn = try await RedisConnection.connect(to: RedisEndpoint(host: "127.0.0.1", port: seed))
+        let topology = try await ClusterTopology.discover(using: conn)
+        await conn.close()
+        var byPort: [Int: [[RESPArg]]] = [:]
+        for (k, v) in pairs {
+            byPort[topology.shard(forKey: Array(k.utf8))!.primary.port!, default: []].append(["SET", RESPArg(k), RESPArg(v)])
+        }
+        for (port, cmds) in byPort {
+            let c = try await RedisConnection.connect(to: RedisEndpoint(host: "127.0.0.1", port: port))
+            for chunk in stride(from: 0, to: cmds.count, by: 500) {
+                for r in try await c.pipeline(Array(cmds[chunk..<min(cmds.count, chunk + 500)])) { _ = try r.throwIfError() }
+            }
+            await c.close()
+        }
     }
 
     func clusterNodeOwning(slot: Int, ports: [Int]) throws -> Int {

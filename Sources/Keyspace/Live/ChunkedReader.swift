@@ -3,6 +3,11 @@ import NIOCore
 import RESP
 import SlotdiffCore
 
+/// A key's slot moved to another node while it was being read.
+struct Redirected: Error {
+    var redirection: RedisRedirection
+}
+
 extension LiveNode {
     /// Reads a value too big for one DUMP with bounded commands (GETRANGE, LRANGE, SSCAN,
     /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
@@ -43,7 +48,7 @@ extension LiveNode {
                 if fieldTTLs && !items.isEmpty {
                     var cmd: [RESPArg] = ["HPEXPIRETIME", k, "FIELDS", RESPArg(items.count / 2)]
                     for i in stride(from: 0, to: items.count, by: 2) { cmd.append(RESPArg(items[i].bytes ?? [])) }
-                    ttls = try await one(db, cmd).array ?? []
+                    ttls = try await self.one(db, cmd, asking: asking).array ?? []
                 }
                 for i in stride(from: 0, to: items.count - width + 1, by: width) {
                     d.beginItem()
@@ -66,8 +71,11 @@ extension LiveNode {
         return (type, d.finish())
     }
 
-    private func one(_ db: Int?, _ cmd: [RESPArg], asking: Bool) async throws -> RESPValue {
+    /// One command; a MOVED/ASK reply is thrown as `Redirected`, a WRONGTYPE reply (the key
+    /// was replaced meanwhile) is null.
+    func one(_ db: Int?, _ cmd: [RESPArg], asking: Bool) async throws -> RESPValue {
         let r = try await pipeline(db: db, [cmd], asking: asking)[0]
+        if let moved = r.serverError?.redirection { throw Redirected(redirection: moved) }
         if let e = r.serverError {
             if e.code == "WRONGTYPE" { return .null }
             throw LiveError("\(endpoint): \(String(describing: cmd.first ?? "")) failed: \(e.message)")

@@ -16,39 +16,33 @@ enum FetchResult {
 enum Word {
     static let pexpiretime: RESPArg = "PEXPIRETIME", pttl: RESPArg = "PTTL", memory: RESPArg = "MEMORY"
     static let usage: RESPArg = "USAGE", samples: RESPArg = "SAMPLES", five: RESPArg = "5"
-    static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP"
+    static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP", getrange: RESPArg = "GETRANGE", zero: RESPArg = "0"
 }
 
 extension LiveNode {
-    static let typeNames: [String: ValueType] = [
-        "string": .string, "list": .list, "set": .set, "zset": .zset, "hash": .hash, "stream": .stream,
-    ]
-
-    /// Reads a batch of keys of one database in two pipelined round trips: expiry and memory
-    /// size (plus the type when only types or lengths are compared); then DUMP for values
-    /// under the size bound, decoded by the RDB value decoder. Larger values (and values whose
-    /// size the server will not tell) are read in chunks into the same digest.
+    /// Reads a batch of keys of one database in pipelined round trips. First the expiry and
+    /// the type of every key. Then strings are read with one GETRANGE bounded by the size
+    /// bound (a longer string goes on in pieces), and for other types the server's memory
+    /// size is asked (or, with `--mode length`, the element count). Values under the bound are
+    /// read with DUMP and decoded by the RDB value decoder; larger ones (and values whose size
+    /// the server will not tell) are read in chunks into the same digest. A string is thus
+    /// never serialized (DUMP compresses and checksums what GETRANGE hands over as it is).
     func fetch(db: Int?, keys: [[UInt8]], digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
         var results = [FetchResult](repeating: .absent, count: keys.count)
-        let withType = options.mode != .digest
-        let per = 2 + (withType ? 1 : 0)
+        let args = keys.map(RESPArg.init)
         var cmds: [[RESPArg]] = []
-        cmds.reserveCapacity(keys.count * per)
-        for k in keys {
-            let key = RESPArg(k)
+        cmds.reserveCapacity(keys.count * 2)
+        for key in args {
             cmds.append([hasPexpiretime ? Word.pexpiretime : Word.pttl, key])
-            cmds.append([Word.memory, Word.usage, key, Word.samples, Word.five])
-            if withType { cmds.append([Word.type, key]) }
+            cmds.append([Word.type, key])
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let probe = try await pipeline(db: db, cmds, asking: asking)
         var expiries = [Int64?](repeating: nil, count: keys.count)
-        var dumps: [Int] = []
-        var big: [Int] = []
         var typed: [(Int, ValueType)] = []
+        typed.reserveCapacity(keys.count)
         for i in 0..<keys.count {
-            let base = i * per
-            let exp = probe[base]
+            let exp = probe[2 * i]
             if let e = exp.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 throw LiveError("\(endpoint): \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") failed: \(e.message)")
@@ -56,39 +50,62 @@ extension LiveNode {
             let x = exp.int ?? -2
             if x == -2 { continue }   // no such key (any more)
             if x >= 0 { expiries[i] = hasPexpiretime ? x : now + x }
-            if withType {
-                guard let t = Self.typeNames[probe[base + 2].string ?? "none"] ?? (probe[base + 2].string == "none" ? nil : .module) else { continue }
-                typed.append((i, t))
-                continue
-            }
-            let mem = probe[base + 1]
-            if let bytes = mem.int, Int(bytes) <= options.bigKeyThreshold { dumps.append(i) } else if !mem.isNull { big.append(i) }
+            guard let t = Self.valueType(probe[2 * i + 1]) else { continue }
+            typed.append((i, t))
         }
-        if withType {
-            if options.mode == .keys {
-                for (i, t) in typed { results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: .zero)) }
-                return results
+        if options.mode == .keys {
+            for (i, t) in typed { results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: .zero)) }
+            return results
+        }
+        // Second round trip: lengths (length mode); or strings and the memory size of the rest.
+        let limit = options.bigKeyThreshold
+        let limitArg = RESPArg(max(0, limit - 1))
+        cmds.removeAll(keepingCapacity: true)
+        for (i, t) in typed {
+            if options.mode == .length {
+                cmds.append(Self.lengthCommand(t, args[i]))
+            } else if t == .string {
+                cmds.append([Word.getrange, args[i], Word.zero, limitArg])
+            } else {
+                cmds.append([Word.memory, Word.usage, args[i], Word.samples, Word.five])
             }
-            cmds.removeAll(keepingCapacity: true)
-            for (i, t) in typed {
-                cmds.append(Self.lengthCommand(t, RESPArg(keys[i])))
-            }
-            let lengths = try await pipeline(db: db, cmds, asking: asking)
-            for (n, (i, t)) in typed.enumerated() {
-                let reply = lengths[n]
+        }
+        let second = try await pipeline(db: db, cmds, asking: asking)
+        var dumps: [Int] = []
+        var big: [(Int, ValueType)] = []
+        for (n, (i, t)) in typed.enumerated() {
+            let reply = second[n]
+            if let r = reply.serverError?.redirection { results[i] = .redirect(r); continue }
+            if options.mode == .length {
                 if reply.serverError != nil { continue }   // replaced meanwhile: the re-check rounds read it again
                 let length = UInt64(max(0, reply.int ?? 0))
                 if length == 0 && t != .string { continue }
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: length)))
+            } else if t == .string {
+                // WRONGTYPE or null: replaced or deleted since the probe.
+                guard let b = reply.buffer else { continue }
+                d.begin(.string)
+                b.withUnsafeReadableBytes { d.stringPart($0) }
+                if limit > 0 && b.readableBytes >= limit {
+                    big.append((i, .string))   // longer than one reply may carry: read again in pieces
+                } else {
+                    results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
+                }
+            } else if let bytes = reply.int, Int(bytes) <= limit {
+                dumps.append(i)
+            } else if !reply.isNull {
+                big.append((i, t))
             }
-            return results
         }
+        if options.mode == .length { return results }
         // Values under the bound: one DUMP each, pipelined.
         cmds.removeAll(keepingCapacity: true)
-        for i in dumps { cmds.append([Word.dump, RESPArg(keys[i])]) }
+        for i in dumps { cmds.append([Word.dump, args[i]]) }
         let payloads = try await pipeline(db: db, cmds, asking: asking)
         for (n, i) in dumps.enumerated() {
             let reply = payloads[n]
+            // Moved since the probe (a slot migration under way): read where it went.
+            if let r = reply.serverError?.redirection { results[i] = .redirect(r); continue }
             if let e = reply.serverError { throw LiveError("\(endpoint): DUMP failed: \(e.message)") }
             guard let buf = reply.buffer else { continue }   // gone since the probe: expired or deleted
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
@@ -100,24 +117,36 @@ extension LiveNode {
             if empty { continue }
             results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
         }
-        // Big values: type and length, then bounded reads.
-        if !big.isEmpty {
-            cmds.removeAll(keepingCapacity: true)
-            for i in big { cmds.append(["TYPE", RESPArg(keys[i])]) }
-            let types = try await pipeline(db: db, cmds, asking: asking)
-            for (n, i) in big.enumerated() {
-                let name = types[n].string ?? "none"
-                if name == "none" { continue }
-                guard let t = Self.typeNames[name] else {
-                    throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a \(name) value of \(options.bigKeyThreshold)+ bytes; module values cannot be read in bounded pieces")
-                }
-                let length = Int(try await pipeline(db: db, [Self.lengthCommand(t, RESPArg(keys[i]))], asking: asking)[0].int ?? 0)
+        // Big values: their length, then bounded reads.
+        for (i, t) in big {
+            if t == .module {
+                throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a module value of \(limit)+ bytes; module values cannot be read in bounded pieces")
+            }
+            do {
+                let length = Int(try await one(db, Self.lengthCommand(t, args[i]), asking: asking).int ?? 0)
                 if let s = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking) {
                     results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
                 }
+            } catch let moved as Redirected {
+                // The slot moved while the value was read in pieces: read it again where it went.
+                results[i] = .redirect(moved.redirection)
             }
         }
         return results
+    }
+
+    /// The type in a TYPE reply; nil for `none` (no such key). Types that are not one of the
+    /// six core types are module types.
+    static func valueType(_ reply: RESPValue) -> ValueType? {
+        guard let b = reply.buffer else { return nil }
+        return b.withUnsafeReadableBytes { p -> ValueType? in
+            for (name, t) in typeWords where name.count == p.count && name.elementsEqual(p) { return t }
+            return p.elementsEqual("none".utf8) ? nil : .module
+        }
+    }
+
+    static let typeWords: [([UInt8], ValueType)] = [ValueType.string, .hash, .list, .set, .zset, .stream].map {
+        (Array($0.description.utf8), $0)
     }
 
     static func lengthCommand(_ t: ValueType, _ key: RESPArg) -> [RESPArg] {

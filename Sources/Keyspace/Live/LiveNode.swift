@@ -114,12 +114,12 @@ final class LiveNode: @unchecked Sendable {
 
     /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
     /// (before handing over any key) when a reply shows the cursor is not slot-ordered.
-    private func scanSlots(_ unit: SlotRange, match: String?, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
+    private func scanSlots(_ unit: SlotRange, match: GlobPattern?, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
         var cursor = UInt64(unit.lower)
         var first = true
         while true {
             var cmd: [RESPArg] = ["SCAN", RESPArg(String(cursor))]
-            if let match { cmd += ["MATCH", RESPArg(match)] }
+            if let match { cmd += ["MATCH", RESPArg(match.pattern)] }
             cmd += ["COUNT", RESPArg(options.scanCount)]
             let r = try await pipeline(db: nil, [cmd])[0]
             if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
@@ -176,21 +176,30 @@ final class LiveNode: @unchecked Sendable {
         serverName == "valkey" ? !version.lexicographicallyPrecedes([8, 0]) : !version.lexicographicallyPrecedes([7, 4])
     }
 
-    /// Every key of a database, in SCAN batches (a key may come twice; callers keep the first).
-    /// With `slotUnits`, only those slot ranges are walked, each from a cursor set to its first
-    /// slot; if the node turns out not to walk slot by slot, it falls back to a plain SCAN.
-    func scan(db: Int?, match: String?, slotUnits: [SlotRange]? = nil, _ each: ([[UInt8]]) async throws -> Void) async throws {
+    /// Every key of a database, in batches (a key may come twice; callers keep the first).
+    /// With `slotUnits` (cluster nodes), only those slot ranges are listed: on nodes whose SCAN
+    /// cursor walks slot by slot, with a cursor set to each range's first slot; on older nodes,
+    /// slot by slot with CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT in bounded replies. A node
+    /// that does not behave that way (or refuses those commands) is listed with a plain SCAN,
+    /// and so are slots holding more keys than one bounded reply may carry.
+    func scan(db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, _ each: ([[UInt8]]) async throws -> Void) async throws {
+        var onlySlots: Set<UInt16>?
         if let slotUnits {
-            var ok = true
-            for unit in slotUnits where ok {
-                ok = try await scanSlots(unit, match: match, each)
+            if hasSlotCursors {
+                var ok = true
+                for unit in slotUnits where ok {
+                    ok = try await scanSlots(unit, match: match, each)
+                }
+                if ok { return }
+            } else if let big = try await keysBySlot(slotUnits, match: match, each) {
+                if big.isEmpty { return }
+                onlySlots = Set(big)
             }
-            if ok { return }
         }
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
             var cmd: [RESPArg] = ["SCAN", RESPArg(cursor)]
-            if let match { cmd += ["MATCH", RESPArg(match)] }
+            if let match { cmd += ["MATCH", RESPArg(match.pattern)] }
             cmd += ["COUNT", RESPArg(options.scanCount)]
             let r = try await pipeline(db: db, [cmd])[0]
             if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
@@ -198,8 +207,81 @@ final class LiveNode: @unchecked Sendable {
                 throw LiveError("\(endpoint): unexpected SCAN reply")
             }
             cursor = c
-            let batch = keys.compactMap(\.bytes)
+            var batch = keys.compactMap(\.bytes)
+            if let onlySlots { batch.removeAll { !onlySlots.contains(HashSlot.slot(of: $0)) } }
             if !batch.isEmpty { try await each(batch) }
         } while cursor != Array("0".utf8)
+    }
+
+    /// Lists the keys of `units` slot by slot: CLUSTER COUNTKEYSINSLOT for up to 1024 slots per
+    /// round trip, then CLUSTER GETKEYSINSLOT for the slots holding keys, never more than
+    /// `slotKeysLimit` keys in one round trip. Returns the slots holding more keys than that
+    /// (for a SCAN to list), or nil when the node refuses the commands (before any key is
+    /// handed over).
+    private func keysBySlot(_ units: [SlotRange], match: GlobPattern?, _ each: ([[UInt8]]) async throws -> Void) async throws -> [UInt16]? {
+        let limit = max(1, options.slotKeysLimit)
+        var big: [UInt16] = []
+        var first = true
+        func getKeys(_ slot: Int, _ count: Int) -> [RESPArg] { ["CLUSTER", "GETKEYSINSLOT", RESPArg(slot), RESPArg(count)] }
+        for unit in units {
+            var lo = Int(unit.lower)
+            while lo <= Int(unit.upper) {
+                let hi = min(Int(unit.upper), lo + 1023)
+                let counts = try await pipeline(db: nil, (lo...hi).map { ["CLUSTER", "COUNTKEYSINSLOT", RESPArg($0)] })
+                if first, counts.first?.serverError != nil { return nil }
+                first = false
+                // Slots with keys, asking for a little more than counted: keys written since are
+                // listed too, and a full reply shows the slot grew.
+                var asks: [(slot: Int, count: Int)] = []
+                for (i, r) in counts.enumerated() {
+                    if let e = r.serverError { throw LiveError("\(endpoint): CLUSTER COUNTKEYSINSLOT failed: \(e.message)") }
+                    let n = Int(r.int ?? 0)
+                    if n > limit { big.append(UInt16(lo + i)) } else if n > 0 { asks.append((lo + i, min(limit, n + n / 8 + 16))) }
+                }
+                var j = 0
+                while j < asks.count {
+                    var group = [asks[j]]
+                    var total = asks[j].count
+                    j += 1
+                    while j < asks.count, total + asks[j].count <= limit {
+                        group.append(asks[j])
+                        total += asks[j].count
+                        j += 1
+                    }
+                    let replies = try await pipeline(db: nil, group.map { getKeys($0.slot, $0.count) })
+                    var keys: [[UInt8]] = []
+                    for (ask, r) in zip(group, replies) {
+                        if let e = r.serverError { throw LiveError("\(endpoint): CLUSTER GETKEYSINSLOT failed: \(e.message)") }
+                        var got = r.array ?? []
+                        if got.count >= ask.count {
+                            // The slot grew since it was counted: ask for as many as one reply may carry.
+                            if ask.count < limit { got = try await pipeline(db: nil, [getKeys(ask.slot, limit)])[0].array ?? [] }
+                            if got.count >= limit { big.append(UInt16(ask.slot)); continue }
+                        }
+                        for k in got {
+                            guard let b = k.bytes else { continue }
+                            if let match, !match.matches(b) { continue }
+                            keys.append(b)
+                        }
+                    }
+                    if !keys.isEmpty { try await each(keys) }
+                }
+                lo = hi + 1
+            }
+        }
+        return big
+    }
+
+    /// Slots this cluster node is importing (its own line of CLUSTER NODES, `[slot-<-node]`):
+    /// keys already moved here by a migration under way are listed with the node's own slots.
+    /// Empty where the command is refused.
+    func importingSlots() async throws -> [UInt16] {
+        let r = try await pipeline(db: nil, [["CLUSTER", "NODES"]])[0]
+        guard r.serverError == nil, let text = r.string else { return [] }
+        guard let mine = text.split(whereSeparator: \.isNewline).first(where: { $0.contains("myself") }) else { return [] }
+        return mine.split(separator: " ").compactMap { field -> UInt16? in
+            guard field.hasPrefix("["), let arrow = field.range(of: "-<-") else { return nil }
+            return UInt16(field[field.index(after: field.startIndex)..<arrow.lowerBound])
+        }
     }
 }

@@ -15,6 +15,9 @@ public struct LiveOptions: Sendable {
     public var batch = 512
     /// SCAN COUNT hint.
     public var scanCount = 1000
+    /// Most keys one CLUSTER GETKEYSINSLOT round trip may list (older cluster nodes); slots
+    /// holding more are listed with SCAN.
+    public var slotKeysLimit = 10_000
     /// Values larger than this (MEMORY USAGE, bytes) are read in chunks instead of one DUMP.
     public var bigKeyThreshold = 4 << 20
     /// Elements (or bytes for strings) per chunked read.

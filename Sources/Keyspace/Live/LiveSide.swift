@@ -81,12 +81,12 @@ public final class LiveSide: @unchecked Sendable {
     }
 
     /// Lists and fetches every key that passes the filter into one key table per node.
-    public func collect(filter: KeyFilter, match: String?, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
+    public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
         var tables: [KeyTable] = []
         var filtered = 0
         try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
             for node in nodes {
-                group.addTask { try await self.collect(node: node, filter: filter, match: match, progress: progress) }
+                group.addTask { try await self.collect(node: node, filter: filter, progress: progress) }
             }
             for try await (t, f) in group {
                 tables.append(t)
@@ -96,13 +96,14 @@ public final class LiveSide: @unchecked Sendable {
         return (tables, filtered)
     }
 
-    private func collect(node: LiveNode, filter: KeyFilter, match: String?, progress: CheckProgress?) async throws -> (KeyTable, Int) {
+    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         let tableLock = NSLock()
         var filtered = 0
         var dbs = isCluster ? [0] : try await node.databases()
         if let only = endpoint.db { dbs = [only] }
         if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
+        let units = try await slotUnits(for: node, filter: filter)
         for db in dbs {
             // SCAN feeds batches to a bounded number of concurrent fetches.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -130,8 +131,7 @@ public final class LiveSide: @unchecked Sendable {
                         }
                     }
                 }
-                let units = slotUnits(for: node, filter: filter)
-                try await node.scan(db: isCluster ? nil : db, match: match, slotUnits: units) { keys in
+                try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
                         let slot = HashSlot.slot(of: k)
@@ -142,11 +142,12 @@ public final class LiveSide: @unchecked Sendable {
                         }
                         pending.append(k)
                     }
-                    while pending.count >= options.batch {
-                        let b = Array(pending.prefix(options.batch))
-                        pending.removeFirst(b.count)
-                        try await flush(b)
+                    var start = 0
+                    while pending.count - start >= options.batch {
+                        try await flush(Array(pending[start..<(start + options.batch)]))
+                        start += options.batch
                     }
+                    pending.removeFirst(start)
                 }
                 if !pending.isEmpty { try await flush(pending) }
                 try await group.waitForAll()
@@ -208,22 +209,18 @@ public final class LiveSide: @unchecked Sendable {
         return out
     }
 
-    /// On cluster nodes whose SCAN cursor walks slot by slot (Redis 7.4+, Valkey 8+), the slot
-    /// ranges this node serves (within `--slots`/`--shard`), so only those slots are listed.
-    /// Nil: list the whole node with a plain SCAN.
-    private func slotUnits(for node: LiveNode, filter: KeyFilter) -> [SlotRange]? {
-        guard isCluster, node.hasSlotCursors, let topology,
-              let i = nodes.firstIndex(where: { $0 === node }), i < topology.shards.count else { return nil }
-        var units: [SlotRange] = []
-        for r in topology.shards[i].slots {
-            var lo = r.lowerBound.rawValue, hi = r.upperBound.rawValue
-            if let f = filter.readSlots {
-                lo = max(lo, f.lower)
-                hi = min(hi, f.upper)
-            }
-            if lo <= hi { units.append(SlotRange(lo, hi)) }
+    /// On a cluster node, the slot ranges it serves (within `--slots`, `--shard` and the pass)
+    /// and the slots it is importing, so only those slots are listed. Nil: a standalone server,
+    /// listed whole.
+    private func slotUnits(for node: LiveNode, filter: KeyFilter) async throws -> [SlotRange]? {
+        guard isCluster, let topology, let i = nodes.firstIndex(where: { $0 === node }), i < topology.shards.count else { return nil }
+        var ranges = topology.shards[i].slots.map { SlotRange($0.lowerBound.rawValue, $0.upperBound.rawValue) }
+        ranges += try await node.importingSlots().map { SlotRange($0, $0) }
+        let wanted = filter.readSlots
+        return ranges.compactMap { r in
+            let lo = max(r.lower, wanted?.lower ?? 0), hi = min(r.upper, wanted?.upper ?? SlotRange.all.upper)
+            return lo <= hi ? SlotRange(lo, hi) : nil
         }
-        return units
     }
 
     private func nodeFor(key: [UInt8]) -> Int {
