@@ -90,3 +90,111 @@ public enum RESPCommand {
         return command.map(\.description).joined(separator: " ")
     }
 }
+
+/// Commands encoded straight into one buffer as they are added, for pipelines built in hot
+/// loops: no array per command or per argument. `begin(n)` starts a command of `n`
+/// arguments, then `arg` adds each of them.
+public struct RESPBatch: Sendable {
+    public private(set) var buffer: ByteBuffer
+    /// Commands added.
+    public private(set) var count = 0
+
+    /// Each command is preceded by ASKING (cluster: a slot being imported), whose `+OK`
+    /// replies the caller drops: every other reply, starting with the first.
+    public let asking: Bool
+
+    public init(capacity: Int = 4096, asking: Bool = false, allocator: ByteBufferAllocator = .init()) {
+        buffer = allocator.buffer(capacity: capacity)
+        self.asking = asking
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    public mutating func begin(_ arguments: Int) {
+        if asking {
+            buffer.writeStaticString("*1\r\n$6\r\nASKING\r\n")
+            count += 1
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 24) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+            let i = 1 + Self.decimalLine(arguments, at: p + 1)
+            return i
+        }
+        count += 1
+    }
+
+    /// Adds another batch's commands after these.
+    public mutating func append(_ other: RESPBatch) {
+        buffer.writeImmutableBuffer(other.buffer)
+        count += other.count
+    }
+
+    public mutating func arg(_ a: RESPArg) { arg(a.bytes) }
+
+    public mutating func arg(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { arg(raw: $0) }
+    }
+
+    /// One bulk string: `$len`, the bytes, CRLF, in one write.
+    public mutating func arg(raw bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: n + 26) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            var i = 1 + Self.decimalLine(n, at: p + 1)
+            if n > 0 { (p + i).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+            i += n
+            p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
+            p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
+            return i + 2
+        }
+    }
+
+    public mutating func arg(_ number: Int) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 48) { out in
+            let p = out.baseAddress!
+            let len = Self.decimal(number, at: p + 24)   // the text first, then its length before it
+            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            var i = 1 + Self.decimalLine(len, at: p + 1)
+            (p + i).copyMemory(from: p + 24, byteCount: len)
+            i += len
+            p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
+            p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
+            return i + 2
+        }
+    }
+
+    /// A whole command from its arguments.
+    public mutating func command(_ arguments: [RESPArg]) {
+        begin(arguments.count)
+        for a in arguments { arg(a) }
+    }
+
+    /// Writes `n` in decimal at `p`; returns the number of bytes written (at most 20).
+    @inline(__always)
+    static func decimal(_ n: Int, at p: UnsafeMutableRawPointer) -> Int {
+        var v = n.magnitude
+        var digits = 1
+        var t = v
+        while t >= 10 { t /= 10; digits += 1 }
+        let sign = n < 0 ? 1 : 0
+        if sign == 1 { p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        var k = sign + digits - 1
+        repeat {
+            p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: k, as: UInt8.self)
+            v /= 10
+            k -= 1
+        } while v > 0
+        return sign + digits
+    }
+
+    /// `n` in decimal and CRLF at `p`; returns the bytes written.
+    @inline(__always)
+    static func decimalLine(_ n: Int, at p: UnsafeMutableRawPointer) -> Int {
+        let d = decimal(n, at: p)
+        p.storeBytes(of: 13, toByteOffset: d, as: UInt8.self)
+        p.storeBytes(of: 10, toByteOffset: d + 1, as: UInt8.self)
+        return d + 2
+    }
+}

@@ -6,7 +6,7 @@ import NIOCore
 /// copied or transcoded); `string` and `bytes` convert when a caller wants them. RESP2's
 /// `$-1`/`*-1` and RESP3's `_` are all `.null`. Attributes (`|`) are read and dropped: the
 /// value they annotate is returned in their place.
-public indirect enum RESPValue: Sendable, Hashable {
+public enum RESPValue: Sendable, Hashable {
     case simpleString(ByteBuffer)
     /// A simple (`-`) or bulk (`!`) error. Error replies are values so that one failed
     /// command in a pipeline leaves the other replies intact; `throwIfError()` raises one.

@@ -97,10 +97,21 @@ public final class RedisConnection: Sendable {
     /// Throws when the connection fails, the time limit passes or the task is cancelled.
     public func pipeline(_ commands: [[RESPArg]], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if commands.isEmpty { return [] }
-        let buffer = RESPEncoder.encode(commands, allocator: channel.allocator)
+        return try await pipeline(encoded: RESPEncoder.encode(commands, allocator: channel.allocator), count: commands.count, timeout: timeout)
+    }
+
+    /// Sends a batch built with `RESPBatch`, in one write and flush.
+    public func pipeline(_ batch: RESPBatch, timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+        if batch.isEmpty { return [] }
+        return try await pipeline(encoded: batch.buffer, count: batch.count, timeout: timeout)
+    }
+
+    /// Sends `count` commands already encoded in `buffer`.
+    func pipeline(encoded buffer: ByteBuffer, count: Int, timeout: Duration?) async throws(RedisError) -> [RESPValue] {
+        let commands = count
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
         let limit = (timeout ?? requestTimeout).map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
-        let request = RedisRequest(buffer: buffer, count: commands.count, promise: promise, timeout: limit)
+        let request = RedisRequest(buffer: buffer, count: commands, promise: promise, timeout: limit)
         let address = endpoint.address
         let closeReason = closeReason
         channel.writeAndFlush(request).whenFailure { error in

@@ -78,6 +78,21 @@ struct ClusterCompareTests {
         let (replica, _) = try compare(a, b, ["--read-from", "replica", "--mode", "keys"])
         #expect(replica.status == 0, "no replicas: primaries are read \(replica.stderr)")
 
+        // Read-only users on cluster A: without the cluster map the check stops (it is not
+        // taken for a standalone server); with the map but not COUNTKEYSINSLOT/GETKEYSINSLOT,
+        // the nodes are listed with SCAN.
+        for port in 17410...17412 {
+            try TestServers.cli(port: port, ["ACL", "SETUSER", "blind", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info"])
+            try TestServers.cli(port: port, ["ACL", "SETUSER", "mapper", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info",
+                                             "+cluster|shards", "+cluster|slots", "+cluster|nodes"])
+        }
+        let (blind, _) = try compare("redis://blind:pw@127.0.0.1:17410", b)
+        #expect(blind.status == 2 && blind.stderr.contains("CLUSTER SHARDS") && !blind.stderr.contains("pw@"), "\(blind.stderr)")
+        let (mapper, _) = try compare("redis://mapper:pw@127.0.0.1:17410", b, ["--json"])
+        #expect(mapper.status == 0, "\(mapper.stderr)")
+        let mapperSummary = try JSONSerialization.jsonObject(with: Data(mapper.stdout.utf8)) as? [String: Any]
+        #expect((mapperSummary?["source"] as? [String: Any])?["keys"] as? Int == n, "\(mapper.stdout)")
+
         // A slot in the middle of a migration on cluster A: half its keys moved to the importing node.
         let key = "{mig}:0"
         let slot = HashSlot.slot(of: Array(key.utf8))

@@ -22,6 +22,27 @@ struct RESPEncoderTests {
         #expect(String(buffer: b) == "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n")
     }
 
+    @Test("a RESPBatch encodes what RESPEncoder does, ASKING before each command when asked")
+    func builtBatch() {
+        let key: [UInt8] = [0x00, 0xFF, 13, 10]
+        let numbers = [0, 7, 10, 99, 4_194_303, -1, -12345, Int.max, Int.min + 1]
+        var batch = RESPBatch(capacity: 8)
+        batch.begin(2 + numbers.count)
+        batch.arg("GETRANGE")
+        batch.arg(key)
+        for n in numbers { batch.arg(n) }
+        batch.command(["ECHO", ""])
+        let big = [UInt8](repeating: 120, count: 12_345)
+        batch.begin(1)
+        batch.arg(big)
+        let expected = RESPEncoder.encode([["GETRANGE", RESPArg(key)] + numbers.map { RESPArg($0) }, ["ECHO", ""], [RESPArg(big)]])
+        #expect(batch.buffer == expected && batch.count == 3)
+        var asking = RESPBatch(asking: true)
+        asking.command(["DUMP", "k"])
+        asking.command(["TYPE", "k"])
+        #expect(asking.buffer == RESPEncoder.encode([["ASKING"], ["DUMP", "k"], ["ASKING"], ["TYPE", "k"]]) && asking.count == 4)
+    }
+
     @Test("arguments from bytes, buffers, text and numbers")
     func arguments() {
         #expect(RESPArg(ByteBuffer(string: "ab")).bytes == [97, 98])

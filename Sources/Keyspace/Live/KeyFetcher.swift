@@ -17,6 +17,8 @@ enum Word {
     static let pexpiretime: RESPArg = "PEXPIRETIME", pttl: RESPArg = "PTTL", memory: RESPArg = "MEMORY"
     static let usage: RESPArg = "USAGE", samples: RESPArg = "SAMPLES", five: RESPArg = "5"
     static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP", getrange: RESPArg = "GETRANGE", zero: RESPArg = "0"
+    static let strlen: RESPArg = "STRLEN", llen: RESPArg = "LLEN", scard: RESPArg = "SCARD", zcard: RESPArg = "ZCARD"
+    static let hlen: RESPArg = "HLEN", xlen: RESPArg = "XLEN", exists: RESPArg = "EXISTS"
 }
 
 extension LiveNode {
@@ -29,15 +31,19 @@ extension LiveNode {
     /// never serialized (DUMP compresses and checksums what GETRANGE hands over as it is).
     func fetch(db: Int?, keys: [[UInt8]], digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
         var results = [FetchResult](repeating: .absent, count: keys.count)
-        let args = keys.map(RESPArg.init)
-        var cmds: [[RESPArg]] = []
-        cmds.reserveCapacity(keys.count * 2)
-        for key in args {
-            cmds.append([hasPexpiretime ? Word.pexpiretime : Word.pttl, key])
-            cmds.append([Word.type, key])
+        let keyBytes = keys.reduce(0) { $0 + $1.count }
+        var batch = RESPBatch(capacity: keyBytes * 2 + keys.count * 48, asking: asking)
+        let expiryWord = hasPexpiretime ? Word.pexpiretime : Word.pttl
+        for k in keys {
+            batch.begin(2)
+            batch.arg(expiryWord)
+            batch.arg(k)
+            batch.begin(2)
+            batch.arg(Word.type)
+            batch.arg(k)
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let probe = try await pipeline(db: db, cmds, asking: asking)
+        let probe = try await pipeline(db: db, batch)
         var expiries = [Int64?](repeating: nil, count: keys.count)
         var typed: [(Int, ValueType)] = []
         typed.reserveCapacity(keys.count)
@@ -59,18 +65,28 @@ extension LiveNode {
         }
         // Second round trip: lengths (length mode); or strings and the memory size of the rest.
         let limit = options.bigKeyThreshold
-        let limitArg = RESPArg(max(0, limit - 1))
-        cmds.removeAll(keepingCapacity: true)
+        batch = RESPBatch(capacity: keyBytes + keys.count * 64, asking: asking)
         for (i, t) in typed {
             if options.mode == .length {
-                cmds.append(Self.lengthCommand(t, args[i]))
+                batch.begin(2)
+                batch.arg(Self.lengthWord(t))
+                batch.arg(keys[i])
             } else if t == .string {
-                cmds.append([Word.getrange, args[i], Word.zero, limitArg])
+                batch.begin(4)
+                batch.arg(Word.getrange)
+                batch.arg(keys[i])
+                batch.arg(Word.zero)
+                batch.arg(max(0, limit - 1))
             } else {
-                cmds.append([Word.memory, Word.usage, args[i], Word.samples, Word.five])
+                batch.begin(5)
+                batch.arg(Word.memory)
+                batch.arg(Word.usage)
+                batch.arg(keys[i])
+                batch.arg(Word.samples)
+                batch.arg(Word.five)
             }
         }
-        let second = try await pipeline(db: db, cmds, asking: asking)
+        let second = try await pipeline(db: db, batch)
         var dumps: [Int] = []
         var big: [(Int, ValueType)] = []
         for (n, (i, t)) in typed.enumerated() {
@@ -99,9 +115,13 @@ extension LiveNode {
         }
         if options.mode == .length { return results }
         // Values under the bound: one DUMP each, pipelined.
-        cmds.removeAll(keepingCapacity: true)
-        for i in dumps { cmds.append([Word.dump, args[i]]) }
-        let payloads = try await pipeline(db: db, cmds, asking: asking)
+        batch = RESPBatch(capacity: keyBytes + keys.count * 32, asking: asking)
+        for i in dumps {
+            batch.begin(2)
+            batch.arg(Word.dump)
+            batch.arg(keys[i])
+        }
+        let payloads = try await pipeline(db: db, batch)
         for (n, i) in dumps.enumerated() {
             let reply = payloads[n]
             // Moved since the probe (a slot migration under way): read where it went.
@@ -123,7 +143,7 @@ extension LiveNode {
                 throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a module value of \(limit)+ bytes; module values cannot be read in bounded pieces")
             }
             do {
-                let length = Int(try await one(db, Self.lengthCommand(t, args[i]), asking: asking).int ?? 0)
+                let length = Int(try await one(db, [Self.lengthWord(t), RESPArg(keys[i])], asking: asking).int ?? 0)
                 if let s = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking) {
                     results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
                 }
@@ -149,15 +169,16 @@ extension LiveNode {
         (Array($0.description.utf8), $0)
     }
 
-    static func lengthCommand(_ t: ValueType, _ key: RESPArg) -> [RESPArg] {
+    /// The command that counts a value's elements (a string's bytes).
+    static func lengthWord(_ t: ValueType) -> RESPArg {
         switch t {
-        case .string: ["STRLEN", key]
-        case .list: ["LLEN", key]
-        case .set: ["SCARD", key]
-        case .zset: ["ZCARD", key]
-        case .hash: ["HLEN", key]
-        case .stream: ["XLEN", key]
-        case .module: ["EXISTS", key]
+        case .string: Word.strlen
+        case .list: Word.llen
+        case .set: Word.scard
+        case .zset: Word.zcard
+        case .hash: Word.hlen
+        case .stream: Word.xlen
+        case .module: Word.exists
         }
     }
 }

@@ -77,13 +77,16 @@ final class LiveNode: @unchecked Sendable {
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
     func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false) async throws -> [RESPValue] {
-        if commands.isEmpty { return [] }
-        if asking {
-            // A slot being imported: ASKING holds for the next command only.
-            let replies = try await pipeline(db: db, commands.flatMap { [["ASKING"], $0] })
-            return stride(from: 1, to: replies.count, by: 2).map { replies[$0] }
-        }
-        if let limiter { await limiter.acquire(commands.count) }
+        var batch = RESPBatch(asking: asking)
+        for c in commands { batch.command(c) }
+        return try await pipeline(db: db, batch)
+    }
+
+    /// Sends a batch (see `RESPBatch`) in database `db`; with `asking`, the replies to the
+    /// ASKING commands are left out.
+    func pipeline(db: Int?, _ batch: RESPBatch) async throws -> [RESPValue] {
+        if batch.isEmpty { return [] }
+        if let limiter { await limiter.acquire(batch.count) }
         let slot = lock.withLock { () -> Int in
             next = (next + 1) % connections.count
             return next
@@ -92,15 +95,20 @@ final class LiveNode: @unchecked Sendable {
         while true {
             do {
                 let c = try await connection(slot)
-                var cmds = commands
                 let current = lock.withLock { selected[slot] }
-                if let db, db != current { cmds.insert(["SELECT", RESPArg(db)], at: 0) }
-                let replies = try await c.pipeline(cmds)
+                var replies: [RESPValue]
                 if let db, db != current {
+                    var select = RESPBatch(capacity: batch.buffer.readableBytes + 32)
+                    select.command(["SELECT", RESPArg(db)])
+                    select.append(batch)
+                    replies = try await c.pipeline(select)
                     if case .error(let e) = replies[0] { throw LiveError("\(endpoint): SELECT \(db) refused: \(e.message)") }
                     lock.withLock { selected[slot] = db }
-                    return Array(replies.dropFirst())
+                    replies.removeFirst()
+                } else {
+                    replies = try await c.pipeline(batch)
                 }
+                if batch.asking { return stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                 return replies
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1

@@ -55,7 +55,22 @@ public final class LiveSide: @unchecked Sendable {
             if shards.serverError == nil { return try ClusterTopology(clusterShards: shards, askedHost: endpoint.host) }
             let slots = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
             if slots.serverError == nil { return try ClusterTopology(clusterSlots: slots, askedHost: endpoint.host) }
+            // Refused rather than unsupported: a cluster node read as a standalone server
+            // would list one node's keys only.
+            if slots.serverError?.code == "NOPERM" {
+                let info = try await seed.pipeline(db: nil, [["INFO", "cluster"]])[0]
+                var clustered = info.string?.contains("cluster_enabled:1") == true
+                if info.serverError != nil {
+                    // READONLY (@connection) is refused by a server without cluster support.
+                    clustered = try await seed.pipeline(db: nil, [["READONLY"]])[0].serverError == nil
+                }
+                if clustered {
+                    throw LiveError("\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots")
+                }
+            }
             return nil
+        } catch let e as LiveError {
+            throw e
         } catch {
             throw LiveError("\(endpoint): cannot read the cluster map: \(error)")
         }
