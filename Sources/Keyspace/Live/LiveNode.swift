@@ -190,7 +190,10 @@ final class LiveNode: @unchecked Sendable {
     /// slot by slot with CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT in bounded replies. A node
     /// that does not behave that way (or refuses those commands) is listed with a plain SCAN,
     /// and so are slots holding more keys than one bounded reply may carry.
-    func scan(db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, _ each: ([[UInt8]]) async throws -> Void) async throws {
+    /// A plain SCAN hands over only keys whose slot `inPass` accepts (the others are read in
+    /// another pass): they are never copied out of the reply.
+    func scan(db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
+              _ each: ([[UInt8]]) async throws -> Void) async throws {
         var onlySlots: Set<UInt16>?
         if let slotUnits {
             if hasSlotCursors {
@@ -215,8 +218,15 @@ final class LiveNode: @unchecked Sendable {
                 throw LiveError("\(endpoint): unexpected SCAN reply")
             }
             cursor = c
-            var batch = keys.compactMap(\.bytes)
-            if let onlySlots { batch.removeAll { !onlySlots.contains(HashSlot.slot(of: $0)) } }
+            var batch: [[UInt8]] = []
+            batch.reserveCapacity(keys.count)
+            for k in keys {
+                guard let b = k.buffer else { continue }
+                let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
+                if !inPass(slot) { continue }
+                if let onlySlots, !onlySlots.contains(slot) { continue }
+                batch.append(Array(b.readableBytesView))
+            }
             if !batch.isEmpty { try await each(batch) }
         } while cursor != Array("0".utf8)
     }

@@ -146,7 +146,7 @@ public final class LiveSide: @unchecked Sendable {
                         }
                     }
                 }
-                try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units) { keys in
+                try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys in
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
                         let slot = HashSlot.slot(of: k)
