@@ -84,6 +84,16 @@ public enum Check {
             progress?.addDifference()
             try emit(d)
         }
+        func range(_ i: Int) -> SlotRange {
+            SlotRange(UInt16(Int(all.lower) + width * i / passes), UInt16(Int(all.lower) + width * (i + 1) / passes - 1))
+        }
+        // Standalone servers are read once, their records kept per pass (see LiveSide.readOnce).
+        let todo = (0..<passes).filter { options.donePasses[$0] == nil }.map(range)
+        let liveSides = [source, target].compactMap { s -> LiveSide? in if case .live(let l) = s { return l } else { return nil } }
+        defer { for l in liveSides { l.dropSpill() } }
+        if passes > 1, !todo.isEmpty, !stop() {
+            for l in liveSides { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) }
+        }
         var total: CheckResult?
         var left = 0
         for i in 0..<passes {
@@ -95,8 +105,7 @@ public enum Check {
                 continue
             } else {
                 var o = options
-                let lo = Int(all.lower) + width * i / passes, hi = Int(all.lower) + width * (i + 1) / passes - 1
-                o.filter.pass = passes > 1 ? SlotRange(UInt16(lo), UInt16(hi)) : nil
+                o.filter.pass = passes > 1 ? range(i) : nil
                 r = try await runPass(source: source, target: target, options: o, emit: emit)
                 try passDone(i, r)
             }

@@ -40,9 +40,18 @@ struct LiveCompareTests {
         let (c, chunkedDiffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302", ["--big-key-threshold", "1"], log: "c.jsonl.zst")
         #expect(c.status == 1, "\(c.stderr)")
         #expect(Set(chunkedDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
-        // Read in four slot-range passes (bounded memory): the same result.
+        // Read in four slot-range passes (bounded memory): the same result, and each server
+        // listed once (kept per pass in temporary files), not once per pass.
+        for port in [17301, 17302] { try TestServers.cli(port: port, ["CONFIG", "RESETSTAT"]) }
         let (p, passDiffs) = try compare("redis://127.0.0.1:17301", "redis://127.0.0.1:17302", ["--passes", "4", "--json"], log: "p.jsonl.zst")
         #expect(p.status == 1, "\(p.stderr)")
+        for port in [17301, 17302] {
+            let dbs = try TestServers.cli(port: port, ["INFO", "keyspace"]).split(whereSeparator: \.isNewline).filter { $0.hasPrefix("db") }.count
+            let stats = try TestServers.cli(port: port, ["INFO", "commandstats"])
+            let scans = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_scan:") }
+                .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? -1
+            #expect(dbs >= 2 && scans == dbs, "port \(port): \(scans) SCAN calls for \(dbs) databases")
+        }
         #expect(Set(passDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
         let summary = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
         #expect(summary["passes"] as? Int == 4)

@@ -12,6 +12,7 @@ public final class LiveSide: @unchecked Sendable {
     private var nodes: [LiveNode] = []
     private var topology: ClusterTopology?
     private var extraNodes: [String: LiveNode] = [:]
+    private var spill: SpillStore?
     private let lock = NSLock()
     public private(set) var isCluster = false
     public private(set) var describe = ""
@@ -95,8 +96,38 @@ public final class LiveSide: @unchecked Sendable {
         for n in lock.withLock({ Array(extraNodes.values) }) { await n.close() }
     }
 
+    /// A check in several passes reads a standalone server once (its SCAN cannot be limited
+    /// to a pass's slots), keeping the records of each pass in a temporary file; `collect`
+    /// then loads a pass from its file. A cluster is read pass by pass (its nodes list slot
+    /// ranges), so this does nothing there.
+    public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil) async throws {
+        guard !isCluster, passes.count > 1, spill == nil, let node = nodes.first else { return }
+        let store = try SpillStore(passes: passes)
+        var all = filter
+        all.pass = nil
+        do {
+            let (_, filtered) = try await collect(node: node, filter: all, progress: progress, spill: store)
+            try store.finish()
+            store.filteredOut = filtered
+        } catch {
+            store.remove()
+            throw error
+        }
+        spill = store
+    }
+
+    /// Deletes what `readOnce` kept.
+    public func dropSpill() {
+        spill?.remove()
+        spill = nil
+    }
+
     /// Lists and fetches every key that passes the filter into one key table per node.
     public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
+        if let spill, let pass = filter.pass, let i = spill.passes.firstIndex(of: pass) {
+            let table = try spill.table(pass: i, origin: nodes.first?.address ?? endpoint.address)
+            return ([table], i == 0 ? spill.filteredOut : 0)
+        }
         var tables: [KeyTable] = []
         var filtered = 0
         try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
@@ -111,10 +142,11 @@ public final class LiveSide: @unchecked Sendable {
         return (tables, filtered)
     }
 
-    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?) async throws -> (KeyTable, Int) {
+    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore? = nil) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         let tableLock = NSLock()
         var filtered = 0
+        var spillError: Error?
         var dbs = isCluster ? [0] : try await node.databases()
         if let only = endpoint.db { dbs = [only] }
         if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
@@ -140,10 +172,15 @@ public final class LiveSide: @unchecked Sendable {
                                 k.withUnsafeBytes { kb in
                                     let slot = HashSlot.slot(of: kb)
                                     if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) { filtered += 1; return }
-                                    table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
+                                    if let spill {
+                                        do { try spill.add(db: db, key: kb, slot: slot, state: s) } catch { spillError = spillError ?? error }
+                                    } else {
+                                        table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
+                                    }
                                 }
                             }
                         }
+                        if let e = tableLock.withLock({ spillError }) { throw e }
                     }
                 }
                 try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys in
