@@ -92,7 +92,10 @@ public enum Check {
         let liveSides = [source, target].compactMap { s -> LiveSide? in if case .live(let l) = s { return l } else { return nil } }
         defer { for l in liveSides { l.dropSpill() } }
         if passes > 1, !todo.isEmpty, !stop() {
-            for l in liveSides { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for l in liveSides { group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) } }
+                try await group.waitForAll()
+            }
         }
         var total: CheckResult?
         var left = 0
@@ -128,11 +131,15 @@ public enum Check {
             options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
             return dumps
         }
+        // Both live sides are read at the same time: less time between the two reads of a key.
         var live: [Int: ([KeyTable], Int)] = [:]
-        for (i, s) in [source, target].enumerated() {
-            if case .live(let side) = s {
-                live[i] = try await side.collect(filter: options.filter, progress: options.progress)
+        try await withThrowingTaskGroup(of: (Int, ([KeyTable], Int)).self) { group in
+            for (i, s) in [source, target].enumerated() {
+                if case .live(let side) = s {
+                    group.addTask { (i, try await side.collect(filter: options.filter, progress: options.progress)) }
+                }
             }
+            for try await (i, r) in group { live[i] = r }
         }
         let loaded = try await loadTask.value
         let now = Int64(Date().timeIntervalSince1970 * 1000)
