@@ -36,6 +36,9 @@ public enum HashSlot {
         return crc16(hashed) & 0x3FFF
     }
 
+    @inlinable
+    public static func slot(of key: [UInt8]) -> UInt16 { key.withUnsafeBytes { slot(of: $0) } }
+
     public static func slot<C: Collection>(of key: C) -> UInt16 where C.Element == UInt8 {
         Array(key).withUnsafeBytes { slot(of: $0) }
     }
