@@ -87,15 +87,32 @@ public enum Check {
         func range(_ i: Int) -> SlotRange {
             SlotRange(UInt16(Int(all.lower) + width * i / passes), UInt16(Int(all.lower) + width * (i + 1) / passes - 1))
         }
-        // Standalone servers are read once, their records kept per pass (see LiveSide.readOnce).
+        // In several passes, dump files and standalone servers (which cannot be read one slot
+        // range at a time) are read once, their records kept per pass in temporary files.
         let todo = (0..<passes).filter { options.donePasses[$0] == nil }.map(range)
         let liveSides = [source, target].compactMap { s -> LiveSide? in if case .live(let l) = s { return l } else { return nil } }
-        defer { for l in liveSides { l.dropSpill() } }
+        let paths = [source, target].flatMap { s -> [String] in if case .files(let f) = s { return f.paths } else { return [] } }
+        var spilled: [SpilledDump]?
+        defer {
+            for l in liveSides { l.dropSpill() }
+            for d in spilled ?? [] { d.store.remove() }
+        }
         if passes > 1, !todo.isEmpty, !stop() {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for l in liveSides { group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) } }
-                try await group.waitForAll()
+            let spillTask = paths.isEmpty ? nil : Task.detached { () throws -> [SpilledDump] in
+                let dumps = try DumpLoader.spillAll(paths, filter: options.filter, workers: options.workers, mode: options.mode, passes: todo)
+                options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
+                return dumps
             }
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for l in liveSides { group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) } }
+                    try await group.waitForAll()
+                }
+            } catch {
+                for d in (try? await spillTask?.value) ?? [] { d.store.remove() }
+                throw error
+            }
+            spilled = try await spillTask?.value
         }
         var total: CheckResult?
         var left = 0
@@ -109,7 +126,7 @@ public enum Check {
             } else {
                 var o = options
                 o.filter.pass = passes > 1 ? range(i) : nil
-                r = try await runPass(source: source, target: target, options: o, emit: emit)
+                r = try await runPass(source: source, target: target, options: o, spilled: spilled, emit: emit)
                 try passDone(i, r)
             }
             options.progress?.passDone()
@@ -122,11 +139,12 @@ public enum Check {
     }
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
-    static func runPass(source: SideSpec, target: SideSpec, options: CheckOptions,
+    static func runPass(source: SideSpec, target: SideSpec, options: CheckOptions, spilled: [SpilledDump]? = nil,
                         emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let files = [source, target].compactMap { s -> DumpFiles? in if case .files(let f) = s { return f } else { return nil } }
         let paths = files.flatMap(\.paths)
         let loadTask = Task.detached {
+            if let spilled, let pass = options.filter.pass { return try spilled.map { try $0.load(pass: pass) } }
             let dumps = try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode)
             options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
             return dumps

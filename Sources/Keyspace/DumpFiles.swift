@@ -51,6 +51,12 @@ public struct LoadedDump {
 public enum DumpLoader {
     /// Parses one dump file into a key table, applying the filter.
     public static func load(path: String, filter: KeyFilter, mode: CompareMode = .digest) throws -> LoadedDump {
+        try read(path: path, filter: filter, mode: mode, spill: nil)
+    }
+
+    /// `load`; with `spill`, the records go to its per-pass files instead (duplicates are found
+    /// when a pass is read back).
+    static func read(path: String, filter: KeyFilter, mode: CompareMode, spill: SpillStore?) throws -> LoadedDump {
         let start = Date()
         let parser = try RDBFileParser(path: path)
         let d = CanonicalDigester()
@@ -68,12 +74,24 @@ public enum DumpLoader {
         }, onKey: { ev in
             let slot = HashSlot.slot(of: ev.key)
             guard filter.inPass(slot) else { return }
-            guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else { filtered += 1; return }
-            guard var digest = ev.digest else { empty += 1; return }
+            guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else {
+                filtered += 1
+                spill?.countFiltered(slot: slot)
+                return
+            }
+            guard var digest = ev.digest else {
+                empty += 1
+                spill?.countEmpty(slot: slot)
+                return
+            }
             switch mode {
             case .digest: break
             case .length: digest = Hash128.length(of: ev.type, count: d.count)
             case .keys: digest = .zero
+            }
+            if let spill {
+                try spill.add(db: ev.db, key: ev.key, slot: slot, state: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest))
+                return
             }
             let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
             if !r.inserted {
@@ -90,13 +108,37 @@ public enum DumpLoader {
 
     /// Loads every file of both sides, `workers` files at a time, keeping the given order.
     public static func loadAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode = .digest) throws -> [LoadedDump] {
-        let work = WorkList(count: paths.count)
+        try inParallel(paths.count, workers: workers) { try load(path: paths[$0], filter: filter, mode: mode) }
+    }
+
+    /// For a check in several passes: parses every file once, `workers` at a time, keeping
+    /// each file's records per pass (`passes`) in temporary files.
+    static func spillAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode, passes: [SlotRange]) throws -> [SpilledDump] {
+        var whole = filter
+        whole.pass = nil
+        let all = whole
+        return try inParallel(paths.count, workers: workers) { i in
+            let store = try SpillStore(passes: passes)
+            do {
+                let d = try read(path: paths[i], filter: all, mode: mode, spill: store)
+                try store.finish()
+                return SpilledDump(path: paths[i], store: store, info: d.info, seconds: d.seconds)
+            } catch {
+                store.remove()
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` for 0..<count on up to `workers` threads; the results in order.
+    static func inParallel<T>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+        let work = WorkList<T>(count: count)
         let group = DispatchGroup()
-        for _ in 0..<max(1, min(workers, paths.count)) {
+        for _ in 0..<max(1, min(workers, count)) {
             group.enter()
             Thread.detachNewThread {
                 while let i = work.take() {
-                    work.put(i, Result { try load(path: paths[i], filter: filter, mode: mode) })
+                    work.put(i, Result { try body(i) })
                 }
                 group.leave()
             }
@@ -106,12 +148,28 @@ public enum DumpLoader {
     }
 }
 
+/// A dump file parsed once for a check in several passes, its records kept per pass.
+struct SpilledDump: @unchecked Sendable {
+    let path: String
+    let store: SpillStore
+    let info: RDBFileInfo
+    let seconds: Double
+
+    /// The file's share of one pass, as if it had been loaded for that pass alone.
+    func load(pass: SlotRange) throws -> LoadedDump {
+        guard let i = store.passes.firstIndex(of: pass) else { throw SpillError("pass \(pass) of \(path) was not kept") }
+        let p = try store.load(pass: i, origin: path)
+        return LoadedDump(path: path, table: p.table, info: info, filteredOut: p.filteredOut, emptySkipped: p.emptySkipped,
+                          duplicates: p.duplicates, seconds: seconds)
+    }
+}
+
 /// Hands out indexes to worker threads and collects their results.
-final class WorkList: @unchecked Sendable {
+final class WorkList<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
     private let count: Int
-    private(set) var results: [Result<LoadedDump, Error>?]
+    private(set) var results: [Result<T, Error>?]
 
     init(count: Int) {
         self.count = count
@@ -126,7 +184,7 @@ final class WorkList: @unchecked Sendable {
         return next - 1
     }
 
-    func put(_ i: Int, _ r: Result<LoadedDump, Error>) {
+    func put(_ i: Int, _ r: Result<T, Error>) {
         lock.lock()
         results[i] = r
         lock.unlock()

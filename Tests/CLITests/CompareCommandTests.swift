@@ -54,6 +54,37 @@ import TestSupport
         #expect(b.status == 0, "\(b.stderr)")
     }
 
+    /// In several passes each dump file is parsed once, its records kept per pass: the same
+    /// log lines and counts as one pass, duplicates within one file and across files included.
+    @Test func passesGiveTheSameResult() throws {
+        let dupes = TestPaths.fixture("peers/leonchen83__redis-rdb-cli/src__test__resources__rdt__filter.rdb")
+        let cases: [(String, String)] = [
+            (TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb")),
+            (dupes + "," + TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-source.rdb") + "," + dupes),
+        ]
+        for (n, (a, b)) in cases.enumerated() {
+            var runs: [([String], [String: Any])] = []
+            for passes in ["1", "5"] {
+                let log = path("passes-\(n)-\(passes).jsonl.zst")
+                let r = try slotdiff(["compare", a, b, "--passes", passes, "--out", log, "--json"])
+                #expect(r.status == 1, "\(r.stderr)")
+                var lines: [String] = []
+                try DiffLogReader(path: log).forEach { lines.append($0.jsonLine()) }
+                let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+                runs.append((lines.sorted(), summary))
+            }
+            #expect(runs[0].0 == runs[1].0 && !runs[0].0.isEmpty)
+            #expect(runs[1].1["passes"] as? Int == 5)
+            func canonical(_ v: Any?) throws -> String {
+                String(decoding: try JSONSerialization.data(withJSONObject: [v ?? NSNull()], options: .sortedKeys), as: UTF8.self)
+            }
+            for field in ["differences", "compared", "matched", "filtered_out", "empty_collections_skipped", "expired"] {
+                #expect(try canonical(runs[0].1[field]) == canonical(runs[1].1[field]), "\(field)")
+            }
+            if n == 1 { #expect((runs[1].1["differences"] as? [String: Any])?["duplicate"] as? Int ?? 0 >= 13) }
+        }
+    }
+
     @Test func directoryAndCommaSeparatedSides() throws {
         let shards = dir.appendingPathComponent("shards")
         try FileManager.default.createDirectory(at: shards, withIntermediateDirectories: true)

@@ -106,9 +106,8 @@ public final class LiveSide: @unchecked Sendable {
         var all = filter
         all.pass = nil
         do {
-            let (_, filtered) = try await collect(node: node, filter: all, progress: progress, spill: store)
+            _ = try await collect(node: node, filter: all, progress: progress, spill: store)
             try store.finish()
-            store.filteredOut = filtered
         } catch {
             store.remove()
             throw error
@@ -125,8 +124,8 @@ public final class LiveSide: @unchecked Sendable {
     /// Lists and fetches every key that passes the filter into one key table per node.
     public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
         if let spill, let pass = filter.pass, let i = spill.passes.firstIndex(of: pass) {
-            let table = try spill.table(pass: i, origin: nodes.first?.address ?? endpoint.address)
-            return ([table], i == 0 ? spill.filteredOut : 0)
+            let p = try spill.load(pass: i, origin: nodes.first?.address ?? endpoint.address)
+            return ([p.table], p.filteredOut)
         }
         var tables: [KeyTable] = []
         var filtered = 0
@@ -171,7 +170,11 @@ public final class LiveSide: @unchecked Sendable {
                                 guard case .present(let s) = r else { continue }
                                 k.withUnsafeBytes { kb in
                                     let slot = HashSlot.slot(of: kb)
-                                    if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) { filtered += 1; return }
+                                    if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) {
+                                        filtered += 1
+                                        spill?.countFiltered(slot: slot)
+                                        return
+                                    }
                                     if let spill {
                                         do { try spill.add(db: db, key: kb, slot: slot, state: s) } catch { spillError = spillError ?? error }
                                     } else {
@@ -190,6 +193,7 @@ public final class LiveSide: @unchecked Sendable {
                         if !filter.inPass(slot) { continue }
                         if let slots = filter.slots, !slots.contains(slot) {
                             tableLock.withLock { filtered += 1 }
+                            spill?.countFiltered(slot: slot)
                             continue
                         }
                         pending.append(k)

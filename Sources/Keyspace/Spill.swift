@@ -1,19 +1,29 @@
 import Foundation
 import SlotdiffCore
 
-/// The records of a side that cannot be listed one slot range at a time (a standalone
-/// server: its SCAN walks the whole keyspace), read once and kept in one temporary file per
-/// pass, so a check in N passes does not list that side N times. A pass loads its file into
-/// a key table and deletes it. Records: db (u16), slot (u16), type (u8), expiry (i64, or
-/// Int64.min), digest (2 × u64), key length (u32), key — little-endian.
+/// The records of an input that cannot be read one slot range at a time (a dump file, or a
+/// standalone server whose SCAN walks the whole keyspace), read once and kept in one
+/// temporary file per pass, so a check in N passes does not read that input N times. A pass
+/// loads its file into a key table and deletes it. Records: db (u16), slot (u16), type (u8),
+/// expiry (i64, or Int64.min), digest (2 × u64), key length (u32), key — little-endian.
 final class SpillStore: @unchecked Sendable {
     let passes: [SlotRange]
     let directory: URL
     private var files: [UnsafeMutablePointer<FILE>?]
     private var counts: [Int]
+    /// Keys the filter turned away, and empty collections skipped, per pass.
+    private var filtered: [Int]
+    private var empty: [Int]
     private let lock = NSLock()
-    /// Keys the filter turned away while the side was read (reported with the first pass).
-    var filteredOut = 0
+
+    /// One pass read back: its records, the keys found twice (`source` the first copy,
+    /// `target` the second), and what was filtered out or skipped in its slots.
+    struct Pass {
+        var table: KeyTable
+        var duplicates: [Difference]
+        var filteredOut: Int
+        var emptySkipped: Int
+    }
 
     init(passes: [SlotRange]) throws {
         self.passes = passes
@@ -21,10 +31,12 @@ final class SpillStore: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         files = []
         counts = Array(repeating: 0, count: passes.count)
+        filtered = counts
+        empty = counts
         for i in passes.indices {
             let path = self.path(i)
             guard let f = fopen(path, "wb") else {
-                throw LiveError("cannot write the temporary file \(path): \(String(cString: strerror(errno)))")
+                throw SpillError("cannot write the temporary file \(path): \(String(cString: strerror(errno)))")
             }
             files.append(f)
         }
@@ -42,6 +54,18 @@ final class SpillStore: @unchecked Sendable {
         return nil
     }
 
+    /// Counts a key of this slot left out by the filter.
+    func countFiltered(slot: UInt16) {
+        guard let p = pass(of: slot) else { return }
+        lock.withLock { filtered[p] += 1 }
+    }
+
+    /// Counts an empty collection of this slot, skipped.
+    func countEmpty(slot: UInt16) {
+        guard let p = pass(of: slot) else { return }
+        lock.withLock { empty[p] += 1 }
+    }
+
     func add(db: Int, key: UnsafeRawBufferPointer, slot: UInt16, state s: SideState) throws {
         guard let p = pass(of: slot) else { return }
         try withUnsafeTemporaryAllocation(byteCount: 33, alignment: 8) { h in
@@ -55,7 +79,7 @@ final class SpillStore: @unchecked Sendable {
             try lock.withLock {
                 guard let f = files[p] else { return }
                 let ok = fwrite(h.baseAddress, 1, 33, f) == 33 && (key.isEmpty || fwrite(key.baseAddress, 1, key.count, f) == key.count)
-                if !ok { throw LiveError("cannot write the temporary file \(path(p)): \(String(cString: strerror(errno)))") }
+                if !ok { throw SpillError("cannot write the temporary file \(path(p)): \(String(cString: strerror(errno)))") }
                 counts[p] += 1
             }
         }
@@ -69,20 +93,21 @@ final class SpillStore: @unchecked Sendable {
                 let failed = fflush(f) != 0
                 fclose(f)
                 files[i] = nil
-                if failed { throw LiveError("cannot write the temporary file \(path(i)): \(String(cString: strerror(errno)))") }
+                if failed { throw SpillError("cannot write the temporary file \(path(i)): \(String(cString: strerror(errno)))") }
             }
         }
     }
 
     /// The records of one pass as a key table; the pass's file is deleted.
-    func table(pass i: Int, origin: String) throws -> KeyTable {
+    func load(pass i: Int, origin: String) throws -> Pass {
         let path = self.path(i)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let table = KeyTable(origin: origin, expectedCount: lock.withLock { counts[i] })
+        var duplicates: [Difference] = []
         try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
             var at = 0
             while at < b.count {
-                guard at + 33 <= b.count else { throw LiveError("temporary file \(path) is cut short at offset \(at)") }
+                guard at + 33 <= b.count else { throw SpillError("temporary file \(path) is cut short at offset \(at)") }
                 let db = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: at, as: UInt16.self))
                 let slot = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self))
                 let type = ValueType(rawValue: b[at + 4]) ?? .string
@@ -91,14 +116,19 @@ final class SpillStore: @unchecked Sendable {
                 let high = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: at + 21, as: UInt64.self))
                 let length = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: at + 29, as: UInt32.self)))
                 at += 33
-                guard at + length <= b.count else { throw LiveError("temporary file \(path) is cut short at offset \(at)") }
-                table.insert(db: Int(db), key: UnsafeRawBufferPointer(rebasing: b[at..<(at + length)]), slot: slot, type: type,
-                             expireMs: expire == Int64.min ? nil : expire, digest: Hash128(low: low, high: high))
+                guard at + length <= b.count else { throw SpillError("temporary file \(path) is cut short at offset \(at)") }
+                let key = UnsafeRawBufferPointer(rebasing: b[at..<(at + length)])
+                let state = SideState(type: type, expireMs: expire == Int64.min ? nil : expire, digest: Hash128(low: low, high: high))
+                let r = table.insert(db: Int(db), key: key, slot: slot, type: type, expireMs: state.expireMs, digest: state.digest)
+                if !r.inserted {
+                    duplicates.append(Difference(kind: .duplicate, db: Int(db), slot: slot, key: Array(key),
+                                                 source: table.entry(r.index).state, target: state, origins: [origin, origin]))
+                }
                 at += length
             }
         }
         try? FileManager.default.removeItem(atPath: path)
-        return table
+        return lock.withLock { Pass(table: table, duplicates: duplicates, filteredOut: filtered[i], emptySkipped: empty[i]) }
     }
 
     /// Deletes what is left.
@@ -108,4 +138,10 @@ final class SpillStore: @unchecked Sendable {
     }
 
     deinit { remove() }
+}
+
+/// Temporary files for a check in several passes could not be written or read back.
+struct SpillError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
 }
