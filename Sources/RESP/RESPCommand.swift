@@ -93,9 +93,12 @@ public enum RESPCommand {
 
 /// Commands encoded straight into one buffer as they are added, for pipelines built in hot
 /// loops: no array per command or per argument. `begin(n)` starts a command of `n`
-/// arguments, then `arg` adds each of them.
-public struct RESPBatch: Sendable {
-    public private(set) var buffer: ByteBuffer
+/// arguments, then `arg` adds each of them. The bytes are kept in memory of its own and
+/// become one `ByteBuffer` when sent.
+public final class RESPBatch: @unchecked Sendable {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var length = 0
     /// Commands added.
     public private(set) var count = 0
 
@@ -103,70 +106,94 @@ public struct RESPBatch: Sendable {
     /// replies the caller drops: every other reply, starting with the first.
     public let asking: Bool
 
-    public init(capacity: Int = 4096, asking: Bool = false, allocator: ByteBufferAllocator = .init()) {
-        buffer = allocator.buffer(capacity: capacity)
+    public init(capacity: Int = 4096, asking: Bool = false) {
+        self.capacity = max(64, capacity)
+        base = .allocate(byteCount: self.capacity, alignment: 8)
         self.asking = asking
     }
 
+    deinit { base.deallocate() }
+
     public var isEmpty: Bool { count == 0 }
 
-    public mutating func begin(_ arguments: Int) {
+    /// The encoded commands.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
+
+    public func buffer(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
+        var b = allocator.buffer(capacity: length)
+        b.writeBytes(bytes)
+        return b
+    }
+
+    /// Room for `n` more bytes; returns where they go.
+    @inline(__always)
+    private func reserve(_ n: Int) -> UnsafeMutableRawPointer {
+        if length + n > capacity {
+            var c = capacity * 2
+            while c < length + n { c *= 2 }
+            let p = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 8)
+            p.copyMemory(from: base, byteCount: length)
+            base.deallocate()
+            base = p
+            capacity = c
+        }
+        return base + length
+    }
+
+    public func begin(_ arguments: Int) {
         if asking {
-            buffer.writeStaticString("*1\r\n$6\r\nASKING\r\n")
+            let asking: StaticString = "*1\r\n$6\r\nASKING\r\n"
+            reserve(asking.utf8CodeUnitCount).copyMemory(from: asking.utf8Start, byteCount: asking.utf8CodeUnitCount)
+            length += asking.utf8CodeUnitCount
             count += 1
         }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 24) { out in
-            let p = out.baseAddress!
-            p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-            let i = 1 + Self.decimalLine(arguments, at: p + 1)
-            return i
-        }
+        let p = reserve(24)
+        p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+        length += 1 + Self.decimalLine(arguments, at: p + 1)
         count += 1
     }
 
     /// Adds another batch's commands after these.
-    public mutating func append(_ other: RESPBatch) {
-        buffer.writeImmutableBuffer(other.buffer)
+    public func append(_ other: RESPBatch) {
+        let b = other.bytes
+        if b.count > 0 { reserve(b.count).copyMemory(from: b.baseAddress!, byteCount: b.count) }
+        length += b.count
         count += other.count
     }
 
-    public mutating func arg(_ a: RESPArg) { arg(a.bytes) }
+    public func arg(_ a: RESPArg) { arg(a.bytes) }
 
-    public mutating func arg(_ bytes: [UInt8]) {
+    public func arg(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { arg(raw: $0) }
     }
 
-    /// One bulk string: `$len`, the bytes, CRLF, in one write.
-    public mutating func arg(raw bytes: UnsafeRawBufferPointer) {
+    /// One bulk string: `$len`, the bytes, CRLF.
+    public func arg(raw bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: n + 26) { out in
-            let p = out.baseAddress!
-            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-            var i = 1 + Self.decimalLine(n, at: p + 1)
-            if n > 0 { (p + i).copyMemory(from: bytes.baseAddress!, byteCount: n) }
-            i += n
-            p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
-            p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
-            return i + 2
-        }
+        let p = reserve(n + 26)
+        p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+        var i = 1 + Self.decimalLine(n, at: p + 1)
+        if n > 0 { (p + i).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+        i += n
+        p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
+        p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
+        length += i + 2
     }
 
-    public mutating func arg(_ number: Int) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 48) { out in
-            let p = out.baseAddress!
-            let len = Self.decimal(number, at: p + 24)   // the text first, then its length before it
-            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-            var i = 1 + Self.decimalLine(len, at: p + 1)
-            (p + i).copyMemory(from: p + 24, byteCount: len)
-            i += len
-            p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
-            p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
-            return i + 2
-        }
+    public func arg(_ number: Int) {
+        let p = reserve(48)
+        let len = Self.decimal(number, at: p + 24)   // the text first, then its length before it
+        p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+        var i = 1 + Self.decimalLine(len, at: p + 1)
+        (p + i).copyMemory(from: p + 24, byteCount: len)
+        i += len
+        p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
+        p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
+        length += i + 2
     }
 
     /// A whole command from its arguments.
-    public mutating func command(_ arguments: [RESPArg]) {
+    public func command(_ arguments: [RESPArg]) {
         begin(arguments.count)
         for a in arguments { arg(a) }
     }

@@ -103,7 +103,7 @@ public final class RedisConnection: Sendable {
     /// Sends a batch built with `RESPBatch`, in one write and flush.
     public func pipeline(_ batch: RESPBatch, timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if batch.isEmpty { return [] }
-        return try await pipeline(encoded: batch.buffer, count: batch.count, timeout: timeout)
+        return try await pipeline(encoded: batch.buffer(allocator: channel.allocator), count: batch.count, timeout: timeout)
     }
 
     /// Sends `count` commands already encoded in `buffer`.

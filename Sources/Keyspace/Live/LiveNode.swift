@@ -77,7 +77,7 @@ final class LiveNode: @unchecked Sendable {
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
     func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false) async throws -> [RESPValue] {
-        var batch = RESPBatch(asking: asking)
+        let batch = RESPBatch(asking: asking)
         for c in commands { batch.command(c) }
         return try await pipeline(db: db, batch)
     }
@@ -98,7 +98,7 @@ final class LiveNode: @unchecked Sendable {
                 let current = lock.withLock { selected[slot] }
                 var replies: [RESPValue]
                 if let db, db != current {
-                    var select = RESPBatch(capacity: batch.buffer.readableBytes + 32)
+                    let select = RESPBatch(capacity: batch.bytes.count + 32)
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
                     replies = try await c.pipeline(select)
