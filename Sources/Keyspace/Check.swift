@@ -91,6 +91,13 @@ public enum Check {
         // range at a time) are read once, their records kept per pass in temporary files.
         let todo = (0..<passes).filter { options.donePasses[$0] == nil }.map(range)
         let liveSides = [source, target].compactMap { s -> LiveSide? in if case .live(let l) = s { return l } else { return nil } }
+        // The keys left to read, for the time left: both sides live, no filter that makes SCAN
+        // skip keys (--match, --db); keys assumed spread evenly over the slots.
+        if let progress, liveSides.count == 2, options.filter.match == nil, options.filter.dbs == nil {
+            var keys = 0
+            for l in liveSides { keys += try await l.keyCount() }
+            progress.setExpectedKeys(keys * width / HashSlot.count * todo.count / max(1, passes))
+        }
         let paths = [source, target].flatMap { s -> [String] in if case .files(let f) = s { return f.paths } else { return [] } }
         var spilled: [SpilledDump]?
         defer {

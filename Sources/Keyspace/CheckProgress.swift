@@ -7,6 +7,7 @@ public final class CheckProgress: @unchecked Sendable {
     private var _differences = 0
     private var _passesDone = 0
     private var _passes = 1
+    private var _expectedKeys = 0
     public let started = Date()
 
     public init() {}
@@ -15,18 +16,36 @@ public final class CheckProgress: @unchecked Sendable {
     public func addDifference() { lock.withLock { _differences += 1 } }
     public func passDone() { lock.withLock { _passesDone += 1 } }
     public func setPasses(_ n: Int) { lock.withLock { _passes = n } }
+    /// Keys the check will read in all (live sides: their key counts), for the time left.
+    public func setExpectedKeys(_ n: Int) { lock.withLock { _expectedKeys = n } }
 
     public struct Snapshot: Sendable {
         public var keys: Int
         public var differences: Int
         public var passesDone: Int
         public var passes: Int
+        public var expectedKeys = 0
         public var seconds: Double
+
+        public init(keys: Int, differences: Int, passesDone: Int, passes: Int, expectedKeys: Int = 0, seconds: Double) {
+            self.keys = keys
+            self.differences = differences
+            self.passesDone = passesDone
+            self.passes = passes
+            self.expectedKeys = expectedKeys
+            self.seconds = seconds
+        }
 
         public var keysPerSecond: Double { seconds > 0 ? Double(keys) / seconds : 0 }
 
-        /// Seconds left, from the share of slot-range passes done.
-        public var eta: Double? { passesDone > 0 && passesDone < passes ? seconds / Double(passesDone) * Double(passes - passesDone) : nil }
+        /// Seconds left: from the keys still to read at the rate so far when the total is known
+        /// (a standalone side read once makes passes unequal), else from the passes done.
+        public var eta: Double? {
+            if expectedKeys > 0 && keys > 0 && passesDone < passes {
+                return Double(max(0, expectedKeys - keys)) / keysPerSecond
+            }
+            return passesDone > 0 && passesDone < passes ? seconds / Double(passesDone) * Double(passes - passesDone) : nil
+        }
 
         public var line: String {
             var s = String(format: "%d keys read, %.0f keys/s, %d/%d slot-range passes, %d differences so far",
@@ -39,7 +58,7 @@ public final class CheckProgress: @unchecked Sendable {
     public var snapshot: Snapshot {
         lock.withLock {
             Snapshot(keys: _keys, differences: _differences, passesDone: _passesDone, passes: _passes,
-                     seconds: Date().timeIntervalSince(started))
+                     expectedKeys: _expectedKeys, seconds: Date().timeIntervalSince(started))
         }
     }
 }

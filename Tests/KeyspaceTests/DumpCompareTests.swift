@@ -121,3 +121,17 @@ struct ExpectedDifference: Decodable, Hashable {
         #expect(c.matched == n)
     }
 }
+
+@Suite struct ProgressTests {
+    /// The time left comes from the keys still to read when their number is known (a side
+    /// read once makes the first pass the long one), else from the passes done.
+    @Test func timeLeft() {
+        var s = CheckProgress.Snapshot(keys: 100, differences: 0, passesDone: 1, passes: 4, expectedKeys: 300, seconds: 10)
+        #expect(s.eta == 20)
+        s.expectedKeys = 0
+        #expect(s.eta == 30)
+        s.passesDone = 4
+        #expect(s.eta == nil)
+        #expect(s.line.contains("100 keys read") && s.line.contains("4/4 slot-range passes"))
+    }
+}
