@@ -73,7 +73,7 @@ public enum Check {
     /// asked, and a check asked to stop returns what it has with `passesLeft` set.
     public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
                            passDone: (Int, CheckResult) throws -> Void = { _, _ in },
-                           stop: () -> Bool = { false },
+                           stop: @escaping () -> Bool = { false },
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
@@ -112,7 +112,9 @@ public enum Check {
             }
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for l in liveSides { group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress) } }
+                    for l in liveSides {
+                        group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress, stop: stop) }
+                    }
                     try await group.waitForAll()
                 }
             } catch {

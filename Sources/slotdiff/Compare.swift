@@ -211,14 +211,20 @@ struct CheckArguments: ParsableArguments {
                 }
             }
             let log = try DiffLogWriter(path: out, appendAfter: resume ? state?.logBytes : nil)
+            func save() throws {
+                guard let checkpoint, let state else { return }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys]
+                try enc.encode(state).write(to: URL(fileURLWithPath: checkpoint), options: .atomic)
+            }
+            // Written before any pass, so a run stopped before its first pass ends can be resumed too.
+            if !resume { try save() }
             let result = try await Check.run(source: src, target: dst, options: options, passDone: { i, r in
-                guard let checkpoint, state != nil else { return }
+                guard state != nil else { return }
                 try log.flush()
                 state!.done[i] = r
                 state!.logBytes = log.size()
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.sortedKeys]
-                try enc.encode(state!).write(to: URL(fileURLWithPath: checkpoint), options: .atomic)
+                try save()
             }, stop: stop) { try log.write($0) }
             try log.close()
             if result.passesLeft > 0 {

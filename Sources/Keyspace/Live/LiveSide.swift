@@ -100,20 +100,28 @@ public final class LiveSide: @unchecked Sendable {
     /// to a pass's slots), keeping the records of each pass in a temporary file; `collect`
     /// then loads a pass from its file. A cluster is read pass by pass (its nodes list slot
     /// ranges), so this does nothing there.
-    public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil) async throws {
+    /// A stop asked for (Ctrl-C) ends the reading early and keeps nothing: the check then
+    /// leaves every pass undone.
+    public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil,
+                         stop: @escaping () -> Bool = { false }) async throws {
         guard !isCluster, passes.count > 1, spill == nil, let node = nodes.first else { return }
         let store = try SpillStore(passes: passes)
         var all = filter
         all.pass = nil
         do {
-            _ = try await collect(node: node, filter: all, progress: progress, spill: store)
+            _ = try await collect(node: node, filter: all, progress: progress, spill: store, stop: stop)
             try store.finish()
+        } catch is Stopped {
+            store.remove()
+            return
         } catch {
             store.remove()
             throw error
         }
         spill = store
     }
+
+    private struct Stopped: Error {}
 
     /// Deletes what `readOnce` kept.
     public func dropSpill() {
@@ -141,7 +149,8 @@ public final class LiveSide: @unchecked Sendable {
         return (tables, filtered)
     }
 
-    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore? = nil) async throws -> (KeyTable, Int) {
+    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore? = nil,
+                         stop: () -> Bool = { false }) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         let tableLock = NSLock()
         var filtered = 0
@@ -156,6 +165,7 @@ public final class LiveSide: @unchecked Sendable {
                 var running = 0
                 var pending: [[UInt8]] = []
                 func flush(_ keys: [[UInt8]]) async throws {
+                    if stop() { throw Stopped() }
                     if running >= max(1, options.workers) {
                         try await group.next()
                         running -= 1
@@ -187,6 +197,7 @@ public final class LiveSide: @unchecked Sendable {
                     }
                 }
                 try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys in
+                    if stop() { throw Stopped() }
                     for k in keys {
                         // Keys outside --slots are not fetched at all.
                         let slot = HashSlot.slot(of: k)
