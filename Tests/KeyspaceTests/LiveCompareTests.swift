@@ -47,9 +47,7 @@ struct LiveCompareTests {
         #expect(p.status == 1, "\(p.stderr)")
         for port in [17301, 17302] {
             let dbs = try TestServers.cli(port: port, ["INFO", "keyspace"]).split(whereSeparator: \.isNewline).filter { $0.hasPrefix("db") }.count
-            let stats = try TestServers.cli(port: port, ["INFO", "commandstats"])
-            let scans = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_scan:") }
-                .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? -1
+            let scans = try TestServers.calls(port: port, "scan")
             #expect(dbs >= 2 && scans == dbs, "port \(port): \(scans) SCAN calls for \(dbs) databases")
         }
         #expect(Set(passDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)

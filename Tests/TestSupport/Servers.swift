@@ -43,6 +43,14 @@ public enum TestServers {
         _ = try? servers(["stop", name])
     }
 
+    /// How many times the server ran a command since its stats were last reset
+    /// (INFO commandstats; 0 when never).
+    public static func calls(port: Int, _ command: String) throws -> Int {
+        let stats = try cli(port: port, ["INFO", "commandstats"])
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):") }
+        return line.flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
+    }
+
     /// redis-cli against a port (for test set-up only: the product never writes).
     @discardableResult
     public static func cli(port: Int, _ args: [String], cluster: Bool = false) throws -> String {

@@ -48,6 +48,13 @@ final class LiveNode: @unchecked Sendable {
         _ = try await connection(0)
     }
 
+    /// Whether this cluster node can list one slot range without walking all its keys: a
+    /// slot-ordered SCAN cursor, or CLUSTER COUNTKEYSINSLOT allowed for this user.
+    func listsBySlot() async throws -> Bool {
+        if hasSlotCursors { return true }
+        return try await pipeline(db: nil, [["CLUSTER", "COUNTKEYSINSLOT", "0"]])[0].serverError == nil
+    }
+
     private func connection(_ slot: Int) async throws -> RedisConnection {
         if let c = lock.withLock({ connections[slot] }), c.isActive { return c }
         let c: RedisConnection

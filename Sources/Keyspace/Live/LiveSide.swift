@@ -98,18 +98,28 @@ public final class LiveSide: @unchecked Sendable {
 
     /// A check in several passes reads a standalone server once (its SCAN cannot be limited
     /// to a pass's slots), keeping the records of each pass in a temporary file; `collect`
-    /// then loads a pass from its file. A cluster is read pass by pass (its nodes list slot
-    /// ranges), so this does nothing there.
+    /// then loads a pass from its file. A cluster is read pass by pass when every node can
+    /// list a slot range (see `LiveNode.listsBySlot`), else once like a standalone server.
     /// A stop asked for (Ctrl-C) ends the reading early and keeps nothing: the check then
     /// leaves every pass undone.
     public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil,
                          stop: @escaping () -> Bool = { false }) async throws {
-        guard !isCluster, passes.count > 1, spill == nil, let node = nodes.first else { return }
+        guard passes.count > 1, spill == nil else { return }
+        if isCluster {
+            var bySlot = true
+            for n in nodes where bySlot { bySlot = try await n.listsBySlot() }
+            if bySlot { return }
+        }
         let store = try SpillStore(passes: passes)
         var all = filter
         all.pass = nil
         do {
-            _ = try await collect(node: node, filter: all, progress: progress, spill: store, stop: stop)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for node in nodes {
+                    group.addTask { _ = try await self.collect(node: node, filter: all, progress: progress, spill: store, stop: stop) }
+                }
+                try await group.waitForAll()
+            }
             try store.finish()
         } catch is Stopped {
             store.remove()
@@ -132,7 +142,9 @@ public final class LiveSide: @unchecked Sendable {
     /// Lists and fetches every key that passes the filter into one key table per node.
     public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
         if let spill, let pass = filter.pass, let i = spill.passes.firstIndex(of: pass) {
-            let p = try spill.load(pass: i, origin: nodes.first?.address ?? endpoint.address)
+            // One table for the side; a key two nodes held (a slot moving) was kept twice and
+            // is compared once.
+            let p = try spill.load(pass: i, origin: isCluster ? endpoint.address : nodes.first?.address ?? endpoint.address)
             return ([p.table], p.filteredOut)
         }
         var tables: [KeyTable] = []
