@@ -99,11 +99,10 @@ public enum Check {
             progress.setExpectedKeys(keys * width / HashSlot.count * todo.count / max(1, passes))
         }
         let paths = [source, target].flatMap { s -> [String] in if case .files(let f) = s { return f.paths } else { return [] } }
+        // Spill stores delete their files when let go: the dump files' at the end of this run,
+        // the live sides' (which outlive it) here.
         var spilled: [SpilledDump]?
-        defer {
-            for l in liveSides { l.dropSpill() }
-            for d in spilled ?? [] { d.store.remove() }
-        }
+        defer { for l in liveSides { l.dropSpill() } }
         if passes > 1, !todo.isEmpty, !stop() {
             let spillTask = paths.isEmpty ? nil : Task.detached { () throws -> [SpilledDump] in
                 let dumps = try DumpLoader.spillAll(paths, filter: options.filter, workers: options.workers, mode: options.mode, passes: todo)
@@ -118,7 +117,7 @@ public enum Check {
                     try await group.waitForAll()
                 }
             } catch {
-                for d in (try? await spillTask?.value) ?? [] { d.store.remove() }
+                _ = try? await spillTask?.value   // no parsing left running behind the error
                 throw error
             }
             spilled = try await spillTask?.value

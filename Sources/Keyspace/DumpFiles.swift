@@ -118,15 +118,11 @@ public enum DumpLoader {
         whole.pass = nil
         let all = whole
         return try inParallel(paths.count, workers: workers) { i in
+            // A store let go (on an error too) deletes its files.
             let store = try SpillStore(passes: passes)
-            do {
-                let d = try read(path: paths[i], filter: all, mode: mode, spill: store)
-                try store.finish()
-                return SpilledDump(path: paths[i], store: store, info: d.info, seconds: d.seconds)
-            } catch {
-                store.remove()
-                throw error
-            }
+            let d = try read(path: paths[i], filter: all, mode: mode, spill: store)
+            try store.finish()
+            return SpilledDump(path: paths[i], store: store, info: d.info, seconds: d.seconds)
         }
     }
 

@@ -131,13 +131,11 @@ final class SpillStore: @unchecked Sendable {
         return lock.withLock { Pass(table: table, duplicates: duplicates, filteredOut: filtered[i], emptySkipped: empty[i]) }
     }
 
-    /// Deletes what is left.
-    func remove() {
+    /// Deletes what is left: a store let go, after an error too, leaves no files.
+    deinit {
         try? finish()
         try? FileManager.default.removeItem(at: directory)
     }
-
-    deinit { remove() }
 }
 
 /// Temporary files for a check in several passes could not be written or read back.

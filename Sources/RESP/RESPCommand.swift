@@ -27,54 +27,24 @@ public struct RESPArg: Sendable, Hashable, ExpressibleByStringLiteral, Expressib
 }
 
 /// Encodes commands as RESP arrays of bulk strings, the only form servers accept from
-/// clients in both protocol versions.
+/// clients in both protocol versions (with `RESPBatch`, which pipelines built in hot loops use
+/// directly).
 public enum RESPEncoder {
     public static func encode(_ command: [RESPArg], into buffer: inout ByteBuffer) {
-        var size = 1 + digits(command.count) + 2
-        for arg in command { size += 1 + digits(arg.bytes.count) + 2 + arg.bytes.count + 2 }
-        // One bounds check and one write for the whole command.
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-            let p = out.baseAddress!
-            var i = 0
-            func put(_ b: UInt8) { p.storeBytes(of: b, toByteOffset: i, as: UInt8.self); i += 1 }
-            func putDecimal(_ n: Int) {
-                let d = digits(n)
-                var v = n
-                for k in stride(from: d - 1, through: 0, by: -1) {
-                    p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: i + k, as: UInt8.self)
-                    v /= 10
-                }
-                i += d
-                put(13); put(10)
-            }
-            put(UInt8(ascii: "*"))
-            putDecimal(command.count)
-            for arg in command {
-                put(UInt8(ascii: "$"))
-                putDecimal(arg.bytes.count)
-                arg.bytes.withUnsafeBytes { b in
-                    if b.count > 0 { (p + i).copyMemory(from: b.baseAddress!, byteCount: b.count) }
-                }
-                i += arg.bytes.count
-                put(13); put(10)
-            }
-            return i
-        }
+        let batch = RESPBatch(capacity: size([command]))
+        batch.command(command)
+        buffer.writeBytes(batch.bytes)
     }
 
     public static func encode(_ commands: [[RESPArg]], allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
-        let size = commands.reduce(0) { $0 + 16 + $1.reduce(0) { $0 + 16 + $1.bytes.count } }
-        var buffer = allocator.buffer(capacity: size)
-        for c in commands { encode(c, into: &buffer) }
-        return buffer
+        let batch = RESPBatch(capacity: size(commands))
+        for c in commands { batch.command(c) }
+        return batch.buffer(allocator: allocator)
     }
 
-    @inline(__always)
-    static func digits(_ n: Int) -> Int {
-        var d = 1
-        var v = n
-        while v >= 10 { v /= 10; d += 1 }
-        return d
+    /// Room enough for the commands encoded.
+    static func size(_ commands: [[RESPArg]]) -> Int {
+        commands.reduce(0) { $0 + 16 + $1.reduce(0) { $0 + 16 + $1.bytes.count } }
     }
 }
 

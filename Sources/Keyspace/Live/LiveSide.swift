@@ -122,11 +122,7 @@ public final class LiveSide: @unchecked Sendable {
             }
             try store.finish()
         } catch is Stopped {
-            store.remove()
-            return
-        } catch {
-            store.remove()
-            throw error
+            return   // the store, let go, deletes its files
         }
         spill = store
     }
@@ -135,7 +131,6 @@ public final class LiveSide: @unchecked Sendable {
 
     /// Deletes what `readOnce` kept.
     public func dropSpill() {
-        spill?.remove()
         spill = nil
     }
 
