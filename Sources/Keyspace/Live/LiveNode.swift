@@ -52,7 +52,25 @@ final class LiveNode: @unchecked Sendable {
     /// slot-ordered SCAN cursor, or CLUSTER COUNTKEYSINSLOT allowed for this user.
     func listsBySlot() async throws -> Bool {
         if hasSlotCursors { return true }
-        return try await pipeline(db: nil, [["CLUSTER", "COUNTKEYSINSLOT", "0"]])[0].serverError == nil
+        return try await countsKeysInSlots()
+    }
+
+    private var countKeysAllowed: Bool?
+
+    /// Whether CLUSTER COUNTKEYSINSLOT (and so GETKEYSINSLOT) is allowed here: asked once,
+    /// with one command.
+    private func countsKeysInSlots() async throws -> Bool {
+        if let known = lock.withLock({ countKeysAllowed }) { return known }
+        let allowed = try await pipeline(db: nil, [["CLUSTER", "COUNTKEYSINSLOT", "0"]])[0].serverError == nil
+        lock.withLock { countKeysAllowed = allowed }
+        return allowed
+    }
+
+    /// SCAN from `cursor`, with MATCH when given, COUNT `scanCount`.
+    private func scanCommand(_ cursor: RESPArg, match: GlobPattern?) -> [RESPArg] {
+        var cmd: [RESPArg] = ["SCAN", cursor]
+        if let match { cmd += ["MATCH", RESPArg(match.pattern)] }
+        return cmd + ["COUNT", RESPArg(options.scanCount)]
     }
 
     private func connection(_ slot: Int) async throws -> RedisConnection {
@@ -133,10 +151,7 @@ final class LiveNode: @unchecked Sendable {
         var cursor = UInt64(unit.lower)
         var first = true
         while true {
-            var cmd: [RESPArg] = ["SCAN", RESPArg(String(cursor))]
-            if let match { cmd += ["MATCH", RESPArg(match.pattern)] }
-            cmd += ["COUNT", RESPArg(options.scanCount)]
-            let r = try await pipeline(db: nil, [cmd])[0]
+            let r = try await pipeline(db: nil, [scanCommand(RESPArg(String(cursor)), match: match)])[0]
             if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
             guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
                   let keys = parts[1].array?.compactMap(\.bytes) else {
@@ -216,10 +231,7 @@ final class LiveNode: @unchecked Sendable {
         }
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
-            var cmd: [RESPArg] = ["SCAN", RESPArg(cursor)]
-            if let match { cmd += ["MATCH", RESPArg(match.pattern)] }
-            cmd += ["COUNT", RESPArg(options.scanCount)]
-            let r = try await pipeline(db: db, [cmd])[0]
+            let r = try await pipeline(db: db, [scanCommand(RESPArg(cursor), match: match)])[0]
             if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
             guard let parts = r.array, parts.count == 2, let c = parts[0].bytes, let keys = parts[1].array else {
                 throw LiveError("\(endpoint): unexpected SCAN reply")
@@ -241,20 +253,17 @@ final class LiveNode: @unchecked Sendable {
     /// Lists the keys of `units` slot by slot: CLUSTER COUNTKEYSINSLOT for up to 1024 slots per
     /// round trip, then CLUSTER GETKEYSINSLOT for the slots holding keys, never more than
     /// `slotKeysLimit` keys in one round trip. Returns the slots holding more keys than that
-    /// (for a SCAN to list), or nil when the node refuses the commands (before any key is
-    /// handed over).
+    /// (for a SCAN to list), or nil when the node refuses the commands.
     private func keysBySlot(_ units: [SlotRange], match: GlobPattern?, _ each: ([[UInt8]]) async throws -> Void) async throws -> [UInt16]? {
+        guard try await countsKeysInSlots() else { return nil }
         let limit = max(1, options.slotKeysLimit)
         var big: [UInt16] = []
-        var first = true
         func getKeys(_ slot: Int, _ count: Int) -> [RESPArg] { ["CLUSTER", "GETKEYSINSLOT", RESPArg(slot), RESPArg(count)] }
         for unit in units {
             var lo = Int(unit.lower)
             while lo <= Int(unit.upper) {
                 let hi = min(Int(unit.upper), lo + 1023)
                 let counts = try await pipeline(db: nil, (lo...hi).map { ["CLUSTER", "COUNTKEYSINSLOT", RESPArg($0)] })
-                if first, counts.first?.serverError != nil { return nil }
-                first = false
                 // Slots with keys, asking for a little more than counted: keys written since are
                 // listed too, and a full reply shows the slot grew.
                 var asks: [(slot: Int, count: Int)] = []
