@@ -3,6 +3,26 @@ import RDB
 import RESP
 import SlotdiffCore
 
+/// A check that cannot be done, or whose result cannot be given (exit 2).
+public struct CheckError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Sendable {
+        /// The options ask for something these sides cannot do.
+        case usage
+        /// Neither side held a key, and `--allow-empty` was not given.
+        case nothingCompared
+        /// The counts contradict each other: keys were lost track of.
+        case inconsistent
+    }
+
+    public var code: Code
+    public var description: String
+
+    public init(_ code: Code, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+}
+
 /// One side of a check as the command line names it.
 public enum SideSpec {
     case files(DumpFiles)
@@ -27,6 +47,9 @@ public struct CheckOptions: Sendable {
     public var progress: CheckProgress?
     /// Passes already done (a resumed run) with their results: skipped, their results added.
     public var donePasses: [Int: CheckResult] = [:]
+    /// A check in which neither side held a key (after the filters) is a match; without this,
+    /// it is an error: a wrong URL, database or filter would otherwise pass as a match.
+    public var allowEmpty = false
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
     /// live side (dump files alone: one pass).
@@ -75,6 +98,7 @@ public enum Check {
                            passDone: (Int, CheckResult) throws -> Void = { _, _ in },
                            stop: @escaping () -> Bool = { false },
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+        try await checkDatabases(source: source, target: target, filter: options.filter)
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
         let passes = min(try await options.passCount(source: source, target: target), width)
@@ -143,7 +167,38 @@ public enum Check {
         var result = total ?? CheckResult(counts: CompareCounts(), sourceInputs: [], targetInputs: [])
         result.passes = passes
         result.passesLeft = left
+        if let wrong = result.counts.inconsistency {
+            throw CheckError(.inconsistent, "the check lost track of keys (\(wrong)); its result cannot be trusted")
+        }
+        if left == 0 && !options.allowEmpty && result.counts.sourceKeys == 0 && result.counts.targetKeys == 0 {
+            let filtered = result.filteredOut > 0 ? " (\(result.filteredOut) left out by the filters)" : ""
+            throw CheckError(.nothingCompared, "nothing was compared: neither side holds a key that passes the filters\(filtered); "
+                             + "check the URLs, --db, --match, --type and --slots, or pass --allow-empty if an empty check is a match")
+        }
         return result
+    }
+
+    /// A cluster has only database 0. Asking it for another (`--db`) is a usage error; a
+    /// standalone server with keys in other databases compared to a cluster cannot be checked
+    /// (those keys have no place to be on the cluster, and a re-check would look for them in
+    /// database 0): both end the check before anything is read.
+    static func checkDatabases(source: SideSpec, target: SideSpec, filter: KeyFilter) async throws {
+        let sides = [(Side.source, source), (Side.target, target)]
+        guard let cluster = sides.first(where: { if case .live(let l) = $0.1 { return l.isCluster } else { return false } }) else { return }
+        if let dbs = filter.dbs, dbs.contains(where: { $0 != 0 }) {
+            throw CheckError(.usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
+        }
+        for (side, spec) in sides where side != cluster.0 {
+            guard case .live(let l) = spec, !l.isCluster else { continue }
+            var dbs = try await l.databases()
+            if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
+            let others = dbs.filter { $0 != 0 }
+            if !others.isEmpty {
+                throw CheckError(.usage, "the \(side) holds keys in database\(dbs.count > 1 ? "s" : "") \(dbs.map(String.init).joined(separator: ", ")), "
+                                 + "but the \(cluster.0) is a cluster, which has only database 0: check database 0 with --db 0 "
+                                 + "(a database other than 0 cannot be compared with a cluster)")
+            }
+        }
     }
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
@@ -195,9 +250,17 @@ public enum Check {
         if target.isLive { comparer.liveSides.insert(.target) }
         let anyLive = source.isLive || target.isLive
         var found: [Difference] = []
+        // Keys both sides held in the first pass that differed: `matched` is what is left of
+        // `compared` once those still different are taken away.
+        var comparedFirst = Set<[UInt8]>()
         var counts = try comparer.compare(source: src.tables, target: dst.tables,
                                           inFileDuplicates: sided(src.dumps, .source) + sided(dst.dumps, .target)) { d in
-            if anyLive { found.append(d) } else { try emit(d) }
+            if anyLive {
+                found.append(d)
+                if d.kind == .type || d.kind == .value || d.kind == .ttl { comparedFirst.insert(Self.identity(d)) }
+            } else {
+                try emit(d)
+            }
         }
         var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
         result.filteredOut = loaded.map(\.filteredOut).reduce(0, +) + live.values.map(\.1).reduce(0, +)
@@ -242,10 +305,14 @@ public enum Check {
             final.add(d)
             try emit(d)
         }
-        let comparedKinds: Set<DifferenceKind> = [.type, .value, .ttl]
-        final.matched = counts.compared - found.filter { comparedKinds.contains($0.kind) }.count
+        final.matched = counts.compared - found.filter { $0.kind != .duplicate && comparedFirst.contains(Self.identity($0)) }.count
         result.counts = final
         return result
+    }
+
+    /// A key and its database as one value (the database as two leading bytes).
+    static func identity(_ d: Difference) -> [UInt8] {
+        [UInt8(truncatingIfNeeded: d.db >> 8), UInt8(truncatingIfNeeded: d.db)] + d.key
     }
 
     static func kind(_ s: SideState?, _ t: SideState?, _ rule: DifferenceRule) -> DifferenceKind? {

@@ -16,6 +16,18 @@ public struct CompareCounts: Sendable, Equatable, Codable {
 
     public var totalDifferences: Int { differences.values.reduce(0, +) }
 
+    /// What is wrong with these counts, if anything: none is negative, no more keys matched
+    /// than were compared, none compared that a side did not hold. A check whose counts break
+    /// this has lost track of keys, and its result is not given.
+    public var inconsistency: String? {
+        let named = [("source keys", sourceKeys), ("target keys", targetKeys), ("compared", compared), ("matched", matched),
+                     ("expired", expired)] + differences.map { ($0.key.rawValue, $0.value) }
+        if let (name, n) = named.first(where: { $0.1 < 0 }) { return "\(name) is \(n)" }
+        if matched > compared { return "\(matched) keys matched of \(compared) compared" }
+        if compared > min(sourceKeys, targetKeys) { return "\(compared) keys compared, but the sides hold \(sourceKeys) and \(targetKeys)" }
+        return nil
+    }
+
     public mutating func add(_ d: Difference) {
         differences[d.kind, default: 0] += 1
         let t = (d.source ?? d.target).map { "\($0.type)" } ?? "unknown"

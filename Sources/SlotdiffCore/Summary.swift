@@ -44,6 +44,18 @@ public struct Summary: Sendable {
         self.counts = counts
     }
 
+    /// What an operator must look at before trusting the result: a side that lists no key
+    /// while the other lists some is more often a wrong URL, database or permission than a
+    /// migration that moved nothing.
+    public var warnings: [String] {
+        var w: [String] = []
+        for (name, mine, other) in [("source", counts.sourceKeys, counts.targetKeys), ("target", counts.targetKeys, counts.sourceKeys)]
+        where mine == 0 && other > 0 {
+            w.append("the \(name) lists no keys while the other side lists \(other): check its URL, database, filters and the user's permissions")
+        }
+        return w
+    }
+
     /// 0 the sides match, 1 differences were found.
     public var exitCode: Int32 { counts.totalDifferences == 0 ? 0 : 1 }
     public var result: String {
@@ -68,6 +80,7 @@ public struct Summary: Sendable {
             "seconds": (seconds * 1000).rounded() / 1000,
         ]
         if let log { o["log"] = log }
+        o["warnings"] = warnings
         o["mode"] = mode
         o["passes"] = passes
         if let left = interruptedPassesLeft { o["passes_left"] = left }
@@ -94,6 +107,7 @@ public struct Summary: Sendable {
         if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
         if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }
         if emptySkipped > 0 { rows.append(("empty collections", "\(emptySkipped) (not loadable by a server, skipped)")) }
+        for w in warnings { rows.append(("WARNING", w)) }
         rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
         rows.append(("time", String(format: "%.2f s", seconds)))
         if let log { rows.append(("log", log)) }

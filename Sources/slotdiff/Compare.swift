@@ -117,8 +117,12 @@ struct CheckArguments: ParsableArguments {
 
     @OptionGroup var live: LiveArguments
 
+    @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
+    var allowEmpty = false
+
     func options() throws -> CheckOptions {
         var options = CheckOptions()
+        options.allowEmpty = allowEmpty
         options.filter = try filters.filter()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
         options.mode = live.mode
@@ -260,6 +264,8 @@ struct CheckArguments: ParsableArguments {
         } catch let e as LogError {
             throw CheckFailure(e.description)
         } catch let e as LiveError {
+            throw CheckFailure(e.description)
+        } catch let e as CheckError {
             throw CheckFailure(e.description)
         } catch let e as RedisError {
             throw CheckFailure(e.description)

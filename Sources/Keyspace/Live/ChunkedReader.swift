@@ -8,6 +8,9 @@ struct Redirected: Error {
     var redirection: RedisRedirection
 }
 
+/// A key was replaced (by a value of another type) or deleted while it was read in pieces.
+struct KeyChanged: Error {}
+
 extension LiveNode {
     /// Reads a value too big for one DUMP with bounded commands (GETRANGE, LRANGE, SSCAN,
     /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
@@ -71,14 +74,16 @@ extension LiveNode {
         return (type, d.finish())
     }
 
-    /// One command; a MOVED/ASK reply is thrown as `Redirected`, a WRONGTYPE reply (the key
-    /// was replaced meanwhile) is null.
+    /// One command; a MOVED/ASK reply is thrown as `Redirected`; a WRONGTYPE or "no such key"
+    /// reply (the key was replaced or deleted meanwhile) as `KeyChanged`, so the key is read
+    /// again from the start; any other error reply ends the check (`refusal`).
     func one(_ db: Int?, _ cmd: [RESPArg], asking: Bool) async throws -> RESPValue {
         let r = try await pipeline(db: db, [cmd], asking: asking)[0]
         if let moved = r.serverError?.redirection { throw Redirected(redirection: moved) }
         if let e = r.serverError {
-            if e.code == "WRONGTYPE" { return .null }
-            throw LiveError("\(endpoint): \(String(describing: cmd.first ?? "")) failed: \(e.message)")
+            if e.code == "WRONGTYPE" || e.message.lowercased().contains("no such key") { throw KeyChanged() }
+            let words = cmd.prefix(2).map { String(decoding: $0.bytes, as: UTF8.self) }
+            throw refusal(words.first == "XINFO" ? words.joined(separator: " ") : words[0], e)
         }
         return r
     }
@@ -87,7 +92,7 @@ extension LiveNode {
         var cursor = "0"
         repeat {
             let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)], asking: asking)
-            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { return }
+            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { throw LiveError("\(endpoint): unexpected \(cmdName) reply") }
             cursor = c
             // RESP3 may answer with a map for HSCAN/ZSCAN pairs; flatten it.
             let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }

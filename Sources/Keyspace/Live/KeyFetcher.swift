@@ -10,12 +10,15 @@ enum FetchResult {
     case absent
     /// The slot lives on another node (MOVED), or is being migrated there (ASK).
     case redirect(RedisRedirection)
+    /// The key was replaced by one of another type while it was read (WRONGTYPE, or a DUMP of
+    /// another type than TYPE said): read it again from the start.
+    case changed
 }
 
 /// Command words built once: a literal argument would allocate on every use.
 enum Word {
     static let pexpiretime: RESPArg = "PEXPIRETIME", pttl: RESPArg = "PTTL", memory: RESPArg = "MEMORY"
-    static let usage: RESPArg = "USAGE", samples: RESPArg = "SAMPLES", five: RESPArg = "5"
+    static let usage: RESPArg = "USAGE", samples: RESPArg = "SAMPLES"
     static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP", getrange: RESPArg = "GETRANGE", zero: RESPArg = "0"
     static let strlen: RESPArg = "STRLEN", llen: RESPArg = "LLEN", scard: RESPArg = "SCARD", zcard: RESPArg = "ZCARD"
     static let hlen: RESPArg = "HLEN", xlen: RESPArg = "XLEN", exists: RESPArg = "EXISTS"
@@ -23,12 +26,16 @@ enum Word {
 
 extension LiveNode {
     /// Reads a batch of keys of one database in pipelined round trips. First the expiry and
-    /// the type of every key. Then strings are read with one GETRANGE bounded by the size
-    /// bound (a longer string goes on in pieces), and for other types the server's memory
-    /// size is asked (or, with `--mode length`, the element count). Values under the bound are
-    /// read with DUMP and decoded by the RDB value decoder; larger ones (and values whose size
-    /// the server will not tell) are read in chunks into the same digest. A string is thus
-    /// never serialized (DUMP compresses and checksums what GETRANGE hands over as it is).
+    /// the type of every key. Then strings are read with one GETRANGE bounded by the size bound
+    /// (a longer string goes on in pieces), and other values are sized exactly before any is
+    /// serialized: their element count first (or, with `--mode length`, that is the answer),
+    /// then, for collections of at most `elementBound` elements, MEMORY USAGE … SAMPLES 0 (exact,
+    /// and cheap at that size; a sampled estimate misses one huge element among many small
+    /// ones). Values under the bound are read with DUMP and decoded by the RDB value decoder;
+    /// larger ones, and every collection over the element bound, are read in chunks into the
+    /// same digest. So no command makes the server serialize more than the bound.
+    /// A key is absent only on a reply that says so (-2 from PEXPIRETIME/PTTL, `none` from TYPE,
+    /// a null reply); any other error reply ends the check naming the command (`refusal`).
     func fetch(db: Int?, keys: [[UInt8]], digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
         var results = [FetchResult](repeating: .absent, count: keys.count)
         let keyBytes = keys.reduce(0) { $0 + $1.count }
@@ -48,26 +55,34 @@ extension LiveNode {
         var typed: [(Int, ValueType)] = []
         typed.reserveCapacity(keys.count)
         for i in 0..<keys.count {
-            let exp = probe[2 * i]
+            let exp = probe[2 * i], typeReply = probe[2 * i + 1]
             if let e = exp.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
-                throw LiveError("\(endpoint): \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") failed: \(e.message)")
+                throw refusal(hasPexpiretime ? "PEXPIRETIME" : "PTTL", e)
             }
-            let x = exp.int ?? -2
-            if x == -2 { continue }   // no such key (any more)
+            if let e = typeReply.serverError {
+                if let r = e.redirection { results[i] = .redirect(r); continue }
+                throw refusal("TYPE", e)
+            }
+            guard let x = exp.int else { throw LiveError("\(endpoint): unexpected \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") reply") }
+            guard let type = try valueType(typeReply) else { continue }   // `none`: no such key (any more)
+            if x == -2 {
+                results[i] = .changed   // written between the two commands: its expiry is unknown
+                continue
+            }
             if x >= 0 { expiries[i] = hasPexpiretime ? x : now + x }
-            guard let t = Self.valueType(probe[2 * i + 1]) else { continue }
-            typed.append((i, t))
+            typed.append((i, type))
         }
         if options.mode == .keys {
             for (i, t) in typed { results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: .zero)) }
             return results
         }
-        // Second round trip: lengths (length mode); or strings and the memory size of the rest.
+        // Second round trip: strings, and the element count of everything else (module values:
+        // their memory size, as they have no count).
         let limit = options.bigKeyThreshold
         batch = RESPBatch(capacity: keyBytes + keys.count * 64, asking: asking)
         for (i, t) in typed {
-            if options.mode == .length {
+            if options.mode == .length || (t != .string && t != .module) {
                 batch.begin(2)
                 batch.arg(Self.lengthWord(t))
                 batch.arg(keys[i])
@@ -78,42 +93,68 @@ extension LiveNode {
                 batch.arg(Word.zero)
                 batch.arg(max(0, limit - 1))
             } else {
-                batch.begin(5)
-                batch.arg(Word.memory)
-                batch.arg(Word.usage)
-                batch.arg(keys[i])
-                batch.arg(Word.samples)
-                batch.arg(Word.five)
+                memoryUsage(&batch, keys[i])
             }
         }
         let second = try await pipeline(db: db, batch)
         var dumps: [Int] = []
-        var big: [(Int, ValueType)] = []
+        var sized: [(Int, ValueType, count: Int)] = []
+        var big: [(Int, ValueType, count: Int)] = []
         for (n, (i, t)) in typed.enumerated() {
             let reply = second[n]
-            if let r = reply.serverError?.redirection { results[i] = .redirect(r); continue }
+            let command = options.mode == .length || (t != .string && t != .module) ? Self.lengthName(t)
+                : t == .string ? "GETRANGE" : "MEMORY USAGE"
+            if let e = reply.serverError {
+                if let r = e.redirection { results[i] = .redirect(r); continue }
+                if e.code == "WRONGTYPE" { results[i] = .changed; continue }
+                throw refusal(command, e)
+            }
             if options.mode == .length {
-                if reply.serverError != nil { continue }   // replaced meanwhile: the re-check rounds read it again
-                let length = UInt64(max(0, reply.int ?? 0))
-                if length == 0 && t != .string { continue }
-                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: length)))
+                guard let length = reply.int, length >= 0 else { throw LiveError("\(endpoint): unexpected \(command) reply") }
+                if length == 0 && t != .string { continue }   // gone since the probe
+                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
-                // WRONGTYPE or null: replaced or deleted since the probe.
-                guard let b = reply.buffer else { continue }
+                guard let b = reply.buffer else { throw LiveError("\(endpoint): unexpected GETRANGE reply") }
                 d.begin(.string)
                 b.withUnsafeReadableBytes { d.stringPart($0) }
                 if limit > 0 && b.readableBytes >= limit {
-                    big.append((i, .string))   // longer than one reply may carry: read again in pieces
+                    big.append((i, .string, 0))   // longer than one reply may carry: read again in pieces
                 } else {
                     results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
                 }
-            } else if let bytes = reply.int, Int(bytes) <= limit {
+            } else if t == .module {
+                if reply.isNull { continue }   // gone since the probe
+                guard let bytes = reply.int else { throw LiveError("\(endpoint): unexpected MEMORY USAGE reply") }
+                if Int(bytes) > limit {
+                    throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces")
+                }
                 dumps.append(i)
-            } else if !reply.isNull {
-                big.append((i, t))
+            } else {
+                guard let count = reply.int, count >= 0 else { throw LiveError("\(endpoint): unexpected \(command) reply") }
+                if count == 0 { continue }   // gone since the probe
+                if count > options.elementBound { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
             }
         }
         if options.mode == .length { return results }
+        // Third round trip: the exact size of collections under the element bound.
+        if !sized.isEmpty {
+            batch = RESPBatch(capacity: keyBytes + keys.count * 48, asking: asking)
+            for (i, _, _) in sized { memoryUsage(&batch, keys[i]) }
+            let sizes = try await pipeline(db: db, batch)
+            for (n, (i, t, count)) in sized.enumerated() {
+                let reply = sizes[n]
+                if let e = reply.serverError {
+                    if let r = e.redirection { results[i] = .redirect(r); continue }
+                    // Without MEMORY the size is unknown: bounded reads are exact, only slower.
+                    warnOnce("MEMORY USAGE refused (\(e.message)); collections are read in chunks instead of with DUMP")
+                    big.append((i, t, count))
+                    continue
+                }
+                if reply.isNull { continue }   // gone since the probe
+                guard let bytes = reply.int else { throw LiveError("\(endpoint): unexpected MEMORY USAGE reply") }
+                if Int(bytes) <= limit { dumps.append(i) } else { big.append((i, t, count)) }
+            }
+        }
         // Values under the bound: one DUMP each, pipelined.
         batch = RESPBatch(capacity: keyBytes + keys.count * 32, asking: asking)
         for i in dumps {
@@ -122,51 +163,80 @@ extension LiveNode {
             batch.arg(keys[i])
         }
         let payloads = try await pipeline(db: db, batch)
+        let types = Dictionary(typed.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
         for (n, i) in dumps.enumerated() {
             let reply = payloads[n]
-            // Moved since the probe (a slot migration under way): read where it went.
-            if let r = reply.serverError?.redirection { results[i] = .redirect(r); continue }
-            if let e = reply.serverError { throw LiveError("\(endpoint): DUMP failed: \(e.message)") }
-            guard let buf = reply.buffer else { continue }   // gone since the probe: expired or deleted
+            if let e = reply.serverError {
+                // Moved since the probe (a slot migration under way): read where it went.
+                if let r = e.redirection { results[i] = .redirect(r); continue }
+                throw refusal("DUMP", e)
+            }
+            if reply.isNull { continue }   // gone since the probe: expired or deleted
+            guard let buf = reply.buffer else { throw LiveError("\(endpoint): unexpected DUMP reply") }
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
                 do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
                     throw LiveError(e.description)
                 }
             }
+            if type != types[i] && !(type == .module && types[i] == .module) {
+                results[i] = .changed
+                continue
+            }
             let empty = d.count == 0 && type != .string && type != .stream && type != .module
             if empty { continue }
             results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
         }
-        // Big values: their length, then bounded reads.
-        for (i, t) in big {
-            if t == .module {
-                throw LiveError("\(endpoint): key \(Difference.display(keys[i])) is a module value of \(limit)+ bytes; module values cannot be read in bounded pieces")
-            }
+        // Big values: bounded reads.
+        for (i, t, count) in big {
             do {
-                let length = Int(try await one(db, [Self.lengthWord(t), RESPArg(keys[i])], asking: asking).int ?? 0)
+                let length = t == .string ? Int(try await one(db, [Word.strlen, RESPArg(keys[i])], asking: asking).int ?? 0) : count
                 if let s = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking) {
                     results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
                 }
             } catch let moved as Redirected {
                 // The slot moved while the value was read in pieces: read it again where it went.
                 results[i] = .redirect(moved.redirection)
+            } catch is KeyChanged {
+                results[i] = .changed
             }
         }
         return results
     }
 
+    private func memoryUsage(_ batch: inout RESPBatch, _ key: [UInt8]) {
+        batch.begin(5)
+        batch.arg(Word.memory)
+        batch.arg(Word.usage)
+        batch.arg(key)
+        batch.arg(Word.samples)
+        batch.arg(Word.zero)
+    }
+
     /// The type in a TYPE reply; nil for `none` (no such key). Types that are not one of the
     /// six core types are module types.
-    static func valueType(_ reply: RESPValue) -> ValueType? {
-        guard let b = reply.buffer else { return nil }
+    func valueType(_ reply: RESPValue) throws -> ValueType? {
+        guard let b = reply.buffer else { throw LiveError("\(endpoint): unexpected TYPE reply") }
         return b.withUnsafeReadableBytes { p -> ValueType? in
-            for (name, t) in typeWords where name.count == p.count && name.elementsEqual(p) { return t }
+            for (name, t) in Self.typeWords where name.count == p.count && name.elementsEqual(p) { return t }
             return p.elementsEqual("none".utf8) ? nil : .module
         }
     }
 
     static let typeWords: [([UInt8], ValueType)] = [ValueType.string, .hash, .list, .set, .zset, .stream].map {
         (Array($0.description.utf8), $0)
+    }
+
+    /// The name of `lengthWord(t)`, for messages.
+    static func lengthName(_ t: ValueType) -> String {
+        switch t {
+        case .string: "STRLEN"
+        case .list: "LLEN"
+        case .set: "SCARD"
+        case .zset: "ZCARD"
+        case .hash: "HLEN"
+        case .stream: "XLEN"
+        case .module: "EXISTS"
+        }
     }
 
     /// The command that counts a value's elements (a string's bytes).

@@ -18,8 +18,15 @@ final class LiveNode: @unchecked Sendable {
     private var selected: [Int?]
     private let lock = NSLock()
     private var next = 0
+    /// Connections that were lost and made again since `connect()`. A SCAN cursor (or a slot
+    /// listing) is only good on the server process it came from: a listing that sees this
+    /// change starts again, since the process may have restarted or failed over meanwhile.
+    private var replaced = 0
+    private var everConnected: [Bool]
     private(set) var serverName = "redis"
     private(set) var version: [Int] = [0]
+    /// `standalone` or `cluster` as HELLO told (servers from Redis 6); nil before.
+    private(set) var serverMode: String?
 
     init(endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, readOnly: Bool) {
         self.endpoint = endpoint
@@ -31,7 +38,19 @@ final class LiveNode: @unchecked Sendable {
         connectOptions = RedisConnectionOptions(tls: options.tls, clientName: "slotdiff")
         connections = Array(repeating: nil, count: max(1, options.workers))
         selected = Array(repeating: nil, count: max(1, options.workers))
+        everConnected = Array(repeating: false, count: max(1, options.workers))
     }
+
+    private var warned: Set<String> = []
+
+    /// Tells the operator once per node about a fallback that costs time, not correctness.
+    func warnOnce(_ message: String) {
+        let first = lock.withLock { warned.insert(message).inserted }
+        if first { FileHandle.standardError.write(Data("slotdiff: warning: \(endpoint): \(message)\n".utf8)) }
+    }
+
+    /// How many connections were replaced so far (see `replaced`).
+    var epoch: Int { lock.withLock { replaced } }
 
     let address: String
     /// How errors name a DUMP reply from this node.
@@ -44,8 +63,10 @@ final class LiveNode: @unchecked Sendable {
         serverName == "valkey" ? !version.lexicographicallyPrecedes([9, 0]) : !version.lexicographicallyPrecedes([7, 4])
     }
 
+    /// Opens every connection now, so that any connection made later replaces a lost one
+    /// and moves `epoch`.
     func connect() async throws {
-        _ = try await connection(0)
+        for slot in connections.indices { _ = try await connection(slot) }
     }
 
     /// Whether this cluster node can list one slot range without walking all its keys: a
@@ -86,30 +107,36 @@ final class LiveNode: @unchecked Sendable {
             lock.withLock {
                 serverName = name
                 version = v.split(separator: ".").compactMap { Int($0) }
+                serverMode = c.serverInfo["mode"]
             }
         }
         if readOnly {
             let r = try await c.pipeline([["READONLY"]])
-            if case .error(let e) = r[0] { throw LiveError("\(endpoint): READONLY refused: \(e.message)") }
+            if case .error(let e) = r[0] { throw refusal("READONLY", e) }
         }
         lock.withLock {
             connections[slot] = c
             selected[slot] = endpoint.db ?? 0
+            if everConnected[slot] { replaced += 1 }
+            everConnected[slot] = true
         }
         return c
     }
 
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
-    func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false) async throws -> [RESPValue] {
+    func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
         let batch = RESPBatch(asking: asking)
         for c in commands { batch.command(c) }
-        return try await pipeline(db: db, batch)
+        return try await pipeline(db: db, batch, leavesDatabaseUnknown: leavesDatabaseUnknown)
     }
 
     /// Sends a batch (see `RESPBatch`) in database `db`; with `asking`, the replies to the
-    /// ASKING commands are left out.
-    func pipeline(db: Int?, _ batch: RESPBatch) async throws -> [RESPValue] {
+    /// ASKING commands are left out. A lost connection is made again and the batch sent again;
+    /// so is a batch answered with LOADING, BUSY or TRYAGAIN (a server loading its data after
+    /// a restart, running a script, or moving a slot): every command sent is a read, so sending
+    /// it twice changes nothing. `leavesDatabaseUnknown`: the batch selects databases itself.
+    func pipeline(db: Int?, _ batch: RESPBatch, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
         if batch.isEmpty { return [] }
         if let limiter { await limiter.acquire(batch.count) }
         let slot = lock.withLock { () -> Int in
@@ -117,6 +144,7 @@ final class LiveNode: @unchecked Sendable {
             return next
         }
         var attempt = 0
+        var busy = 0
         while true {
             do {
                 let c = try await connection(slot)
@@ -127,11 +155,22 @@ final class LiveNode: @unchecked Sendable {
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
                     replies = try await c.pipeline(select)
-                    if case .error(let e) = replies[0] { throw LiveError("\(endpoint): SELECT \(db) refused: \(e.message)") }
+                    if case .error(let e) = replies[0] {
+                        if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
+                        throw refusal("SELECT \(db)", e)
+                    }
                     lock.withLock { selected[slot] = db }
                     replies.removeFirst()
                 } else {
                     replies = try await c.pipeline(batch)
+                }
+                if leavesDatabaseUnknown { lock.withLock { selected[slot] = nil } }
+                if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
+                    // Waits up to about two minutes in all: loading a large data set takes a while.
+                    busy += 1
+                    if busy > 40 { throw LiveError("\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)") }
+                    try await Task.sleep(nanoseconds: UInt64(min(busy, 10)) * 300_000_000)
+                    continue
                 }
                 if batch.asking { return stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                 return replies
@@ -145,19 +184,41 @@ final class LiveNode: @unchecked Sendable {
         }
     }
 
+    /// Error replies that pass on their own; any other error reply is an answer.
+    static func isTransient(_ e: RedisServerError) -> Bool {
+        ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"].contains(e.code)
+    }
+
+    /// An error reply to a read that the check cannot do without: it names the server, the
+    /// command and the reply, and says what would allow it. Never read as "no such key".
+    func refusal(_ command: String, _ e: RedisServerError) -> LiveError {
+        let name = command.split(separator: " ").prefix(command.hasPrefix("CLUSTER") || command.hasPrefix("MEMORY") ? 2 : 1)
+            .joined(separator: "|").lowercased()
+        var hint = ""
+        if e.code == "NOPERM" {
+            hint = "; grant it to this user: ACL SETUSER <user> +\(name)"
+        } else if e.message.lowercased().contains("unknown command") || e.message.lowercased().contains("unknown subcommand") {
+            hint = "; the server does not know it: it may be renamed or disabled (rename-command), or older than the command"
+        }
+        return LiveError("\(endpoint): \(command) refused: \(e.message)\(hint)")
+    }
+
     /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
     /// (before handing over any key) when a reply shows the cursor is not slot-ordered.
-    private func scanSlots(_ unit: SlotRange, match: GlobPattern?, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
+    private func scanSlots(_ unit: SlotRange, match: GlobPattern?, epoch: Int, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
         var cursor = UInt64(unit.lower)
         var first = true
         while true {
             let r = try await pipeline(db: nil, [scanCommand(RESPArg(String(cursor)), match: match)])[0]
-            if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
+            try checkListing(epoch)
+            if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
-                  let keys = parts[1].array?.compactMap(\.bytes) else {
+                  let items = parts[1].array else {
                 throw LiveError("\(endpoint): unexpected SCAN reply")
             }
             var inside: [[UInt8]] = []
+            let keys = items.compactMap(\.bytes)
+            if keys.count != items.count { throw LiveError("\(endpoint): unexpected SCAN reply") }
             for k in keys {
                 let s = HashSlot.slot(of: k)
                 // A key before the range, or past where the cursor says it stands, means the
@@ -182,22 +243,54 @@ final class LiveNode: @unchecked Sendable {
 
     // MARK: listing
 
-    /// Databases holding keys: INFO keyspace, or DBSIZE per database where INFO is not allowed.
+    /// Databases holding keys: INFO keyspace; where INFO is refused, DBSIZE in every database
+    /// the server has (found by SELECT until it answers that the index is out of range:
+    /// CONFIG GET databases is blocked on managed services). Any other error reply ends the
+    /// check: a database left out would be a keyspace never compared.
     func databases() async throws -> [Int] {
-        let r = try await pipeline(db: nil, [["INFO", "keyspace"]])
-        if let text = r[0].string, r[0].serverError == nil {
+        let r = try await pipeline(db: nil, [["INFO", "keyspace"]])[0]
+        if let text = r.string, r.serverError == nil {
             return text.split(whereSeparator: \.isNewline).compactMap { line -> Int? in
                 guard line.hasPrefix("db"), let colon = line.firstIndex(of: ":") else { return nil }
                 return Int(line[line.index(line.startIndex, offsetBy: 2)..<colon])
             }.sorted()
         }
         var dbs: [Int] = []
-        for db in 0..<16 {
-            let s = try await pipeline(db: db, [["DBSIZE"]])
-            if case .error = s[0] { break }
-            if (s[0].int ?? 0) > 0 { dbs.append(db) }
+        var first = 0
+        while true {
+            let group = first..<(first + 16)
+            let replies = try await pipeline(db: nil, group.flatMap { [["SELECT", RESPArg($0)], ["DBSIZE"]] as [[RESPArg]] },
+                                             leavesDatabaseUnknown: true)
+            for (i, db) in group.enumerated() {
+                if let e = replies[2 * i].serverError {
+                    let text = e.message.lowercased()
+                    if text.contains("out of range") || text.contains("invalid db index") {
+                        if db == 0 { throw refusal("SELECT 0", e) }
+                        return dbs
+                    }
+                    throw LiveError(refusal("SELECT \(db)", e).description
+                                    + " (INFO was refused too: grant +info, or +select, to find the databases that hold keys)")
+                }
+                if let e = replies[2 * i + 1].serverError { throw refusal("DBSIZE", e) }
+                guard let n = replies[2 * i + 1].int else { throw LiveError("\(endpoint): unexpected DBSIZE reply") }
+                if n > 0 { dbs.append(db) }
+            }
+            first += 16
+            if first >= 1 << 16 { throw LiveError("\(endpoint): the server accepts SELECT for every database up to \(first); cannot tell which hold keys") }
         }
-        return dbs
+    }
+
+    /// Keys in a database (DBSIZE); an error reply ends the check.
+    func keyCount(db: Int?) async throws -> Int {
+        let r = try await pipeline(db: db, [["DBSIZE"]])[0]
+        if let e = r.serverError { throw refusal("DBSIZE", e) }
+        guard let n = r.int else { throw LiveError("\(endpoint): unexpected DBSIZE reply") }
+        return Int(n)
+    }
+
+    /// Throws `ListingInterrupted` when a connection was made again since `epoch`.
+    func checkListing(_ epoch: Int) throws {
+        if self.epoch != epoch { throw ListingInterrupted(endpoint: address) }
     }
 
     /// SCAN's cursor walks the keyspace slot by slot, the slot in its low 14 bits (cluster
@@ -214,17 +307,20 @@ final class LiveNode: @unchecked Sendable {
     /// and so are slots holding more keys than one bounded reply may carry.
     /// A plain SCAN hands over only keys whose slot `inPass` accepts (the others are read in
     /// another pass): they are never copied out of the reply.
+    /// A connection of this node was made again while it was being listed (`ListingInterrupted`
+    /// is thrown): the listing must start over.
     func scan(db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
               _ each: ([[UInt8]]) async throws -> Void) async throws {
+        let epoch = self.epoch
         var onlySlots: Set<UInt16>?
         if let slotUnits {
             if hasSlotCursors {
                 var ok = true
                 for unit in slotUnits where ok {
-                    ok = try await scanSlots(unit, match: match, each)
+                    ok = try await scanSlots(unit, match: match, epoch: epoch, each)
                 }
                 if ok { return }
-            } else if let big = try await keysBySlot(slotUnits, match: match, each) {
+            } else if let big = try await keysBySlot(slotUnits, match: match, epoch: epoch, each) {
                 if big.isEmpty { return }
                 onlySlots = Set(big)
             }
@@ -232,7 +328,8 @@ final class LiveNode: @unchecked Sendable {
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
             let r = try await pipeline(db: db, [scanCommand(RESPArg(cursor), match: match)])[0]
-            if let e = r.serverError { throw LiveError("\(endpoint): SCAN failed: \(e.message)") }
+            try checkListing(epoch)
+            if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].bytes, let keys = parts[1].array else {
                 throw LiveError("\(endpoint): unexpected SCAN reply")
             }
@@ -240,7 +337,7 @@ final class LiveNode: @unchecked Sendable {
             var batch: [[UInt8]] = []
             batch.reserveCapacity(keys.count)
             for k in keys {
-                guard let b = k.buffer else { continue }
+                guard let b = k.buffer else { throw LiveError("\(endpoint): unexpected SCAN reply") }
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
@@ -254,7 +351,7 @@ final class LiveNode: @unchecked Sendable {
     /// round trip, then CLUSTER GETKEYSINSLOT for the slots holding keys, never more than
     /// `slotKeysLimit` keys in one round trip. Returns the slots holding more keys than that
     /// (for a SCAN to list), or nil when the node refuses the commands.
-    private func keysBySlot(_ units: [SlotRange], match: GlobPattern?, _ each: ([[UInt8]]) async throws -> Void) async throws -> [UInt16]? {
+    private func keysBySlot(_ units: [SlotRange], match: GlobPattern?, epoch: Int, _ each: ([[UInt8]]) async throws -> Void) async throws -> [UInt16]? {
         guard try await countsKeysInSlots() else { return nil }
         let limit = max(1, options.slotKeysLimit)
         var big: [UInt16] = []
@@ -264,11 +361,12 @@ final class LiveNode: @unchecked Sendable {
             while lo <= Int(unit.upper) {
                 let hi = min(Int(unit.upper), lo + 1023)
                 let counts = try await pipeline(db: nil, (lo...hi).map { ["CLUSTER", "COUNTKEYSINSLOT", RESPArg($0)] })
+                try checkListing(epoch)
                 // Slots with keys, asking for a little more than counted: keys written since are
                 // listed too, and a full reply shows the slot grew.
                 var asks: [(slot: Int, count: Int)] = []
                 for (i, r) in counts.enumerated() {
-                    if let e = r.serverError { throw LiveError("\(endpoint): CLUSTER COUNTKEYSINSLOT failed: \(e.message)") }
+                    if let e = r.serverError { throw refusal("CLUSTER COUNTKEYSINSLOT", e) }
                     let n = Int(r.int ?? 0)
                     if n > limit { big.append(UInt16(lo + i)) } else if n > 0 { asks.append((lo + i, min(limit, n + n / 8 + 16))) }
                 }
@@ -283,17 +381,23 @@ final class LiveNode: @unchecked Sendable {
                         j += 1
                     }
                     let replies = try await pipeline(db: nil, group.map { getKeys($0.slot, $0.count) })
+                    try checkListing(epoch)
                     var keys: [[UInt8]] = []
                     for (ask, r) in zip(group, replies) {
-                        if let e = r.serverError { throw LiveError("\(endpoint): CLUSTER GETKEYSINSLOT failed: \(e.message)") }
-                        var got = r.array ?? []
+                        if let e = r.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
+                        guard var got = r.array else { throw LiveError("\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply") }
                         if got.count >= ask.count {
                             // The slot grew since it was counted: ask for as many as one reply may carry.
-                            if ask.count < limit { got = try await pipeline(db: nil, [getKeys(ask.slot, limit)])[0].array ?? [] }
+                            if ask.count < limit {
+                                let again = try await pipeline(db: nil, [getKeys(ask.slot, limit)])[0]
+                                try checkListing(epoch)
+                                if let e = again.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
+                                got = again.array ?? []
+                            }
                             if got.count >= limit { big.append(UInt16(ask.slot)); continue }
                         }
                         for k in got {
-                            guard let b = k.bytes else { continue }
+                            guard let b = k.bytes else { throw LiveError("\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply") }
                             if let match, !match.matches(b) { continue }
                             keys.append(b)
                         }
@@ -308,14 +412,22 @@ final class LiveNode: @unchecked Sendable {
 
     /// Slots this cluster node is importing (its own line of CLUSTER NODES, `[slot-<-node]`):
     /// keys already moved here by a migration under way are listed with the node's own slots.
-    /// Empty where the command is refused.
+    /// A refusal ends the check: those keys would be listed by no node.
     func importingSlots() async throws -> [UInt16] {
         let r = try await pipeline(db: nil, [["CLUSTER", "NODES"]])[0]
-        guard r.serverError == nil, let text = r.string else { return [] }
+        if let e = r.serverError { throw refusal("CLUSTER NODES", e) }
+        guard let text = r.string else { throw LiveError("\(endpoint): unexpected CLUSTER NODES reply") }
         guard let mine = text.split(whereSeparator: \.isNewline).first(where: { $0.contains("myself") }) else { return [] }
         return mine.split(separator: " ").compactMap { field -> UInt16? in
             guard field.hasPrefix("["), let arrow = field.range(of: "-<-") else { return nil }
             return UInt16(field[field.index(after: field.startIndex)..<arrow.lowerBound])
         }
     }
+}
+
+/// A node's connection was made again while its keys were listed: the server may be another
+/// process now (restarted, failed over), where the cursor means nothing. The listing of that
+/// node starts over.
+struct ListingInterrupted: Error {
+    var endpoint: String
 }

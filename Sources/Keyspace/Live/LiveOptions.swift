@@ -20,6 +20,10 @@ public struct LiveOptions: Sendable {
     public var slotKeysLimit = 10_000
     /// Values larger than this (MEMORY USAGE, bytes) are read in chunks instead of one DUMP.
     public var bigKeyThreshold = 4 << 20
+    /// Collections with more elements than this are read in chunks without asking their size;
+    /// smaller ones are sized exactly (MEMORY USAGE … SAMPLES 0 walks every element, cheap
+    /// at this count) and read with DUMP when under `bigKeyThreshold`.
+    public var elementBound = 8192
     /// Elements (or bytes for strings) per chunked read.
     public var chunkSize = 1000
     /// Requests per second for this side across all workers; nil = no limit.

@@ -12,7 +12,8 @@ public final class LiveSide: @unchecked Sendable {
     private var nodes: [LiveNode] = []
     private var topology: ClusterTopology?
     private var extraNodes: [String: LiveNode] = [:]
-    private var spill: SpillStore?
+    /// Per node, the records `readOnce` kept per pass.
+    private var spill: [SpillStore]?
     private let lock = NSLock()
     public private(set) var isCluster = false
     public private(set) var describe = ""
@@ -28,6 +29,9 @@ public final class LiveSide: @unchecked Sendable {
         let seed = LiveNode(endpoint: endpoint, options: options, limiter: limiter, readOnly: false)
         try await seed.connect()
         if let t = try await clusterTopology(seed) {
+            if let db = endpoint.db, db != 0 {
+                throw LiveError("\(endpoint): a cluster has only database 0; remove /\(db) from the URL")
+            }
             topology = t
             isCluster = true
             await seed.close()
@@ -51,6 +55,8 @@ public final class LiveSide: @unchecked Sendable {
     /// The cluster map from CLUSTER SHARDS, or CLUSTER SLOTS on servers before 7.0; nil for a
     /// standalone server (cluster support disabled).
     private func clusterTopology(_ seed: LiveNode) async throws -> ClusterTopology? {
+        // HELLO says which, whatever the user may run.
+        if seed.serverMode == "standalone" { return nil }
         let shards = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
         do {
             if shards.serverError == nil { return try ClusterTopology(clusterShards: shards, askedHost: endpoint.host) }
@@ -77,18 +83,26 @@ public final class LiveSide: @unchecked Sendable {
         }
     }
 
-    /// Keys held (INFO keyspace, or DBSIZE), summed over the nodes: sizes the passes of a check.
+    /// Keys held (DBSIZE in every database that holds keys), summed over the nodes: sizes the
+    /// passes of a check. A refused DBSIZE ends the check.
     public func keyCount() async throws -> Int {
         var total = 0
         for n in nodes {
-            let r = try await n.pipeline(db: nil, [["DBSIZE"]])[0]
-            if isCluster || endpoint.db != nil {
-                total += Int(r.int ?? 0)
+            if isCluster {
+                total += try await n.keyCount(db: nil)
             } else {
-                for db in try await n.databases() { total += Int(try await n.pipeline(db: db, [["DBSIZE"]])[0].int ?? 0) }
+                for db in try await databases() { total += try await n.keyCount(db: db) }
             }
         }
         return total
+    }
+
+    /// The databases this side reads: a cluster has only database 0; a standalone server the
+    /// one in its URL, or every database that holds keys.
+    public func databases() async throws -> [Int] {
+        if isCluster { return [0] }
+        if let db = endpoint.db { return [db] }
+        return try await nodes[0].databases()
     }
 
     public func close() async {
@@ -110,21 +124,20 @@ public final class LiveSide: @unchecked Sendable {
             for n in nodes where bySlot { bySlot = try await n.listsBySlot() }
             if bySlot { return }
         }
-        let store = try SpillStore(passes: passes)
         var all = filter
         all.pass = nil
+        var stores: [Int: SpillStore] = [:]
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for node in nodes {
-                    group.addTask { _ = try await self.collect(node: node, filter: all, progress: progress, spill: store, stop: stop) }
+            try await withThrowingTaskGroup(of: (Int, SpillStore?).self) { group in
+                for (i, node) in nodes.enumerated() {
+                    group.addTask { (i, try await self.collect(node: node, filter: all, progress: progress, spillPasses: passes, stop: stop).spill) }
                 }
-                try await group.waitForAll()
+                for try await (i, store) in group { stores[i] = store }
             }
-            try store.finish()
         } catch is Stopped {
-            return   // the store, let go, deletes its files
+            return   // the stores, let go, delete their files
         }
-        spill = store
+        spill = nodes.indices.compactMap { stores[$0] }
     }
 
     private struct Stopped: Error {}
@@ -136,17 +149,26 @@ public final class LiveSide: @unchecked Sendable {
 
     /// Lists and fetches every key that passes the filter into one key table per node.
     public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
-        if let spill, let pass = filter.pass, let i = spill.passes.firstIndex(of: pass) {
-            // One table for the side; a key two nodes held (a slot moving) was kept twice and
-            // is compared once.
-            let p = try spill.load(pass: i, origin: isCluster ? endpoint.address : nodes.first?.address ?? endpoint.address)
-            return ([p.table], p.filteredOut)
+        if let spill, let pass = filter.pass {
+            // One table per node; a key two nodes held (a slot moving) is compared once.
+            var tables: [KeyTable] = []
+            var filtered = 0
+            for (store, node) in zip(spill, nodes) {
+                guard let i = store.passes.firstIndex(of: pass) else { throw LiveError("\(endpoint): pass \(pass) was not kept") }
+                let p = try store.load(pass: i, origin: node.address)
+                tables.append(p.table)
+                filtered += p.filteredOut
+            }
+            return (tables, filtered)
         }
         var tables: [KeyTable] = []
         var filtered = 0
         try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
             for node in nodes {
-                group.addTask { try await self.collect(node: node, filter: filter, progress: progress) }
+                group.addTask {
+                    let r = try await self.collect(node: node, filter: filter, progress: progress)
+                    return (r.table, r.filteredOut)
+                }
             }
             for try await (t, f) in group {
                 tables.append(t)
@@ -156,14 +178,36 @@ public final class LiveSide: @unchecked Sendable {
         return (tables, filtered)
     }
 
-    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore? = nil,
-                         stop: () -> Bool = { false }) async throws -> (KeyTable, Int) {
+    /// Lists and fetches one node's keys; with `spillPasses`, into a new spill store kept per
+    /// pass. A listing interrupted by a lost connection (the server may have restarted, its
+    /// SCAN cursor meaning nothing on the new process) starts again from the beginning, with
+    /// what was read so far thrown away, so nothing is counted twice and nothing is missed.
+    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
+                         stop: @escaping () -> Bool = { false }) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
+        var restarts = 0
+        while true {
+            let store = try spillPasses.map { try SpillStore(passes: $0) }
+            do {
+                let (table, filtered) = try await collectOnce(node: node, filter: filter, progress: progress, spill: store, stop: stop)
+                try store?.finish()
+                return (table, store, filtered)
+            } catch let e as ListingInterrupted {
+                restarts += 1
+                if restarts > 5 {
+                    throw LiveError("\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted")
+                }
+                FileHandle.standardError.write(Data("slotdiff: warning: \(e.endpoint): a connection was lost while its keys were listed (restart or failover?); listing it again from the start\n".utf8))
+            }
+        }
+    }
+
+    private func collectOnce(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore?,
+                             stop: () -> Bool) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         let tableLock = NSLock()
         var filtered = 0
         var spillError: Error?
-        var dbs = isCluster ? [0] : try await node.databases()
-        if let only = endpoint.db { dbs = [only] }
+        var dbs = try await databases()
         if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
         let units = try await slotUnits(for: node, filter: filter)
         for db in dbs {
@@ -230,16 +274,27 @@ public final class LiveSide: @unchecked Sendable {
         return (table, tableLock.withLock { filtered })
     }
 
-    /// Fetches keys from `node`, following MOVED/ASK redirections key by key.
+    /// Fetches keys from `node`, following MOVED/ASK redirections key by key, and reading
+    /// again from the start a key that changed type while it was read.
     func fetchRouted(node: LiveNode, db: Int?, keys: [[UInt8]], digester d: CanonicalDigester) async throws -> [FetchResult] {
         var results = try await node.fetch(db: db, keys: keys, digester: d)
         for i in results.indices {
-            var hops = 0
-            while case .redirect(let r) = results[i] {
-                hops += 1
-                if hops > 5 { throw LiveError("\(endpoint): key redirected more than 5 times (slot \(r.slot))") }
-                let target = try await self.node(host: r.host, port: r.port)
-                results[i] = try await target.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
+            var hops = 0, changes = 0
+            var at = node
+            reading: while true {
+                switch results[i] {
+                case .redirect(let r):
+                    hops += 1
+                    if hops > 5 { throw LiveError("\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))") }
+                    at = try await self.node(host: r.host, port: r.port)
+                    results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
+                case .changed:
+                    changes += 1
+                    if changes > 5 { throw LiveError("\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read") }
+                    results[i] = try await at.fetch(db: isCluster ? nil : db, keys: [keys[i]], digester: d)[0]
+                case .present, .absent:
+                    break reading
+                }
             }
         }
         return results
@@ -266,6 +321,8 @@ public final class LiveSide: @unchecked Sendable {
         // Group by (node, db) so each group is one batch.
         var groups: [String: [Int]] = [:]
         for (i, k) in keys.enumerated() {
+            // A cluster has only database 0: a key of another database is not there.
+            if isCluster && k.db != 0 { continue }
             let n = nodeFor(key: k.key)
             groups["\(n)|\(k.db)", default: []].append(i)
         }
