@@ -285,4 +285,59 @@ struct FailClosedTests {
         // A restart a second or two long must not end every check: the listing starts over.
         #expect(exact >= 1, "no run survived the restart")
     }
+
+    /// A cluster node killed (kill -9) while the cluster is listed, and started again in place
+    /// from its dump and nodes.conf: its listing starts over on the new process, so the result
+    /// is exact — or exit 2. Several seeds; the other side is a standalone server.
+    @Test func clusterNodeRestartDuringTheListing() throws {
+        try TestServers.cluster("fc-crs", .redis7, base: 17570, n: 3)
+        try TestServers.start("fc-crs-dst", .valkey8, port: 17579)
+        defer { TestServers.stop("fc-crs"); TestServers.stop("fc-crs-dst") }
+        let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
+        let fill = """
+            import sys, redis
+            from redis.cluster import RedisCluster
+            c = RedisCluster(host="127.0.0.1", port=17570)
+            s = redis.Redis(host="127.0.0.1", port=17579)
+            for start in range(0, 30000, 1000):
+                batch = {f"key:{i}": f"value:{i}" for i in range(start, start + 1000)}
+                c.mset_nonatomic(batch)
+                s.mset(batch)
+            c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
+            """
+        let f = try run(python, ["-c", fill], timeout: 120)
+        try #require(f.status == 0, "\(f.stderr)")
+        let victim = 17571
+        try TestServers.cli(port: victim, ["SAVE"])
+        let pidFile = TestPaths.root.appendingPathComponent(".servers/fc-crs/\(victim)/server.pid").path
+        var exact = 0
+        for seed in 0..<3 {
+            let log = path("cluster-restart-\(seed).jsonl.zst")
+            let job = try Background(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17570", "redis://127.0.0.1:17579",
+                                                                 "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"])
+            Thread.sleep(forTimeInterval: 0.3 + Double(seed) * 0.7)
+            let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            kill(pid, SIGKILL)
+            Thread.sleep(forTimeInterval: 0.3)
+            try TestServers.revive("fc-crs", port: victim)
+            let r = job.wait(timeout: 300)
+            #expect(r.status != 0, "seed \(seed): a restart gave exit 0")
+            if r.status == 1 {
+                var diffs: [Difference] = []
+                try DiffLogReader(path: log).forEach { diffs.append($0) }
+                let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+                #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "seed \(seed): \(diffs.count) differences")
+                #expect((summary["source"] as? [String: Any])?["keys"] as? Int == 30030, "seed \(seed): \(summary["source"] ?? "")")
+                exact += 1
+            } else {
+                #expect(r.status == 2, "seed \(seed): \(r.status) \(r.stderr)")
+            }
+            // The node is back with every key before the next seed.
+            var held = 0
+            for port in 17570...17572 { held += try Self.dbsize(port) }
+            #expect(held == 30030)
+        }
+        #expect(exact >= 1, "no run survived the restart")
+    }
 }

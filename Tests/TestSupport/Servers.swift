@@ -39,6 +39,12 @@ public enum TestServers {
         try servers(["cluster", name, kind.rawValue, "\(base)", "\(n)"])
     }
 
+    /// Starts a stopped or killed server (or cluster node, by its port) again in place: its
+    /// files (dump.rdb, nodes.conf) and the arguments it was first started with.
+    public static func revive(_ name: String, port: Int? = nil) throws {
+        try servers(["revive", name] + (port.map { ["\($0)"] } ?? []))
+    }
+
     public static func stop(_ name: String) {
         _ = try? servers(["stop", name])
     }

@@ -111,7 +111,7 @@ extension LiveNode {
             }
             if options.mode == .length {
                 guard let length = reply.int, length >= 0 else { throw LiveError("\(endpoint): unexpected \(command) reply") }
-                if length == 0 && t != .string { continue }   // gone since the probe
+                if length == 0 && t != .string && t != .stream { continue }   // gone since the probe (an empty stream is not)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
                 guard let b = reply.buffer else { throw LiveError("\(endpoint): unexpected GETRANGE reply") }
@@ -131,7 +131,8 @@ extension LiveNode {
                 dumps.append(i)
             } else {
                 guard let count = reply.int, count >= 0 else { throw LiveError("\(endpoint): unexpected \(command) reply") }
-                if count == 0 { continue }   // gone since the probe
+                // Gone since the probe; but a stream whose entries were all deleted is still there.
+                if count == 0 && t != .stream { continue }
                 if count > options.elementBound { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
             }
         }

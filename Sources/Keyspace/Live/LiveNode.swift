@@ -184,9 +184,10 @@ final class LiveNode: @unchecked Sendable {
         }
     }
 
-    /// Error replies that pass on their own; any other error reply is an answer.
+    /// Error replies that pass on their own (a node that just started again answers
+    /// CLUSTERDOWN until it has met the others); any other error reply is an answer.
     static func isTransient(_ e: RedisServerError) -> Bool {
-        ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"].contains(e.code)
+        ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"].contains(e.code)
     }
 
     /// An error reply to a read that the check cannot do without: it names the server, the
