@@ -363,3 +363,24 @@ struct TerminationTests {
         #expect(second.status == 128 + SIGTERM || second.status == 128 + SIGINT, "\(second.status) \(second.stderr)")
     }
 }
+
+@Suite struct WatchTerminationTests {
+    /// SIGTERM during a watch: it ends after the pass under way, like Ctrl-C, with the trend
+    /// written and every pass's log complete.
+    @Test func sigtermEndsTheWatchCleanly() throws {
+        let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
+        let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                                           "--every", "60s", "--dir", dir])
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
+        let sent = Date()
+        bg.signal(SIGTERM)
+        let r = bg.wait()
+        #expect(Date().timeIntervalSince(sent) < 10)
+        #expect(r.status == 1 && r.stderr.contains("SIGTERM"), "\(r.status) \(r.stdout) \(r.stderr)")
+        let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
+        #expect((trend["passes"] as! [Any]).count == 1)
+        let log = DiffLogReader(path: dir + "/pass-0001.jsonl.zst")
+        try log.forEach { _ in }
+        #expect(log.complete && log.consistent)
+    }
+}
