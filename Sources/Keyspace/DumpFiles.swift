@@ -4,21 +4,65 @@ import SlotdiffCore
 
 /// One side given as dump files: a path, several comma-separated paths, or a directory of
 /// dumps (one per shard of a cluster backup).
+///
+/// A directory side reads its `*.rdb`, `*.rdb.zst` and `*.rdb.zstd` files. Any other entry
+/// whose name says it is a dump (`*.rdb*`: `dump.rdb.gz`, `dump.rdb.bak`), and any
+/// subdirectory that holds such entries, is an error: left out, it would make a shard look
+/// missing. Unrelated entries (`nodes.conf`, `appendonlydir/`) are listed in `skipped`.
 public struct DumpFiles: Sendable {
     public let spec: String
     public let paths: [String]
+    /// Entries of directory sides that are not read, and why.
+    public let skipped: [Skipped]
+
+    public struct Skipped: Sendable, Equatable {
+        public var path: String
+        public var reason: String
+    }
 
     public static let extensions = [".rdb", ".rdb.zst", ".rdb.zstd"]
 
     public init(spec: String) throws {
         self.spec = spec
         var out: [String] = []
+        var skipped: [Skipped] = []
         for part in spec.split(separator: ",").map(String.init) where !part.isEmpty {
             var isDir: ObjCBool = false
             if part != "-" && FileManager.default.fileExists(atPath: part, isDirectory: &isDir) && isDir.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: part)
-                    .filter { n in Self.extensions.contains { n.hasSuffix($0) } }.sorted()
-                if names.isEmpty { throw RDBError(input: part, offset: 0, reason: "directory holds no dump files (*.rdb, *.rdb.zst)") }
+                let entries: [String]
+                do { entries = try FileManager.default.contentsOfDirectory(atPath: part).sorted() } catch {
+                    throw DumpFilesError("\(part): cannot list the directory: \(String(cString: strerror(errno)))")
+                }
+                var names: [String] = []
+                var refused: [String] = []
+                for n in entries {
+                    let full = (part as NSString).appendingPathComponent(n)
+                    var sub: ObjCBool = false
+                    _ = FileManager.default.fileExists(atPath: full, isDirectory: &sub)
+                    if sub.boolValue {
+                        let inner = ((try? FileManager.default.contentsOfDirectory(atPath: full)) ?? []).filter(Self.namedLikeDump).sorted()
+                        if Self.namedLikeDump(n) {
+                            refused.append("\(n)/ is named like a dump but is a directory")
+                        } else if inner.isEmpty {
+                            skipped.append(Skipped(path: full, reason: "a directory (directories are not descended into)"))
+                        } else {
+                            refused.append("\(n)/ is a directory holding dump files (\(inner.prefix(3).joined(separator: ", "))"
+                                           + "\(inner.count > 3 ? ", …" : "")), which are not read from here; name each dump, comma-separated")
+                        }
+                    } else if Self.extensions.contains(where: { n.hasSuffix($0) }) {
+                        names.append(n)
+                    } else if Self.namedLikeDump(n) {
+                        refused.append("\(n): " + Self.whyNotRead(n))
+                    } else {
+                        skipped.append(Skipped(path: full, reason: "not a dump file name (*.rdb, *.rdb.zst, *.rdb.zstd)"))
+                    }
+                }
+                if !refused.isEmpty {
+                    throw DumpFilesError("\(part): \(refused.count == 1 ? "an entry that looks like a dump cannot be read" : "\(refused.count) entries that look like dumps cannot be read")"
+                                         + " (leaving \(refused.count == 1 ? "it" : "them") out would make shards look missing): "
+                                         + refused.joined(separator: "; "))
+                }
+                if names.isEmpty { throw DumpFilesError("\(part): directory holds no dump files (*.rdb, *.rdb.zst)") }
                 out += names.map { (part as NSString).appendingPathComponent($0) }
             } else {
                 out.append(part)
@@ -26,12 +70,34 @@ public struct DumpFiles: Sendable {
         }
         if out.isEmpty { throw RDBError(input: spec, offset: 0, reason: "no dump file given") }
         paths = out
+        self.skipped = skipped
+    }
+
+    /// A name that says its file is a dump: `.rdb` somewhere in it (any case).
+    static func namedLikeDump(_ name: String) -> Bool { name.lowercased().contains(".rdb") }
+
+    static func whyNotRead(_ name: String) -> String {
+        let lower = name.lowercased()
+        let compressors = [(".gz", "gzip"), (".bz2", "bzip2"), (".xz", "xz"), (".lz4", "lz4"), (".lzma", "lzma"), (".zip", "zip"), (".7z", "7-Zip")]
+        if let (_, tool) = compressors.first(where: { lower.hasSuffix($0.0) }) {
+            return "\(tool) is not read; decompress it (or recompress it with zstd, .rdb.zst)"
+        }
+        if extensions.contains(where: { lower.hasSuffix($0) }) {
+            return "named in another case than *.rdb, *.rdb.zst, *.rdb.zstd; rename it"
+        }
+        return "named like a dump but not *.rdb, *.rdb.zst or *.rdb.zstd; rename it, or move it out of the directory"
     }
 
     /// True when a command-line side names dump files rather than a server.
     public static func looksLikeFiles(_ spec: String) -> Bool {
         !(spec.hasPrefix("redis://") || spec.hasPrefix("rediss://") || spec.hasPrefix("valkey://") || spec.hasPrefix("valkeys://"))
     }
+}
+
+/// A side whose dump files cannot be listed as given.
+public struct DumpFilesError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
 }
 
 /// The records of one dump file, held in a key table.

@@ -157,9 +157,12 @@ public final class RDBFileParser {
         }
     }
 
-    /// After the EOF opcode: the CRC64 trailer (RDB ≥ 5). 0 means the writer disabled it.
+    /// After the EOF opcode: the CRC64 trailer (RDB ≥ 5; 0 means the writer disabled it), and
+    /// then nothing: bytes after the trailer (two dumps joined, a file written over a longer
+    /// one, a copy that appended to an old file) are an error, never ignored.
     func finish(_ eofAt: Int64) throws {
-        if info.version >= 5 || info.valkey {
+        let trailer = info.version >= 5 || info.valkey
+        if trailer {
             let computed = input.checksumSoFar()
             let at = input.offset
             let stored = try input.leU64("the 8-byte CRC64 checksum after the EOF marker")
@@ -172,5 +175,33 @@ public final class RDBFileParser {
             }
         }
         info.bytes = input.offset
+        let extra = try input.bytesLeft()
+        if extra > 0 {
+            throw input.error("\(extra) byte\(extra == 1 ? "" : "s") after the end of the dump (the EOF marker\(trailer ? " and checksum" : "")); "
+                              + "expected the input to end here", at: info.bytes)
+        }
+    }
+}
+
+extension RDBInput {
+    /// Reads the input to its end and says how many bytes were left unread (0 at the end).
+    /// Read errors of the source are thrown, with the offset where they happened.
+    func bytesLeft() throws -> Int64 {
+        let buffered = Int64(end - pos)
+        guard !sourceDone, let source else { return buffered }
+        var more: Int64 = 0
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunk, alignment: 16)
+        defer { scratch.deallocate() }
+        while true {
+            let got: Int
+            do { got = try source.read(into: scratch) } catch var e as RDBError {
+                if e.offset < 0 { e.offset = base + Int64(end) + more }
+                throw e
+            }
+            if got == 0 { break }
+            more += Int64(got)
+        }
+        sourceDone = true
+        return buffered + more
     }
 }

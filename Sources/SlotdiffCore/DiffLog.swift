@@ -63,13 +63,26 @@ public final class DiffLogWriter: @unchecked Sendable {
 
     private var closed = false
 
+    /// Ends a finished check's log: its closing record, then `close()`. A log without one
+    /// (a run interrupted, killed or failed) reads as incomplete.
+    public func finish(_ end: DiffLogEnd) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if closed { throw LogError("cannot end diff log \(path): already closed") }
+        pending.append(contentsOf: end.jsonLine().utf8)
+        pending.append(0x0A)
+        try flushLocked()
+        closed = true
+        if Foundation.close(fd) != 0 { throw LogError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
     public func close() throws {
         lock.lock()
         defer { lock.unlock() }
         if closed { return }
         try flushLocked()
         closed = true
-        _ = Foundation.close(fd)
+        if Foundation.close(fd) != 0 { throw LogError("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     private func flushLocked() throws {
@@ -100,15 +113,109 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) thro
     }
 }
 
+/// The last line of the log of a finished check: what the check found, so a reader can tell
+/// a complete log from one whose run was interrupted, killed or failed (those have none), and
+/// that every difference counted is in the log. Its `kind` is `end`, which no difference has.
+///
+///     {"kind":"end","result":"differences","differences_total":37,"differences":{"missing":5,…},
+///      "source_keys":230,"target_keys":232,"compared":220,"matched":183,"expired":0,"passes":4}
+public struct DiffLogEnd: Sendable, Equatable {
+    public var differences: [DifferenceKind: Int]
+    public var sourceKeys: Int
+    public var targetKeys: Int
+    public var compared: Int
+    public var matched: Int
+    public var expired: Int
+    public var passes: Int
+
+    public init(counts: CompareCounts, passes: Int) {
+        differences = counts.differences.filter { $0.value != 0 }
+        sourceKeys = counts.sourceKeys
+        targetKeys = counts.targetKeys
+        compared = counts.compared
+        matched = counts.matched
+        expired = counts.expired
+        self.passes = passes
+    }
+
+    public var differencesTotal: Int { differences.values.reduce(0, +) }
+    /// `match` or `differences`, as in the summary.
+    public var result: String { differencesTotal == 0 ? "match" : "differences" }
+
+    /// How a closing line starts; no difference line does.
+    public static let prefix = "{\"kind\":\"end\""
+
+    public func jsonLine() -> String {
+        let kinds = DifferenceKind.allCases.map { "\"\($0.rawValue)\":\(differences[$0] ?? 0)" }.joined(separator: ",")
+        return Self.prefix + ",\"result\":\"\(result)\",\"differences_total\":\(differencesTotal),\"differences\":{\(kinds)},"
+            + "\"source_keys\":\(sourceKeys),\"target_keys\":\(targetKeys),\"compared\":\(compared),\"matched\":\(matched),"
+            + "\"expired\":\(expired),\"passes\":\(passes)}"
+    }
+
+    /// Reads a closing line back; its fields must agree with each other.
+    public init(jsonLine line: Substring) throws {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["kind"] as? String == "end" else {
+            throw LogError("not a closing record")
+        }
+        func int(_ k: String) throws -> Int {
+            guard let n = o[k] as? NSNumber, n.intValue >= 0 else { throw LogError("closing record: no \"\(k)\" count") }
+            return n.intValue
+        }
+        guard let kinds = o["differences"] as? [String: Any] else { throw LogError("closing record: no \"differences\" object") }
+        var d: [DifferenceKind: Int] = [:]
+        for (k, v) in kinds {
+            guard let kind = DifferenceKind(rawValue: k), let n = v as? NSNumber, n.intValue >= 0 else {
+                throw LogError("closing record: bad \"differences\" entry \"\(k)\"")
+            }
+            if n.intValue > 0 { d[kind] = n.intValue }
+        }
+        differences = d
+        sourceKeys = try int("source_keys")
+        targetKeys = try int("target_keys")
+        compared = try int("compared")
+        matched = try int("matched")
+        expired = try int("expired")
+        passes = try int("passes")
+        guard try int("differences_total") == differencesTotal, o["result"] as? String == result else {
+            throw LogError("closing record: \"result\" and \"differences_total\" disagree with \"differences\"")
+        }
+    }
+}
+
 /// Reads a diff log back, line by line. A log cut off inside its last frame (a killed run)
-/// yields every complete line before the cut and sets `truncated`.
+/// yields every complete line before the cut and sets `truncated`. The closing record of a
+/// finished check is not a difference: it is kept in `end`.
 public final class DiffLogReader {
     public let path: String
     public private(set) var truncated = false
+    /// The closing record; nil when the log has none (its run did not finish).
+    public private(set) var end: DiffLogEnd?
+    /// Difference lines read (every line but the closing record, whatever `forEach` was given).
+    public private(set) var differenceLines = 0
 
     public init(path: String) { self.path = path }
 
+    /// True when the log was read to its closing record, with nothing cut off after it.
+    public var complete: Bool { end != nil && !truncated }
+
+    /// When complete, whether its closing record counts the differences the log holds.
+    public var consistent: Bool { end.map { $0.differencesTotal == differenceLines } ?? false }
+
+    /// Reads the log through, counting its lines and reading only its closing record
+    /// (`complete`, `end`, `differenceLines` and `truncated` are set): a cheap check of a log
+    /// before anything is shown of it.
+    public func scan() throws {
+        try read(parse: false) { _ in }
+    }
+
     public func forEach(_ body: (Difference) throws -> Void) throws {
+        try read(parse: true, body)
+    }
+
+    private func read(parse: Bool, _ body: (Difference) throws -> Void) throws {
+        truncated = false
+        end = nil
+        differenceLines = 0
         guard let fh = FileHandle(forReadingAtPath: path) else {
             throw LogError("cannot open diff log \(path): \(String(cString: strerror(errno)))")
         }
@@ -120,13 +227,22 @@ public final class DiffLogReader {
         var lineNo = 0
         var lastRet = 0
         var sawInput = false
+        let endPrefix = Array(DiffLogEnd.prefix.utf8)
         func emitLines() throws {
             var start = 0
             carry.withUnsafeBufferPointer { _ in }
             while let nl = carry[start...].firstIndex(of: 0x0A) {
                 lineNo += 1
-                let line = String(decoding: carry[start..<nl], as: UTF8.self)
-                do { try body(try Difference(jsonLine: Substring(line))) } catch let e as LogError {
+                let bytes = carry[start..<nl]
+                do {
+                    if end != nil { throw LogError("a line after the closing record (two logs joined into one file?)") }
+                    if bytes.starts(with: endPrefix) {
+                        end = try DiffLogEnd(jsonLine: Substring(String(decoding: bytes, as: UTF8.self)))
+                    } else {
+                        differenceLines += 1
+                        if parse { try body(try Difference(jsonLine: Substring(String(decoding: bytes, as: UTF8.self)))) }
+                    }
+                } catch let e as LogError {
                     throw LogError("\(path): line \(lineNo): \(e.description)")
                 }
                 start = nl + 1

@@ -65,9 +65,10 @@ public struct SlotRange: Hashable, Sendable, CustomStringConvertible {
         self.init(a, b)
     }
 
-    /// The I-th (0-based) of N contiguous, near-equal ranges covering all slots.
-    public static func shard(_ index: Int, of n: Int) -> SlotRange {
-        precondition(n > 0 && index >= 0 && index < n)
+    /// The I-th (0-based) of N contiguous, near-equal ranges covering all slots; nil unless
+    /// 1 ≤ N ≤ 16384 (more ranges than slots would leave some empty) and 0 ≤ I < N.
+    public static func shard(_ index: Int, of n: Int) -> SlotRange? {
+        guard n >= 1, n <= HashSlot.count, index >= 0, index < n else { return nil }
         let lo = HashSlot.count * index / n
         let hi = HashSlot.count * (index + 1) / n - 1
         return SlotRange(UInt16(lo), UInt16(hi))

@@ -5,9 +5,12 @@ public struct Summary: Sendable {
     public struct SideInfo: Sendable {
         public var spec: String
         public var inputs: [[String: String]]
-        public init(spec: String, inputs: [[String: String]]) {
+        /// Entries of a directory side that were not read, each with `path` and `reason`.
+        public var skipped: [[String: String]]
+        public init(spec: String, inputs: [[String: String]], skipped: [[String: String]] = []) {
             self.spec = spec
             self.inputs = inputs
+            self.skipped = skipped
         }
     }
 
@@ -79,6 +82,11 @@ public struct Summary: Sendable {
             "started_at": ISO8601DateFormatter().string(from: startedAt),
             "seconds": (seconds * 1000).rounded() / 1000,
         ]
+        for (name, side) in [("source", source), ("target", target)] where !side.skipped.isEmpty {
+            var d = o[name] as! [String: Any]
+            d["skipped"] = side.skipped
+            o[name] = d
+        }
         if let log { o["log"] = log }
         o["warnings"] = warnings
         o["mode"] = mode
@@ -107,6 +115,11 @@ public struct Summary: Sendable {
         if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
         if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }
         if emptySkipped > 0 { rows.append(("empty collections", "\(emptySkipped) (not loadable by a server, skipped)")) }
+        for (name, side) in [("source", source), ("target", target)] where !side.skipped.isEmpty {
+            rows.append(("\(name) skipped", "\(side.skipped.count) entries of its directory, not dump files: "
+                         + side.skipped.prefix(3).compactMap { $0["path"].map { ($0 as NSString).lastPathComponent } }.joined(separator: ", ")
+                         + (side.skipped.count > 3 ? ", …" : "")))
+        }
         for w in warnings { rows.append(("WARNING", w)) }
         rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
         rows.append(("time", String(format: "%.2f s", seconds)))

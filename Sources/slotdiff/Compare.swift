@@ -21,10 +21,27 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "Check the I-th of N equal slot ranges (0-based, e.g. 2/4), so N processes split one check.")
     var shard: ShardArg?
 
+    func validate() throws {
+        if let shard {
+            guard shard.count >= 1 && shard.count <= HashSlot.count else {
+                throw ValidationError("--shard \(shard): N must be between 1 and \(HashSlot.count) (the number of hash slots)")
+            }
+            guard shard.index >= 0 && shard.index < shard.count else {
+                throw ValidationError("--shard \(shard): I must be between 0 and \(shard.count - 1) (0-based, below N)")
+            }
+            if let r = slots, let s = SlotRange.shard(shard.index, of: shard.count), max(r.lower, s.lower) > min(r.upper, s.upper) {
+                throw ValidationError("--slots \(r) and --shard \(shard) share no slot")
+            }
+        }
+        if let bad = dbs.first(where: { $0 < 0 }) { throw ValidationError("--db \(bad): a database number is 0 or more") }
+    }
+
     func filter() throws -> KeyFilter {
         var range = slots
         if let shard {
-            let s = SlotRange.shard(shard.index, of: shard.count)
+            guard let s = SlotRange.shard(shard.index, of: shard.count) else {
+                throw ValidationError("--shard \(shard): no such shard (0 ≤ I < N ≤ \(HashSlot.count))")
+            }
             if let r = range {
                 let lo = max(r.lower, s.lower), hi = min(r.upper, s.upper)
                 guard lo <= hi else { throw ValidationError("--slots \(r) and --shard \(shard.index)/\(shard.count) share no slot") }
@@ -38,15 +55,17 @@ struct FilterOptions: ParsableArguments {
     }
 }
 
-struct ShardArg: ExpressibleByArgument {
+/// `I/N`; its range is checked by `FilterOptions.validate()`, which says what is wrong.
+struct ShardArg: ExpressibleByArgument, CustomStringConvertible {
     var index: Int
     var count: Int
     init?(argument: String) {
-        let p = argument.split(separator: "/")
-        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n >= 1, i >= 0, i < n else { return nil }
+        let p = argument.split(separator: "/", omittingEmptySubsequences: false)
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]) else { return nil }
         index = i
         count = n
     }
+    var description: String { "\(index)/\(count)" }
 }
 
 struct LiveArguments: ParsableArguments {
@@ -85,6 +104,20 @@ struct LiveArguments: ParsableArguments {
 
     enum ReadFrom: String, ExpressibleByArgument { case primary, replica }
 
+    func validate() throws {
+        if rounds < 0 { throw ValidationError("--rounds \(rounds): must be 0 or more") }
+        if roundDelay.milliseconds > 3_600_000 {
+            throw ValidationError("--round-delay \(roundDelay.text): at most 1h (every re-check round waits this long)")
+        }
+        if let qps, qps < 1 { throw ValidationError("--qps \(qps): must be at least 1 command per second (leave it out for no limit)") }
+        if bigKeyThreshold < 1 { throw ValidationError("--big-key-threshold \(bigKeyThreshold): must be at least 1 byte") }
+        if let passes, passes < 1 || passes > HashSlot.count {
+            throw ValidationError("--passes \(passes): must be between 1 and \(HashSlot.count) (one hash slot per pass)")
+        }
+        if batch < 1 { throw ValidationError("--batch \(batch): must be at least 1 key") }
+        if slotKeysLimit < 1 { throw ValidationError("--slot-keys-limit \(slotKeysLimit): must be at least 1 key") }
+    }
+
     func liveOptions(workers: Int) throws -> LiveOptions {
         var o = LiveOptions()
         o.workers = workers
@@ -120,6 +153,10 @@ struct CheckArguments: ParsableArguments {
     @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
     var allowEmpty = false
 
+    func validate() throws {
+        if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers \(workers): must be between 1 and 1024") }
+    }
+
     func options() throws -> CheckOptions {
         var options = CheckOptions()
         options.allowEmpty = allowEmpty
@@ -139,19 +176,54 @@ struct CheckArguments: ParsableArguments {
 
     /// Runs one check: both sides opened, compared, closed; every difference in the log at
     /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
+    /// Before anything is read or written, the outputs are checked: none is an input dump file
+    /// or another output, and each can be written (`labels` name them in messages).
     func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
-                 stop: @escaping () -> Bool = { false }, progress: CheckProgress? = nil) async throws -> Summary {
+                 labels: OutputLabels = OutputLabels(), stop: @escaping () -> Bool = { false },
+                 progress: CheckProgress? = nil) async throws -> Summary {
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
         do {
-            outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened,
-                                                    checkpoint: checkpoint, resume: resume, stop: stop, progress: progress))
+            outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened, checkpoint: checkpoint,
+                                                    resume: resume, labels: labels, stop: stop, progress: progress))
         } catch { outcome = .failure(error) }
         for side in opened.sides { await side.close() }
         return try outcome.get()
     }
 
     final class OpenedSides: @unchecked Sendable { var sides: [LiveSide] = [] }
+
+    /// How messages name the outputs of one check.
+    struct OutputLabels {
+        var log = "the diff log (--out)"
+        var summary = "the summary (--summary)"
+        var checkpoint = "the checkpoint (--checkpoint)"
+    }
+
+    /// The dump files of the sides given as files, listed (nothing is opened); nil for a server.
+    func dumpFiles() throws -> (source: DumpFiles?, target: DumpFiles?) {
+        (DumpFiles.looksLikeFiles(source) ? try DumpFiles(spec: source) : nil,
+         DumpFiles.looksLikeFiles(target) ? try DumpFiles(spec: target) : nil)
+    }
+
+    /// Refuses outputs that would overwrite an input or each other, or that cannot be written.
+    static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?)) throws {
+        var inputs: [(what: String, path: String)] = []
+        for (name, f) in [("source", files.source), ("target", files.target)] {
+            for p in f?.paths ?? [] where p != "-" { inputs.append(("the \(name) dump file", p)) }
+        }
+        try Outputs.checkDistinct(outputs, inputs: inputs)
+        for o in outputs { try Outputs.checkWritable(o) }
+    }
+
+    /// Entries of directory sides that are not read, one warning line each on standard error.
+    static func warnSkipped(_ files: (source: DumpFiles?, target: DumpFiles?)) {
+        for (name, f) in [("source", files.source), ("target", files.target)] {
+            for e in f?.skipped ?? [] {
+                FileHandle.standardError.write(Data("slotdiff: warning: \(name): not read: \(e.path): \(e.reason)\n".utf8))
+            }
+        }
+    }
 
     /// What a checkpoint records: which check it belongs to, the passes done with their
     /// results, and how much of the log they wrote.
@@ -172,14 +244,19 @@ struct CheckArguments: ParsableArguments {
     }
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
-                            stop: @escaping () -> Bool, progress: CheckProgress?) async throws -> Summary {
+                            labels: OutputLabels, stop: @escaping () -> Bool, progress: CheckProgress?) async throws -> Summary {
         let started = Date()
         do {
+            let files = try dumpFiles()
+            try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: summaryPath)]
+                                  + (checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? []),
+                                  files: files)
+            Self.warnSkipped(files)
             var options = try options()
             options.progress = progress
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
-            func spec(_ s: String, _ env: String) async throws -> SideSpec {
-                if DumpFiles.looksLikeFiles(s) { return .files(try DumpFiles(spec: s)) }
+            func spec(_ s: String, _ f: DumpFiles?, _ env: String) async throws -> SideSpec {
+                if let f { return .files(f) }
                 var ep = try RedisEndpoint(url: s)
                 if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
                 let side = LiveSide(endpoint: ep, options: liveOptions)
@@ -187,8 +264,8 @@ struct CheckArguments: ParsableArguments {
                 try await side.open()
                 return .live(side)
             }
-            let src = try await spec(source, "SLOTDIFF_SOURCE_PASSWORD")
-            let dst = try await spec(target, "SLOTDIFF_TARGET_PASSWORD")
+            let src = try await spec(source, files.source, "SLOTDIFF_SOURCE_PASSWORD")
+            let dst = try await spec(target, files.target, "SLOTDIFF_TARGET_PASSWORD")
             if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
                 throw CheckFailure("standard input (-) can be read for one file only")
             }
@@ -219,7 +296,11 @@ struct CheckArguments: ParsableArguments {
                 guard let checkpoint, let state else { return }
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.sortedKeys]
-                try enc.encode(state).write(to: URL(fileURLWithPath: checkpoint), options: .atomic)
+                try Outputs.replace(try enc.encode(state), at: checkpoint)
+            }
+            func side(_ spec: String, _ inputs: [[String: String]], _ f: DumpFiles?) -> Summary.SideInfo {
+                .init(spec: RedisEndpoint.redact(spec), inputs: inputs,
+                      skipped: (f?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] })
             }
             // Written before any pass, so a run stopped before its first pass ends can be resumed too.
             if !resume { try save() }
@@ -230,20 +311,24 @@ struct CheckArguments: ParsableArguments {
                 state!.logBytes = log.size()
                 try save()
             }, stop: stop) { try log.write($0) }
-            try log.close()
             if result.passesLeft > 0 {
-                var partial = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
-                                      target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
+                // No closing record: the log reads as incomplete until --resume finishes it.
+                try log.close()
+                var partial = Summary(source: side(source, result.sourceInputs, files.source),
+                                      target: side(target, result.targetInputs, files.target), counts: result.counts)
                 partial.interruptedPassesLeft = result.passesLeft
                 partial.passes = result.passes
                 partial.log = out
                 partial.seconds = Date().timeIntervalSince(started)
-                try Data((partial.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
+                try Outputs.write(Data((partial.json() + "\n").utf8), to: summaryPath)
                 throw CheckFailure("interrupted with \(result.passesLeft) of \(result.passes) passes left"
                                    + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
             }
-            var s = Summary(source: .init(spec: RedisEndpoint.redact(source), inputs: result.sourceInputs),
-                            target: .init(spec: RedisEndpoint.redact(target), inputs: result.targetInputs), counts: result.counts)
+            // Written after the checkpoint's last logBytes, so a --resume of this run cuts it off
+            // and writes it again at its own end.
+            try log.finish(DiffLogEnd(counts: result.counts, passes: result.passes))
+            var s = Summary(source: side(source, result.sourceInputs, files.source),
+                            target: side(target, result.targetInputs, files.target), counts: result.counts)
             s.filteredOut = result.filteredOut
             s.emptySkipped = result.emptySkipped
             s.ttlToleranceMs = ttlTolerance.milliseconds
@@ -255,7 +340,7 @@ struct CheckArguments: ParsableArguments {
             }
             s.mode = live.mode.rawValue
             s.passes = result.passes
-            try Data((s.json() + "\n").utf8).write(to: URL(fileURLWithPath: summaryPath))
+            try Outputs.write(Data((s.json() + "\n").utf8), to: summaryPath)
             return s
         } catch let e as CheckFailure {
             throw e
@@ -271,6 +356,8 @@ struct CheckArguments: ParsableArguments {
             throw CheckFailure(e.description)
         } catch let e as ValidationError {
             throw CheckFailure(e.message)
+        } catch let e as DumpFilesError {
+            throw CheckFailure(e.description)
         }
     }
 }
@@ -340,32 +427,37 @@ extension Slotdiff {
     }
 }
 
-/// Ctrl-C: the first asks the check to stop after the pass under way (the log frame is
-/// finished, the checkpoint written); a second ends the process at once.
+/// Ctrl-C (SIGINT) or SIGTERM (what Kubernetes and systemd send): the first asks the check to
+/// stop after the pass under way (the log frame is finished, the checkpoint and a partial
+/// summary written, exit 2); a second ends the process at once (130 for SIGINT, 143 for SIGTERM).
 final class Interrupt: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    private var source: DispatchSourceSignal?
+    private var sources: [DispatchSourceSignal] = []
 
     var requested: Bool { lock.withLock { count > 0 } }
 
     static func install() -> Interrupt {
         let i = Interrupt()
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler {
-            let n = i.lock.withLock { () -> Int in
-                i.count += 1
-                return i.count
+        let queue = DispatchQueue(label: "slotdiff.signals")
+        for (sig, name) in [(SIGINT, "Ctrl-C"), (SIGTERM, "SIGTERM")] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            s.setEventHandler {
+                // Signals that arrive together are merged into one event: `data` counts them.
+                let n = i.lock.withLock { () -> Int in
+                    i.count += max(1, Int(s.data))
+                    return i.count
+                }
+                if n == 1 {
+                    FileHandle.standardError.write(Data("slotdiff: \(name): stopping after the pass under way (again to end at once)\n".utf8))
+                } else {
+                    Foundation.exit(128 + sig)
+                }
             }
-            if n == 1 {
-                FileHandle.standardError.write(Data("slotdiff: stopping after the pass under way (Ctrl-C again to end at once)\n".utf8))
-            } else {
-                Foundation.exit(130)
-            }
+            s.resume()
+            i.sources.append(s)
         }
-        s.resume()
-        i.source = s
         return i
     }
 }

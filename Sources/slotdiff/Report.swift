@@ -20,15 +20,57 @@ extension Slotdiff {
         @Option(help: "Also write a self-contained HTML page: summary, heat map of differences per hash slot, first keys per kind.")
         var html: String?
 
+        @Flag(help: "Read logs without a closing record (a run interrupted, killed or failed) too, with a warning, instead of refusing them.")
+        var allowIncomplete = false
+
         enum Format: String, ExpressibleByArgument { case table, json, jsonl }
 
+        func validate() throws {
+            if limit < 0 { throw ValidationError("--limit \(limit): must be 0 (all) or more") }
+        }
+
+        /// Nil when the log may be shown; otherwise why not (or, with --allow-incomplete, a warning).
+        func incomplete(_ r: DiffLogReader) throws -> String? {
+            if r.complete {
+                guard r.consistent else {
+                    throw fail("\(r.path): the closing record counts \(r.end!.differencesTotal) differences but the log holds "
+                               + "\(r.differenceLines) lines: the log is damaged")
+                }
+                return nil
+            }
+            let why = r.truncated ? "it ends in an incomplete frame: the run was cut off" : "it has no closing record"
+            if !allowIncomplete {
+                throw fail("\(r.path): incomplete log: the run did not finish (\(why)); "
+                           + "its differences are not the whole result. --allow-incomplete shows what it holds")
+            }
+            return "\(r.path): incomplete log: the run did not finish (\(why)); showing what it holds"
+        }
+
         func run() throws {
+            // Nothing is read before the page is known to be writable, and not over a log.
+            if let html {
+                do {
+                    try Outputs.checkDistinct([OutputFile(what: "the page (--html)", path: html)],
+                                              inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", Compare.summaryPath(for: $0)) })
+                    try Outputs.checkWritable(OutputFile(what: "the page (--html)", path: html))
+                } catch let e as CheckFailure {
+                    throw fail(e.description)
+                }
+            }
             let glob = match.map(GlobPattern.init)
             var rows: [Difference] = []
             var counts: [DifferenceKind: Int] = [:]
-            var truncated: [String] = []
+            var warnings: [String] = []
             var page = HTMLReport(title: "slotdiff report", sources: logs)
             do {
+                // Lines go out as they are read: every log is known complete first.
+                if format == .jsonl {
+                    for path in logs {
+                        let r = DiffLogReader(path: path)
+                        try r.scan()
+                        _ = try incomplete(r)
+                    }
+                }
                 for path in logs {
                     let r = DiffLogReader(path: path)
                     try r.forEach { d in
@@ -40,17 +82,17 @@ extension Slotdiff {
                         if format == .jsonl { print(d.jsonLine()); return }
                         if format == .json || limit == 0 || rows.count < limit { rows.append(d) }
                     }
-                    if r.truncated { truncated.append(path) }
+                    if let w = try incomplete(r) { warnings.append(w) }
                 }
             } catch let e as LogError {
                 throw fail(e.description)
             }
-            for t in truncated {
-                FileHandle.standardError.write(Data("slotdiff: warning: \(t) ends in an incomplete frame (the run was cut off); showing what it holds\n".utf8))
+            for w in warnings {
+                FileHandle.standardError.write(Data("slotdiff: warning: \(w)\n".utf8))
             }
             if let html {
-                do { try Data(page.html().utf8).write(to: URL(fileURLWithPath: html)) } catch {
-                    throw fail("cannot write \(html): \(error.localizedDescription)")
+                do { try Outputs.write(Data(page.html().utf8), to: html) } catch let e as CheckFailure {
+                    throw fail(e.description)
                 }
             }
             let total = counts.values.reduce(0, +)

@@ -44,19 +44,26 @@ func fail(_ message: String) -> ExitCode {
     return ExitCode(2)
 }
 
-/// Durations such as `1s`, `500ms`, `2m`; a bare number is seconds.
+/// Durations such as `1s`, `500ms`, `2m`; a bare number is seconds. At most 30 days (so no
+/// conversion can overflow); a value that is not a number, negative or larger is refused.
 struct DurationArg: ExpressibleByArgument {
     var milliseconds: Int64
+    /// As written on the command line, for messages.
+    var text: String
+
+    static let maxMilliseconds: Double = 30 * 86_400_000
 
     init?(argument: String) {
+        text = argument
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            guard let v = Double(argument.dropLast(suffix.count)), v >= 0 else { return nil }
-            milliseconds = Int64(v * scale)
-            return
+        var number = Substring(argument)
+        var scale = 1000.0
+        if let (suffix, s) = units.first(where: { argument.hasSuffix($0.0) }) {
+            number = argument.dropLast(suffix.count)
+            scale = s
         }
-        guard let v = Double(argument), v >= 0 else { return nil }
-        milliseconds = Int64(v * 1000)
+        guard let v = Double(number), v.isFinite, v >= 0, v * scale <= Self.maxMilliseconds else { return nil }
+        milliseconds = Int64(v * scale)
     }
 
     /// How help shows a default: `2s`, `500ms`, `10m`.

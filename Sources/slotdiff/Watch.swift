@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Keyspace
+import RDB
 import SlotdiffCore
 
 extension Slotdiff {
@@ -38,12 +39,47 @@ extension Slotdiff {
         @Option(help: "Address the metrics server listens on.")
         var metricsHost: String = "0.0.0.0"
 
+        func validate() throws {
+            if every.milliseconds < 1 { throw ValidationError("--every \(every.text): must be more than 0 (e.g. 30s, 10m)") }
+            if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1 pass") }
+            if driftAfter < 1 { throw ValidationError("--drift-after \(driftAfter): must be at least 1 pass") }
+            if let metricsPort, !(1...65535).contains(metricsPort) {
+                throw ValidationError("--metrics-port \(metricsPort): must be a TCP port, 1 to 65535")
+            }
+        }
+
         func run() async throws {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            var trend = DriftTrend()
             let trendPath = (dir as NSString).appendingPathComponent("trend.json")
+            do {
+                // Nothing is read or written before the outputs are known to be writable and
+                // none of them is an input.
+                let files = try check.dumpFiles()
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue {
+                    throw CheckFailure("--dir \(dir): not a directory")
+                }
+                for case let f? in [files.source, files.target] {
+                    for p in f.paths where p != "-" && FileIdentity(p) != FileIdentity(trendPath) {
+                        let name = (p as NSString).lastPathComponent
+                        if FileIdentity((p as NSString).deletingLastPathComponent) == FileIdentity(dir),
+                           name.hasPrefix("pass-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json")) {
+                            throw CheckFailure("input \(p) lies in --dir \(dir) with the name of a pass's output; an input is never overwritten")
+                        }
+                    }
+                }
+                try Outputs.makeDirectory(dir, what: "--dir")
+                if access(dir, W_OK | X_OK) != 0 { throw CheckFailure("--dir \(dir): cannot create files in it: \(Outputs.reason())") }
+                try CheckArguments.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false)], files: files)
+            } catch let e as CheckFailure {
+                throw fail(e.description)
+            } catch let e as DumpFilesError {
+                throw fail(e.description)
+            } catch let e as RDBError {
+                throw fail(e.description)
+            }
+            var trend = DriftTrend()
             if resume, let data = FileManager.default.contents(atPath: trendPath) {
-                do { trend = try DriftTrend(json: data) } catch { throw fail("--resume: \(trendPath): \(error)") }
+                do { trend = try DriftTrend(json: data) } catch { throw fail("--resume: \(trendPath) is not a watch's trend.json") }
             }
             let interrupt = Interrupt.install()
             var metrics: WatchMetrics?
@@ -64,9 +100,13 @@ extension Slotdiff {
                 let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
                 let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
                 do {
-                    let s = try await check.runOnce(out: log, summaryPath: summaryPath, stop: { interrupt.requested })
+                    let s = try await check.runOnce(out: log, summaryPath: summaryPath,
+                                                    labels: .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)"),
+                                                    stop: { interrupt.requested })
                     var diffs: [Difference] = []
-                    try DiffLogReader(path: log).forEach { diffs.append($0) }
+                    do { try DiffLogReader(path: log).forEach { diffs.append($0) } } catch let e as LogError {
+                        throw CheckFailure(e.description)
+                    }
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)
@@ -82,8 +122,9 @@ extension Slotdiff {
                     FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))
                     lastStatus = 2
                 }
-                try Data((trend.json(driftAfter: driftAfter) + "\n").utf8)
-                    .write(to: URL(fileURLWithPath: trendPath))
+                do { try Outputs.replace(Data((trend.json(driftAfter: driftAfter) + "\n").utf8), at: trendPath) } catch let e as CheckFailure {
+                    throw fail(e.description)
+                }
                 if let count, pass - first >= count { break }
                 if interrupt.requested { break }
                 // Wait for the next start, waking early on Ctrl-C.

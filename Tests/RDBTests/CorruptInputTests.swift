@@ -61,6 +61,38 @@ import TestSupport
         #expect(refused > 0)
     }
 
+    /// Bytes after the EOF marker and checksum (two dumps joined, a file written over a longer
+    /// one) are an error at the offset where the dump ended, from memory, a file and a .zst.
+    @Test(arguments: ["drift-target.rdb", "peers/redis__redis/tests__assets__encodings.rdb"])
+    func bytesAfterTheEndAreAnError(_ file: String) throws {
+        let path = TestPaths.fixture(file)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let checksum = !bytes.starts(with: Array("REDIS0004".utf8))
+        try parse(bytes, name: path)
+        let dir = TestPaths.temporaryDirectory()
+        for extra in [[UInt8(0)], [UInt8](repeating: 0x41, count: 17), bytes, [UInt8](repeating: 0, count: 3 << 20)] {
+            let name = extra.count == 1 ? "1 byte" : "\(extra.count) bytes"
+            func check(_ body: () throws -> Void) {
+                do {
+                    try body()
+                    Issue.record("\(file) with \(name) appended parsed without error")
+                } catch let e as RDBError {
+                    #expect(e.offset == Int64(bytes.count), "\(e)")
+                    #expect(e.reason.hasPrefix("\(name) after the end of the dump (the EOF marker\(checksum ? " and checksum" : ""))"), "\(e)")
+                } catch {
+                    Issue.record("\(error)")
+                }
+            }
+            check { try parse(bytes + extra, name: path) }
+            let long = dir.appendingPathComponent("long.rdb").path
+            try Data(bytes + extra).write(to: URL(fileURLWithPath: long))
+            check { try RDBFileParser(path: long).parse(digester: CanonicalDigester()) { _ in } }
+            let zst = long + ".zst"
+            #expect(try run("/usr/bin/zstd", ["-q", "-f", long, "-o", zst]).status == 0)
+            check { try RDBFileParser(path: zst).parse(digester: CanonicalDigester()) { _ in } }
+        }
+    }
+
     @Test func garbageIsNotADump() throws {
         for junk in [[UInt8](), Array("hello world".utf8), Array("REDIS00x1".utf8), Array("REDIS0014xx".utf8), Array("VALKEY081".utf8)] {
             #expect(throws: RDBError.self) { try parse(junk, name: "junk") }

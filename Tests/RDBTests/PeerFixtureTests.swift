@@ -35,6 +35,10 @@ let expectedPeerFailures: [String: String] = [
     "redis__librdb/test__dumps__invalid_chksum_v8.rdb": "checksum mismatch",
     "redis__librdb/test__dumps__redis_ent_opcode_ram_lru.rdb": "Redis Enterprise",
     "redis__redis/tests__assets__corrupt_ziplist.rdb": "ziplist",
+    // Captured from a diskless replication stream: the dump (checksum 0) is followed by the
+    // 40-byte "$EOF:" mark of that protocol, which is not part of a dump file. Bytes after a
+    // dump's end are refused; `dumpBeforeADisklessEOFMark` reads the dump without the mark.
+    "sripathikrishnan__redis-rdb-tools/tests__dumps__redis_40_with_module.rdb": "at offset 248: 40 bytes after the end of the dump",
     "valkey-io__valkey/tests__assets__corrupt_ziplist.rdb": "ziplist",
 ]
 
@@ -62,6 +66,20 @@ let expectedPeerFailures: [String: String] = [
         let (keys, info) = try parseAll(path)
         #expect(info.keys == keys.count)
         if info.version >= 5 { #expect(info.checksum != .absent) }
+    }
+
+    /// The one peer dump with bytes after its end (a diskless-replication capture): without
+    /// its 40-byte EOF mark it is a dump like any other.
+    @Test func dumpBeforeADisklessEOFMark() throws {
+        let path = peersDir.appendingPathComponent("sripathikrishnan__redis-rdb-tools/tests__dumps__redis_40_with_module.rdb").path
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let mark = bytes.suffix(40)
+        #expect(bytes.count == 288 && mark.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        let input = bytes.dropLast(40).withUnsafeBytes { RDBInput(name: path, bytes: $0) }
+        let p = RDBFileParser(input: input)
+        var types: [ValueType] = []
+        try p.parse(digester: CanonicalDigester()) { types.append($0.type) }
+        #expect(types.count == 2 && types.contains(.module) && p.info.checksum == .disabled)
     }
 
     /// Where a peer ships the expected contents (JSON), the digest of those contents, fed

@@ -59,6 +59,68 @@ import TestSupport
         #expect(n >= 3000 && n < 6000)
     }
 
+    /// A finished log ends with its closing record: not a difference, read into `end`. A log
+    /// continued after its last pass (--resume) is cut before it and ends with one again.
+    @Test func closingRecord() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("log.jsonl.zst").path
+        var counts = CompareCounts()
+        counts.sourceKeys = 10
+        counts.targetKeys = 12
+        counts.compared = 8
+        counts.matched = 5
+        counts.expired = 1
+        let w = try DiffLogWriter(path: path)
+        for i in 0..<40 {
+            try w.write(sample(i))
+            counts.add(sample(i))
+        }
+        try w.flush()
+        let kept = w.size()
+        let end = DiffLogEnd(counts: counts, passes: 3)
+        try w.finish(end)
+        #expect(end.jsonLine().hasPrefix(DiffLogEnd.prefix) && !end.jsonLine().contains("\n"))
+        #expect(try DiffLogEnd(jsonLine: Substring(end.jsonLine())) == end)
+        var read: [Difference] = []
+        let r = DiffLogReader(path: path)
+        try r.forEach { read.append($0) }
+        #expect(read == (0..<40).map(sample))
+        #expect(r.end == end && r.complete && r.consistent && r.differenceLines == 40)
+        #expect(r.end?.result == "differences" && r.end?.differencesTotal == 40 && r.end?.passes == 3)
+        let scanned = DiffLogReader(path: path)
+        try scanned.scan()
+        #expect(scanned.end == end && scanned.differenceLines == 40)
+
+        // Resumed after the 40 lines: the old closing record is cut off.
+        let again = try DiffLogWriter(path: path, appendAfter: kept)
+        try again.write(sample(40))
+        counts.add(sample(40))
+        try again.finish(DiffLogEnd(counts: counts, passes: 3))
+        let r2 = DiffLogReader(path: path)
+        var n = 0
+        try r2.forEach { _ in n += 1 }
+        #expect(n == 41 && r2.complete && r2.consistent && r2.end?.differencesTotal == 41)
+
+        // Without one: incomplete.
+        let open = dir.appendingPathComponent("open.jsonl.zst").path
+        let w3 = try DiffLogWriter(path: open)
+        try w3.write(sample(1))
+        try w3.close()
+        let r3 = DiffLogReader(path: open)
+        try r3.forEach { _ in }
+        #expect(r3.end == nil && !r3.complete && !r3.truncated)
+        // An empty match.
+        let empty = dir.appendingPathComponent("empty.jsonl.zst").path
+        try DiffLogWriter(path: empty).finish(DiffLogEnd(counts: CompareCounts(), passes: 1))
+        let r4 = DiffLogReader(path: empty)
+        try r4.forEach { _ in Issue.record("a difference") }
+        #expect(r4.end?.result == "match" && r4.complete && r4.consistent)
+        // A closing record that contradicts itself is an error.
+        #expect(throws: LogError.self) {
+            try DiffLogEnd(jsonLine: Substring(end.jsonLine().replacingOccurrences(of: "\"differences_total\":40", with: "\"differences_total\":4")))
+        }
+    }
+
     @Test func notALog() throws {
         let dir = TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("x.jsonl.zst").path

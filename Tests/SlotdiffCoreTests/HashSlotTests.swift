@@ -19,13 +19,20 @@ import SlotdiffCore
         #expect(SlotRange(parsing: "0-16384") == nil)
         #expect(SlotRange(parsing: "x") == nil)
         // N shards cover every slot exactly once.
-        for n in [1, 3, 4, 7] {
+        for n in [1, 3, 4, 7, 16383, 16384] {
             var covered = [Int](repeating: 0, count: HashSlot.count)
             for i in 0..<n {
-                let r = SlotRange.shard(i, of: n)
+                guard let r = SlotRange.shard(i, of: n) else {
+                    Issue.record("no shard \(i)/\(n)")
+                    continue
+                }
                 for s in Int(r.lower)...Int(r.upper) { covered[s] += 1 }
             }
             #expect(covered.allSatisfy { $0 == 1 })
+        }
+        // No such shard: nil, never a trap.
+        for (i, n) in [(0, 0), (0, 16385), (0, 20000), (-1, 4), (4, 4), (0, Int.max), (Int.max - 1, Int.max), (0, -3)] {
+            #expect(SlotRange.shard(i, of: n) == nil, "\(i)/\(n)")
         }
     }
 }
