@@ -6,8 +6,12 @@ import TestSupport
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
+    private var n = 0
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
+    /// Writes the writer made (both sides).
+    var writes: Int { lock.withLock { n } }
+    func wrote() { lock.withLock { n += 1 } }
 }
 
 /// A watch of three passes while a writer keeps changing one key on both sides: the writer's
@@ -29,6 +33,7 @@ struct WatchTests {
                 i += 1
                 _ = try? TestServers.cli(port: 17361, ["SET", "watch:writer", "v\(i)"])
                 _ = try? TestServers.cli(port: 17362, ["SET", "watch:writer", "v\(i)"])
+                stop.wrote()
             }
             writerDone.signal()
         }
@@ -45,6 +50,11 @@ struct WatchTests {
         let keys = trend["keys"] as! [[String: Any]]
         let drift = keys.first { $0["key"] as? String == "watch:drift" }
         #expect(drift?["consecutive_passes"] as? Int == 3 && drift?["drift"] as? Bool == true, "\(keys)")
+        // The writer was at work through the passes (else the next line would prove nothing),
+        // and its key, written to both sides, is traffic, not drift.
+        #expect(stop.writes >= 20, "the writer made only \(stop.writes) writes")
+        let last = try TestServers.cli(port: 17361, ["GET", "watch:writer"])
+        #expect(last == (try TestServers.cli(port: 17362, ["GET", "watch:writer"])) && last.hasPrefix("v"))
         let writer = keys.first { $0["key"] as? String == "watch:writer" }
         #expect((writer?["consecutive_passes"] as? Int ?? 0) < 3, "a key written to both sides is traffic, not drift: \(keys)")
         for n in 1...3 {
