@@ -96,7 +96,7 @@ public enum Check {
     /// asked, and a check asked to stop returns what it has with `passesLeft` set.
     public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
                            passDone: (Int, CheckResult) throws -> Void = { _, _ in },
-                           stop: @escaping () -> Bool = { false },
+                           stop: @escaping @Sendable () -> Bool = { false },
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         try await checkDatabases(source: source, target: target, filter: options.filter)
         let all = options.filter.slots ?? SlotRange.all
@@ -129,7 +129,7 @@ public enum Check {
         defer { for l in liveSides { l.dropSpill() } }
         if passes > 1, !todo.isEmpty, !stop() {
             let spillTask = paths.isEmpty ? nil : Task.detached { () throws -> [SpilledDump] in
-                let dumps = try DumpLoader.spillAll(paths, filter: options.filter, workers: options.workers, mode: options.mode, passes: todo)
+                let dumps = try await DumpLoader.spillAll(paths, filter: options.filter, workers: options.workers, mode: options.mode, passes: todo)
                 options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
                 return dumps
             }
@@ -208,7 +208,7 @@ public enum Check {
         let paths = files.flatMap(\.paths)
         let loadTask = Task.detached {
             if let spilled, let pass = options.filter.pass { return try spilled.map { try $0.load(pass: pass) } }
-            let dumps = try DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode)
+            let dumps = try await DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode)
             options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
             return dumps
         }

@@ -101,7 +101,7 @@ public struct DumpFilesError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The records of one dump file, held in a key table.
-public struct LoadedDump {
+public struct LoadedDump: Sendable {
     public let path: String
     public let table: KeyTable
     public let info: RDBFileInfo
@@ -173,17 +173,17 @@ public enum DumpLoader {
     }
 
     /// Loads every file of both sides, `workers` files at a time, keeping the given order.
-    public static func loadAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode = .digest) throws -> [LoadedDump] {
-        try inParallel(paths.count, workers: workers) { try load(path: paths[$0], filter: filter, mode: mode) }
+    public static func loadAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode = .digest) async throws -> [LoadedDump] {
+        try await inParallel(paths.count, workers: workers) { try load(path: paths[$0], filter: filter, mode: mode) }
     }
 
     /// For a check in several passes: parses every file once, `workers` at a time, keeping
     /// each file's records per pass (`passes`) in temporary files.
-    static func spillAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode, passes: [SlotRange]) throws -> [SpilledDump] {
+    static func spillAll(_ paths: [String], filter: KeyFilter, workers: Int, mode: CompareMode, passes: [SlotRange]) async throws -> [SpilledDump] {
         var whole = filter
         whole.pass = nil
         let all = whole
-        return try inParallel(paths.count, workers: workers) { i in
+        return try await inParallel(paths.count, workers: workers) { i in
             // A store let go (on an error too) deletes its files.
             let store = try SpillStore(passes: passes)
             let d = try read(path: paths[i], filter: all, mode: mode, spill: store)
@@ -192,8 +192,10 @@ public enum DumpLoader {
         }
     }
 
-    /// Runs `body` for 0..<count on up to `workers` threads; the results in order.
-    static func inParallel<T>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+    /// Runs `body` for 0..<count on up to `workers` threads of their own (parsing is CPU work
+    /// that would hold the threads of Swift's cooperative pool, which the live sides' network
+    /// reads need); the results in order. The caller waits without blocking a thread.
+    static func inParallel<T>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
         let work = WorkList<T>(count: count)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(workers, count)) {
@@ -205,7 +207,9 @@ public enum DumpLoader {
                 group.leave()
             }
         }
-        group.wait()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { done.resume() }
+        }
         return try work.results.map { try $0!.get() }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Keyspace
+import Logging
 import RDB
 import RESP
 import SlotdiffCore
@@ -153,6 +154,9 @@ struct CheckArguments: ParsableArguments {
     @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
     var allowEmpty = false
 
+    @Option(help: "What to tell on standard error as the check runs: trace, debug, info, notice, warning (reconnects, retries, fallbacks, restarted listings), error, critical.")
+    var logLevel: Logger.Level = .warning
+
     func validate() throws {
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers \(workers): must be between 1 and 1024") }
     }
@@ -179,8 +183,9 @@ struct CheckArguments: ParsableArguments {
     /// Before anything is read or written, the outputs are checked: none is an input dump file
     /// or another output, and each can be written (`labels` name them in messages).
     func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
-                 labels: OutputLabels = OutputLabels(), stop: @escaping () -> Bool = { false },
+                 labels: OutputLabels = OutputLabels(), stop: @escaping @Sendable () -> Bool = { false },
                  progress: CheckProgress? = nil) async throws -> Summary {
+        TerminalLogHandler.bootstrap(level: logLevel)
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
         do {
@@ -244,7 +249,7 @@ struct CheckArguments: ParsableArguments {
     }
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
-                            labels: OutputLabels, stop: @escaping () -> Bool, progress: CheckProgress?) async throws -> Summary {
+                            labels: OutputLabels, stop: @escaping @Sendable () -> Bool, progress: CheckProgress?) async throws -> Summary {
         let started = Date()
         do {
             let files = try dumpFiles()

@@ -5,7 +5,7 @@ import RESP
 import SlotdiffCore
 
 /// What one key looks like on a live node right now.
-enum FetchResult {
+enum FetchResult: Sendable {
     case present(SideState)
     case absent
     /// The slot lives on another node (MOVED), or is being migrated there (ASK).

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import RDB
 import RESP
@@ -23,10 +24,13 @@ final class LiveNode: @unchecked Sendable {
     /// change starts again, since the process may have restarted or failed over meanwhile.
     private var replaced = 0
     private var everConnected: [Bool]
-    private(set) var serverName = "redis"
-    private(set) var version: [Int] = [0]
+    /// What the first handshake told of the server; read through the lock (fetches on other
+    /// tasks read it while a connection is being made).
+    private var server = ServerDescription()
+    var serverName: String { lock.withLock { server.name } }
+    var version: [Int] { lock.withLock { server.version } }
     /// `standalone` or `cluster` as HELLO told (servers from Redis 6); nil before.
-    private(set) var serverMode: String?
+    var serverMode: String? { lock.withLock { server.mode } }
 
     init(endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, readOnly: Bool) {
         self.endpoint = endpoint
@@ -43,10 +47,12 @@ final class LiveNode: @unchecked Sendable {
 
     private var warned: Set<String> = []
 
+    var logger: Logger { options.logger }
+
     /// Tells the operator once per node about a fallback that costs time, not correctness.
     func warnOnce(_ message: String) {
         let first = lock.withLock { warned.insert(message).inserted }
-        if first { FileHandle.standardError.write(Data("slotdiff: warning: \(endpoint): \(message)\n".utf8)) }
+        if first { logger.warning("\(message)", metadata: ["endpoint": "\(endpoint)"]) }
     }
 
     /// How many connections were replaced so far (see `replaced`).
@@ -103,12 +109,9 @@ final class LiveNode: @unchecked Sendable {
             throw LiveError("cannot read \(endpoint): \(error.description)")
         }
         if let v = c.serverInfo["version"] {
-            let name = c.serverInfo["server"] ?? "redis"
-            lock.withLock {
-                serverName = name
-                version = v.split(separator: ".").compactMap { Int($0) }
-                serverMode = c.serverInfo["mode"]
-            }
+            let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
+                                         mode: c.serverInfo["mode"])
+            lock.withLock { if !server.known { server = told } }
         }
         if readOnly {
             let r = try await c.pipeline([["READONLY"]])
@@ -168,6 +171,7 @@ final class LiveNode: @unchecked Sendable {
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
+                    logger.info("server answered \(e.code); sending the batch again", metadata: ["endpoint": "\(endpoint)", "try": "\(busy)"])
                     if busy > 40 { throw LiveError("\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)") }
                     try await Task.sleep(nanoseconds: UInt64(min(busy, 10)) * 300_000_000)
                     continue
@@ -176,6 +180,7 @@ final class LiveNode: @unchecked Sendable {
                 return replies
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1
+                logger.warning("connection lost (\(e.description)); connecting again", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)"])
                 lock.withLock { connections[slot] = nil }
                 try await Task.sleep(nanoseconds: UInt64(100_000_000) << UInt64(min(attempt, 5)))
             } catch let e as RedisError {
@@ -326,6 +331,10 @@ final class LiveNode: @unchecked Sendable {
                 onlySlots = Set(big)
             }
         }
+        if slotUnits != nil {
+            let why = onlySlots.map { " for \($0.count) slots too big for one reply" } ?? ""
+            logger.info("listing with a plain SCAN of the node\(why)", metadata: ["endpoint": "\(endpoint)"])
+        }
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
             let r = try await pipeline(db: db, [scanCommand(RESPArg(cursor), match: match)])[0]
@@ -424,6 +433,14 @@ final class LiveNode: @unchecked Sendable {
             return UInt16(field[field.index(after: field.startIndex)..<arrow.lowerBound])
         }
     }
+}
+
+/// A server as its handshake (HELLO) described it: which server, which version, which mode.
+struct ServerDescription: Sendable {
+    var name = "redis"
+    var version: [Int] = [0]
+    var mode: String?
+    var known: Bool { version != [0] }
 }
 
 /// A node's connection was made again while its keys were listed: the server may be another

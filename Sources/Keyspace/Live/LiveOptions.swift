@@ -1,3 +1,4 @@
+import Logging
 import RESP
 import SlotdiffCore
 
@@ -33,6 +34,8 @@ public struct LiveOptions: Sendable {
     public var tls: RedisTLS?
     /// Attempts to reconnect a lost connection before the check fails.
     public var reconnectAttempts = 5
+    /// Where reconnects, redirects, retries, fallbacks and restarted listings are told.
+    public var logger = Logger(label: "slotdiff.live")
 
     public init() {}
 }

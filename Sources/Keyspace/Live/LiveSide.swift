@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RESP
 import SlotdiffCore
 
@@ -117,15 +118,18 @@ public final class LiveSide: @unchecked Sendable {
     /// A stop asked for (Ctrl-C) ends the reading early and keeps nothing: the check then
     /// leaves every pass undone.
     public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil,
-                         stop: @escaping () -> Bool = { false }) async throws {
+                         stop: @escaping @Sendable () -> Bool = { false }) async throws {
         guard passes.count > 1, spill == nil else { return }
         if isCluster {
             var bySlot = true
             for n in nodes where bySlot { bySlot = try await n.listsBySlot() }
             if bySlot { return }
         }
-        var all = filter
-        all.pass = nil
+        options.logger.info("read once for \(passes.count) passes, the records kept per pass in temporary files",
+                            metadata: ["endpoint": "\(endpoint)"])
+        var whole = filter
+        whole.pass = nil
+        let all = whole
         var stores: [Int: SpillStore] = [:]
         do {
             try await withThrowingTaskGroup(of: (Int, SpillStore?).self) { group in
@@ -183,7 +187,7 @@ public final class LiveSide: @unchecked Sendable {
     /// SCAN cursor meaning nothing on the new process) starts again from the beginning, with
     /// what was read so far thrown away, so nothing is counted twice and nothing is missed.
     private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
-                         stop: @escaping () -> Bool = { false }) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
+                         stop: @escaping @Sendable () -> Bool = { false }) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
         var restarts = 0
         while true {
             let store = try spillPasses.map { try SpillStore(passes: $0) }
@@ -196,55 +200,55 @@ public final class LiveSide: @unchecked Sendable {
                 if restarts > 5 {
                     throw LiveError("\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted")
                 }
-                FileHandle.standardError.write(Data("slotdiff: warning: \(e.endpoint): a connection was lost while its keys were listed (restart or failover?); listing it again from the start\n".utf8))
+                options.logger.warning("a connection was lost while its keys were listed (restart or failover?); listing it again from the start",
+                                       metadata: ["endpoint": "\(e.endpoint)", "restart": "\(restarts)"])
             }
         }
     }
 
     private func collectOnce(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore?,
-                             stop: () -> Bool) async throws -> (KeyTable, Int) {
+                             stop: @Sendable () -> Bool) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
-        let tableLock = NSLock()
         var filtered = 0
-        var spillError: Error?
         var dbs = try await databases()
         if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
         let units = try await slotUnits(for: node, filter: filter)
+        // Fetches run as child tasks; their results are kept here, in the one task that owns
+        // the table, as each batch comes back.
+        func keep(_ db: Int, _ keys: [[UInt8]], _ results: [FetchResult]) throws {
+            for (k, r) in zip(keys, results) {
+                guard case .present(let s) = r else { continue }
+                try k.withUnsafeBytes { kb in
+                    let slot = HashSlot.slot(of: kb)
+                    if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) {
+                        filtered += 1
+                        spill?.countFiltered(slot: slot)
+                    } else if let spill {
+                        try spill.add(db: db, key: kb, slot: slot, state: s)
+                    } else {
+                        table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
+                    }
+                }
+            }
+        }
         for db in dbs {
             // SCAN feeds batches to a bounded number of concurrent fetches.
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: ([[UInt8]], [FetchResult]).self) { group in
                 var running = 0
                 var pending: [[UInt8]] = []
                 func flush(_ keys: [[UInt8]]) async throws {
                     if stop() { throw Stopped() }
-                    if running >= max(1, options.workers) {
-                        try await group.next()
+                    if running >= max(1, options.workers), let (k, r) = try await group.next() {
                         running -= 1
+                        try keep(db, k, r)
                     }
                     running += 1
+                    let cluster = isCluster
                     group.addTask {
                         let d = CanonicalDigester()
-                        let results = try await self.fetchRouted(node: node, db: self.isCluster ? nil : db, keys: keys, digester: d)
+                        let results = try await self.fetchRouted(node: node, db: cluster ? nil : db, keys: keys, digester: d)
                         progress?.addKeys(keys.count)
-                        tableLock.withLock {
-                            for (k, r) in zip(keys, results) {
-                                guard case .present(let s) = r else { continue }
-                                k.withUnsafeBytes { kb in
-                                    let slot = HashSlot.slot(of: kb)
-                                    if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) {
-                                        filtered += 1
-                                        spill?.countFiltered(slot: slot)
-                                        return
-                                    }
-                                    if let spill {
-                                        do { try spill.add(db: db, key: kb, slot: slot, state: s) } catch { spillError = spillError ?? error }
-                                    } else {
-                                        table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
-                                    }
-                                }
-                            }
-                        }
-                        if let e = tableLock.withLock({ spillError }) { throw e }
+                        return (keys, results)
                     }
                 }
                 try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys in
@@ -254,7 +258,7 @@ public final class LiveSide: @unchecked Sendable {
                         let slot = HashSlot.slot(of: k)
                         if !filter.inPass(slot) { continue }
                         if let slots = filter.slots, !slots.contains(slot) {
-                            tableLock.withLock { filtered += 1 }
+                            filtered += 1
                             spill?.countFiltered(slot: slot)
                             continue
                         }
@@ -268,10 +272,10 @@ public final class LiveSide: @unchecked Sendable {
                     pending.removeFirst(start)
                 }
                 if !pending.isEmpty { try await flush(pending) }
-                try await group.waitForAll()
+                for try await (k, r) in group { try keep(db, k, r) }
             }
         }
-        return (table, tableLock.withLock { filtered })
+        return (table, filtered)
     }
 
     /// Fetches keys from `node`, following MOVED/ASK redirections key by key, and reading
@@ -285,6 +289,7 @@ public final class LiveSide: @unchecked Sendable {
                 switch results[i] {
                 case .redirect(let r):
                     hops += 1
+                    options.logger.debug("key redirected: \(r)", metadata: ["endpoint": "\(at.endpoint)"])
                     if hops > 5 { throw LiveError("\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))") }
                     at = try await self.node(host: r.host, port: r.port)
                     results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
