@@ -38,7 +38,11 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "DequeModule", package: "swift-collections"),
         ], swiftSettings: hotPath),
-        .target(name: "Keyspace", dependencies: ["SlotdiffCore", "RDB", "RESP", .product(name: "Logging", package: "swift-log")],
+        .target(name: "Keyspace", dependencies: [
+            "SlotdiffCore", "RDB", "RESP",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ],
                 swiftSettings: hotPath),
         .executableTarget(name: "slotdiff", dependencies: [
             "SlotdiffCore", "RDB", "Keyspace", "RESP",
@@ -54,7 +58,12 @@ let package = Package(
         .testTarget(name: "SlotdiffCoreTests", dependencies: ["SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
-        .testTarget(name: "KeyspaceTests", dependencies: ["Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport"]),
+        .testTarget(name: "KeyspaceTests", dependencies: [
+            "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["SlotdiffCore", "TestSupport", "slotdiff"]),
     ]
 )
