@@ -23,14 +23,6 @@ public struct CheckError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// One side of a check as the command line names it.
-public enum SideSpec {
-    case files(DumpFiles)
-    case live(LiveSide)
-
-    public var isLive: Bool { if case .live = self { return true } else { return false } }
-}
-
 public struct CheckOptions: Sendable {
     public var filter = KeyFilter()
     public var rule = DifferenceRule()
@@ -53,10 +45,10 @@ public struct CheckOptions: Sendable {
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
     /// live side (dump files alone: one pass).
-    public func passCount(source: SideSpec, target: SideSpec) async throws -> Int {
+    public func passCount(source: any KeyspaceSource, target: any KeyspaceSource) async throws -> Int {
         if let passes { return passes }
         var keys = 0
-        for case .live(let side) in [source, target] { keys = max(keys, try await side.keyCount()) }
+        for side in [source, target] where side.isLive { keys = max(keys, try await side.keyCount() ?? 0) }
         return max(1, min(1024, (keys + keysPerPass - 1) / keysPerPass))
     }
 
@@ -94,7 +86,7 @@ public enum Check {
     /// Runs every pass (see `CheckOptions.passes`), skipping `donePasses`. After each pass
     /// `passDone(i, result)` is told (a checkpoint is written there); before each, `stop()` is
     /// asked, and a check asked to stop returns what it has with `passesLeft` set.
-    public static func run(source: SideSpec, target: SideSpec, options: CheckOptions,
+    public static func run(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
                            passDone: (Int, CheckResult) throws -> Void = { _, _ in },
                            stop: @escaping @Sendable () -> Bool = { false },
                            emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
@@ -114,37 +106,22 @@ public enum Check {
         // In several passes, dump files and standalone servers (which cannot be read one slot
         // range at a time) are read once, their records kept per pass in temporary files.
         let todo = (0..<passes).filter { options.donePasses[$0] == nil }.map(range)
-        let liveSides = [source, target].compactMap { s -> LiveSide? in if case .live(let l) = s { return l } else { return nil } }
+        let sides: [any KeyspaceSource] = [source, target]
         // The keys left to read, for the time left: both sides live, no filter that makes SCAN
         // skip keys (--match, --db); keys assumed spread evenly over the slots.
-        if let progress, liveSides.count == 2, options.filter.match == nil, options.filter.dbs == nil {
+        if let progress, sides.allSatisfy(\.isLive), options.filter.match == nil, options.filter.dbs == nil {
             var keys = 0
-            for l in liveSides { keys += try await l.keyCount() }
+            for side in sides { keys += try await side.keyCount() ?? 0 }
             progress.setExpectedKeys(keys * width / HashSlot.count * todo.count / max(1, passes))
         }
-        let paths = [source, target].flatMap { s -> [String] in if case .files(let f) = s { return f.paths } else { return [] } }
-        // Spill stores delete their files when let go: the dump files' at the end of this run,
-        // the live sides' (which outlive it) here.
-        var spilled: [SpilledDump]?
-        defer { for l in liveSides { l.dropSpill() } }
+        let read = ReadContext(filter: options.filter, mode: options.mode, workers: options.workers, progress: options.progress, stop: stop)
+        // What the sides kept per pass; its temporary files are deleted when it is let go.
+        var kept: [(any KeptPasses)?] = [nil, nil]
         if passes > 1, !todo.isEmpty, !stop() {
-            let spillTask = paths.isEmpty ? nil : Task.detached { () throws -> [SpilledDump] in
-                let dumps = try await DumpLoader.spillAll(paths, filter: options.filter, workers: options.workers, mode: options.mode, passes: todo)
-                options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
-                return dumps
-            }
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for l in liveSides {
-                        group.addTask { try await l.readOnce(passes: todo, filter: options.filter, progress: options.progress, stop: stop) }
-                    }
-                    try await group.waitForAll()
-                }
-            } catch {
-                _ = try? await spillTask?.value   // no parsing left running behind the error
-                throw error
-            }
-            spilled = try await spillTask?.value
+            // Both at once; a side stopped early keeps nothing, and every pass is left undone.
+            async let s = source.readOnce(passes: todo, read)
+            async let t = target.readOnce(passes: todo, read)
+            kept = try await [s, t]
         }
         var total: CheckResult?
         var left = 0
@@ -158,7 +135,7 @@ public enum Check {
             } else {
                 var o = options
                 o.filter.pass = passes > 1 ? range(i) : nil
-                r = try await runPass(source: source, target: target, options: o, spilled: spilled, emit: emit)
+                r = try await runPass(source: source, target: target, options: o, kept: kept, stop: stop, emit: emit)
                 try passDone(i, r)
             }
             options.progress?.passDone()
@@ -182,15 +159,14 @@ public enum Check {
     /// standalone server with keys in other databases compared to a cluster cannot be checked
     /// (those keys have no place to be on the cluster, and a re-check would look for them in
     /// database 0): both end the check before anything is read.
-    static func checkDatabases(source: SideSpec, target: SideSpec, filter: KeyFilter) async throws {
-        let sides = [(Side.source, source), (Side.target, target)]
-        guard let cluster = sides.first(where: { if case .live(let l) = $0.1 { return l.isCluster } else { return false } }) else { return }
+    static func checkDatabases(source: any KeyspaceSource, target: any KeyspaceSource, filter: KeyFilter) async throws {
+        let sides: [(Side, any KeyspaceSource)] = [(.source, source), (.target, target)]
+        guard let cluster = sides.first(where: { $0.1.isCluster }) else { return }
         if let dbs = filter.dbs, dbs.contains(where: { $0 != 0 }) {
             throw CheckError(.usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
         }
-        for (side, spec) in sides where side != cluster.0 {
-            guard case .live(let l) = spec, !l.isCluster else { continue }
-            var dbs = try await l.databases()
+        for (side, other) in sides where side != cluster.0 && !other.isCluster {
+            guard var dbs = try await other.databases() else { continue }
             if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
             let others = dbs.filter { $0 != 0 }
             if !others.isEmpty {
@@ -202,50 +178,23 @@ public enum Check {
     }
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
-    static func runPass(source: SideSpec, target: SideSpec, options: CheckOptions, spilled: [SpilledDump]? = nil,
-                        emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
-        let files = [source, target].compactMap { s -> DumpFiles? in if case .files(let f) = s { return f } else { return nil } }
-        let paths = files.flatMap(\.paths)
-        let loadTask = Task.detached {
-            if let spilled, let pass = options.filter.pass { return try spilled.map { try $0.load(pass: pass) } }
-            let dumps = try await DumpLoader.loadAll(paths, filter: options.filter, workers: options.workers, mode: options.mode)
-            options.progress?.addKeys(dumps.map(\.info.keys).reduce(0, +))
-            return dumps
-        }
-        // Both live sides are read at the same time: less time between the two reads of a key.
-        var live: [Int: ([KeyTable], Int)] = [:]
-        try await withThrowingTaskGroup(of: (Int, ([KeyTable], Int)).self) { group in
-            for (i, s) in [source, target].enumerated() {
-                if case .live(let side) = s {
-                    group.addTask { (i, try await side.collect(filter: options.filter, progress: options.progress)) }
-                }
-            }
-            for try await (i, r) in group { live[i] = r }
-        }
-        let loaded = try await loadTask.value
+    static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
+                        stop: @escaping @Sendable () -> Bool, emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+        let read = ReadContext(filter: options.filter, mode: options.mode, workers: options.workers, progress: options.progress, stop: stop)
+        // Both sides are read at the same time: less time between the two reads of a key.
+        async let sourceRecords = source.records(read, kept: kept[0])
+        async let targetRecords = target.records(read, kept: kept[1])
+        let (src, dst) = try await (sourceRecords, targetRecords)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        var cursor = 0
-        func side(_ i: Int, _ spec: SideSpec) -> (tables: [KeyTable], inputs: [[String: String]], snapshot: Int64, dumps: [LoadedDump]) {
-            switch spec {
-            case .files(let f):
-                let dumps = Array(loaded[cursor..<(cursor + f.paths.count)])
-                cursor += f.paths.count
-                return (dumps.map(\.table), dumps.map(describe), dumps.compactMap(\.info.ctimeMs).max() ?? now, dumps)
-            case .live(let l):
-                return (live[i]!.0, [["endpoint": l.endpoint.description, "server": l.describe]], now, [])
-            }
-        }
-        let src = side(0, source)
-        let dst = side(1, target)
-        func sided(_ dumps: [LoadedDump], _ s: Side) -> [Difference] {
-            dumps.flatMap(\.duplicates).map { d in
+        func sided(_ duplicates: [Difference], _ s: Side) -> [Difference] {
+            duplicates.map { d in
                 var d = d
                 d.side = s
                 if s == .target { (d.source, d.target) = (nil, d.source) } else { d.target = nil }
                 return d
             }
         }
-        var comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshot, targetSnapshotMs: dst.snapshot)
+        var comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshotMs ?? now, targetSnapshotMs: dst.snapshotMs ?? now)
         if source.isLive { comparer.liveSides.insert(.source) }
         if target.isLive { comparer.liveSides.insert(.target) }
         let anyLive = source.isLive || target.isLive
@@ -254,7 +203,7 @@ public enum Check {
         // `compared` once those still different are taken away.
         var comparedFirst = Set<[UInt8]>()
         var counts = try comparer.compare(source: src.tables, target: dst.tables,
-                                          inFileDuplicates: sided(src.dumps, .source) + sided(dst.dumps, .target)) { d in
+                                          inFileDuplicates: sided(src.duplicates, .source) + sided(dst.duplicates, .target)) { d in
             if anyLive {
                 found.append(d)
                 if d.kind == .type || d.kind == .value || d.kind == .ttl { comparedFirst.insert(Self.identity(d)) }
@@ -263,8 +212,8 @@ public enum Check {
             }
         }
         var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
-        result.filteredOut = loaded.map(\.filteredOut).reduce(0, +) + live.values.map(\.1).reduce(0, +)
-        result.emptySkipped = loaded.map(\.emptySkipped).reduce(0, +)
+        result.filteredOut = src.filteredOut + dst.filteredOut
+        result.emptySkipped = src.emptySkipped + dst.emptySkipped
         result.firstPassDifferences = counts.totalDifferences
         guard anyLive else { return result }
 
@@ -274,8 +223,8 @@ public enum Check {
             let duplicates = found.filter { $0.kind == .duplicate }
             found = found.filter { $0.kind != .duplicate }
             let keys = found.map { (db: $0.db, key: $0.key) }
-            let s = try await states(source, keys, old: found.map(\.source))
-            let t = try await states(target, keys, old: found.map(\.target))
+            let s = try await source.reread(keys, first: found.map(\.source))
+            let t = try await target.reread(keys, first: found.map(\.target))
             var still: [Difference] = duplicates
             var cleared = 0
             let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
@@ -322,21 +271,5 @@ public enum Check {
         case (nil, _?): return .extra
         case let (a?, b?): return rule.kind(source: a, target: b)
         }
-    }
-
-    /// Live sides are read again; dump files do not change, so their first state stands.
-    static func states(_ spec: SideSpec, _ keys: [(db: Int, key: [UInt8])], old: [SideState?]) async throws -> [SideState?] {
-        switch spec {
-        case .files: return old
-        case .live(let l): return try await l.refetch(keys)
-        }
-    }
-
-    public static func describe(_ d: LoadedDump) -> [String: String] {
-        var o = ["path": d.path, "rdb_version": d.info.valkey ? "VALKEY\(d.info.version)" : "\(d.info.version)",
-                 "keys": "\(d.info.keys)", "bytes": "\(d.info.bytes)", "checksum": d.info.checksum.rawValue,
-                 "seconds": String(format: "%.3f", d.seconds)]
-        if let p = d.info.producer { o["producer"] = p }
-        return o
     }
 }

@@ -260,18 +260,18 @@ struct CheckArguments: ParsableArguments {
             var options = try options()
             options.progress = progress
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
-            func spec(_ s: String, _ f: DumpFiles?, _ env: String) async throws -> SideSpec {
-                if let f { return .files(f) }
+            func spec(_ s: String, _ f: DumpFiles?, _ env: String) async throws -> any KeyspaceSource {
+                if let f { return DumpFileSource(f) }
                 var ep = try RedisEndpoint(url: s)
                 if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
                 let side = LiveSide(endpoint: ep, options: liveOptions)
                 opened.sides.append(side)
                 try await side.open()
-                return .live(side)
+                return side
             }
             let src = try await spec(source, files.source, "SLOTDIFF_SOURCE_PASSWORD")
             let dst = try await spec(target, files.target, "SLOTDIFF_TARGET_PASSWORD")
-            if case .files(let a) = src, case .files(let b) = dst, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
+            if let a = files.source, let b = files.target, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
                 throw CheckFailure("standard input (-) can be read for one file only")
             }
             var state: Checkpoint?

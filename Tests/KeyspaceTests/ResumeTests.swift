@@ -51,7 +51,14 @@ struct ResumeTests {
             let log = p("\(how).jsonl.zst")
             let slow = ["--qps", "250", "--batch", "8"]
             let bg = try Background(TestPaths.slotdiffBinary, ["compare"] + common + slow + ["--out", log])
-            if how == "early" { usleep(700_000) } else { waitForPasses(p("\(how).checkpoint.json"), 1) }
+            if how == "early" {
+                // The checkpoint is written before the reading starts (and after Ctrl-C is
+                // handled): a fixed delay raced the start of a process on a loaded machine.
+                for _ in 0..<500 where !FileManager.default.fileExists(atPath: p("\(how).checkpoint.json")) { usleep(10_000) }
+                usleep(300_000)
+            } else {
+                waitForPasses(p("\(how).checkpoint.json"), 1)
+            }
             let signalled = Date()
             bg.signal(how == "kill" ? SIGKILL : SIGINT)
             let first = bg.wait()

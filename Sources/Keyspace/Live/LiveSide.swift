@@ -6,15 +6,13 @@ import SlotdiffCore
 /// One side of a live check: a standalone server, or every node of a cluster. It lists all
 /// keys (SCAN per node and database, keys bucketed by slot on the client), fetches each key's
 /// state into key tables, and re-fetches single keys for the re-check rounds.
-public final class LiveSide: @unchecked Sendable {
+public final class LiveSide: KeyspaceSource, @unchecked Sendable {
     public let endpoint: RedisEndpoint
     let options: LiveOptions
     let limiter: RateLimiter?
     private var nodes: [LiveNode] = []
     private var topology: ClusterTopology?
     private var extraNodes: [String: LiveNode] = [:]
-    /// Per node, the records `readOnce` kept per pass.
-    private var spill: [SpillStore]?
     private let lock = NSLock()
     public private(set) var isCluster = false
     public private(set) var describe = ""
@@ -84,23 +82,27 @@ public final class LiveSide: @unchecked Sendable {
         }
     }
 
+    public var isLive: Bool { true }
+
     /// Keys held (DBSIZE in every database that holds keys), summed over the nodes: sizes the
     /// passes of a check. A refused DBSIZE ends the check.
-    public func keyCount() async throws -> Int {
+    public func keyCount() async throws -> Int? {
         var total = 0
         for n in nodes {
             if isCluster {
                 total += try await n.keyCount(db: nil)
             } else {
-                for db in try await databases() { total += try await n.keyCount(db: db) }
+                for db in try await readDatabases() { total += try await n.keyCount(db: db) }
             }
         }
         return total
     }
 
+    public func databases() async throws -> [Int]? { try await readDatabases() }
+
     /// The databases this side reads: a cluster has only database 0; a standalone server the
     /// one in its URL, or every database that holds keys.
-    public func databases() async throws -> [Int] {
+    func readDatabases() async throws -> [Int] {
         if isCluster { return [0] }
         if let db = endpoint.db { return [db] }
         return try await nodes[0].databases()
@@ -111,53 +113,67 @@ public final class LiveSide: @unchecked Sendable {
         for n in lock.withLock({ Array(extraNodes.values) }) { await n.close() }
     }
 
+    /// What a standalone server (or a cluster that cannot be listed one slot range at a time)
+    /// kept per pass when it was read once: per node, a spill store.
+    struct Kept: KeptPasses {
+        let stores: [SpillStore]
+    }
+
     /// A check in several passes reads a standalone server once (its SCAN cannot be limited
-    /// to a pass's slots), keeping the records of each pass in a temporary file; `collect`
-    /// then loads a pass from its file. A cluster is read pass by pass when every node can
-    /// list a slot range (see `LiveNode.listsBySlot`), else once like a standalone server.
-    /// A stop asked for (Ctrl-C) ends the reading early and keeps nothing: the check then
-    /// leaves every pass undone.
-    public func readOnce(passes: [SlotRange], filter: KeyFilter, progress: CheckProgress? = nil,
-                         stop: @escaping @Sendable () -> Bool = { false }) async throws {
-        guard passes.count > 1, spill == nil else { return }
+    /// to a pass's slots), keeping the records of each pass in a temporary file per node. A
+    /// cluster is read pass by pass when every node can list a slot range (see
+    /// `LiveNode.listsBySlot`), else once like a standalone server. A stop asked for (Ctrl-C)
+    /// ends the reading early and keeps nothing: the check then leaves every pass undone.
+    public func readOnce(passes: [SlotRange], _ read: ReadContext) async throws -> (any KeptPasses)? {
+        guard passes.count > 1 else { return nil }
         if isCluster {
             var bySlot = true
             for n in nodes where bySlot { bySlot = try await n.listsBySlot() }
-            if bySlot { return }
+            if bySlot { return nil }
         }
         options.logger.info("read once for \(passes.count) passes, the records kept per pass in temporary files",
                             metadata: ["endpoint": "\(endpoint)"])
-        var whole = filter
+        var whole = read.filter
         whole.pass = nil
         let all = whole
         var stores: [Int: SpillStore] = [:]
         do {
             try await withThrowingTaskGroup(of: (Int, SpillStore?).self) { group in
                 for (i, node) in nodes.enumerated() {
-                    group.addTask { (i, try await self.collect(node: node, filter: all, progress: progress, spillPasses: passes, stop: stop).spill) }
+                    group.addTask {
+                        (i, try await self.collect(node: node, filter: all, progress: read.progress, spillPasses: passes, stop: read.stop).spill)
+                    }
                 }
                 for try await (i, store) in group { stores[i] = store }
             }
         } catch is Stopped {
-            return   // the stores, let go, delete their files
+            return nil   // the stores, let go, delete their files
         }
-        spill = nodes.indices.compactMap { stores[$0] }
+        return Kept(stores: nodes.indices.compactMap { stores[$0] })
     }
 
     private struct Stopped: Error {}
 
-    /// Deletes what `readOnce` kept.
-    public func dropSpill() {
-        spill = nil
+    /// Lists and fetches every key that passes the filter into one key table per node (or
+    /// loads the pass from what `readOnce` kept).
+    public func records(_ read: ReadContext, kept: (any KeptPasses)?) async throws -> SideRecords {
+        let (tables, filtered) = try await collect(filter: read.filter, progress: read.progress, kept: kept as? Kept)
+        var r = SideRecords(tables: tables, inputs: [["endpoint": endpoint.description, "server": describe]])
+        r.filteredOut = filtered
+        return r
+    }
+
+    public func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?] {
+        try await refetch(keys)
     }
 
     /// Lists and fetches every key that passes the filter into one key table per node.
-    public func collect(filter: KeyFilter, progress: CheckProgress? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
-        if let spill, let pass = filter.pass {
+    func collect(filter: KeyFilter, progress: CheckProgress? = nil, kept: Kept? = nil) async throws -> (tables: [KeyTable], filteredOut: Int) {
+        if let kept, let pass = filter.pass {
             // One table per node; a key two nodes held (a slot moving) is compared once.
             var tables: [KeyTable] = []
             var filtered = 0
-            for (store, node) in zip(spill, nodes) {
+            for (store, node) in zip(kept.stores, nodes) {
                 guard let i = store.passes.firstIndex(of: pass) else { throw LiveError("\(endpoint): pass \(pass) was not kept") }
                 let p = try store.load(pass: i, origin: node.address)
                 tables.append(p.table)
@@ -210,7 +226,7 @@ public final class LiveSide: @unchecked Sendable {
                              stop: @Sendable () -> Bool) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         var filtered = 0
-        var dbs = try await databases()
+        var dbs = try await readDatabases()
         if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
         let units = try await slotUnits(for: node, filter: filter)
         // Fetches run as child tasks; their results are kept here, in the one task that owns
