@@ -3,26 +3,6 @@ import RDB
 import RESP
 import SlotdiffCore
 
-/// A check that cannot be done, or whose result cannot be given (exit 2).
-public struct CheckError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable {
-        /// The options ask for something these sides cannot do.
-        case usage
-        /// Neither side held a key, and `--allow-empty` was not given.
-        case nothingCompared
-        /// The counts contradict each other: keys were lost track of.
-        case inconsistent
-    }
-
-    public var code: Code
-    public var description: String
-
-    public init(_ code: Code, _ description: String) {
-        self.code = code
-        self.description = description
-    }
-}
-
 public struct CheckOptions: Sendable {
     public var filter = KeyFilter()
     public var rule = DifferenceRule()
@@ -145,11 +125,11 @@ public enum Check {
         result.passes = passes
         result.passesLeft = left
         if let wrong = result.counts.inconsistency {
-            throw CheckError(.inconsistent, "the check lost track of keys (\(wrong)); its result cannot be trusted")
+            throw SlotdiffError(.inconsistent, "the check lost track of keys (\(wrong)); its result cannot be trusted")
         }
         if left == 0 && !options.allowEmpty && result.counts.sourceKeys == 0 && result.counts.targetKeys == 0 {
             let filtered = result.filteredOut > 0 ? " (\(result.filteredOut) left out by the filters)" : ""
-            throw CheckError(.nothingCompared, "nothing was compared: neither side holds a key that passes the filters\(filtered); "
+            throw SlotdiffError(.nothingCompared, "nothing was compared: neither side holds a key that passes the filters\(filtered); "
                              + "check the URLs, --db, --match, --type and --slots, or pass --allow-empty if an empty check is a match")
         }
         return result
@@ -163,14 +143,14 @@ public enum Check {
         let sides: [(Side, any KeyspaceSource)] = [(.source, source), (.target, target)]
         guard let cluster = sides.first(where: { $0.1.isCluster }) else { return }
         if let dbs = filter.dbs, dbs.contains(where: { $0 != 0 }) {
-            throw CheckError(.usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
+            throw SlotdiffError(.usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
         }
         for (side, other) in sides where side != cluster.0 && !other.isCluster {
             guard var dbs = try await other.databases() else { continue }
             if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
             let others = dbs.filter { $0 != 0 }
             if !others.isEmpty {
-                throw CheckError(.usage, "the \(side) holds keys in database\(dbs.count > 1 ? "s" : "") \(dbs.map(String.init).joined(separator: ", ")), "
+                throw SlotdiffError(.usage, "the \(side) holds keys in database\(dbs.count > 1 ? "s" : "") \(dbs.map(String.init).joined(separator: ", ")), "
                                  + "but the \(cluster.0) is a cluster, which has only database 0: check database 0 with --db 0 "
                                  + "(a database other than 0 cannot be compared with a cluster)")
             }

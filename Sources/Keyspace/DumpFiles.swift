@@ -223,7 +223,7 @@ struct SpilledDump: @unchecked Sendable {
 
     /// The file's share of one pass, as if it had been loaded for that pass alone.
     func load(pass: SlotRange) throws -> LoadedDump {
-        guard let i = store.passes.firstIndex(of: pass) else { throw SpillError("pass \(pass) of \(path) was not kept") }
+        guard let i = store.passes.firstIndex(of: pass) else { throw SlotdiffError(.io, "pass \(pass) of \(path) was not kept", file: path) }
         let p = try store.load(pass: i, origin: path)
         return LoadedDump(path: path, table: p.table, info: info, filteredOut: p.filteredOut, emptySkipped: p.emptySkipped,
                           duplicates: p.duplicates, seconds: seconds)

@@ -36,7 +36,7 @@ final class SpillStore: @unchecked Sendable {
         for i in passes.indices {
             let path = self.path(i)
             guard let f = fopen(path, "wb") else {
-                throw SpillError("cannot write the temporary file \(path): \(String(cString: strerror(errno)))")
+                throw SlotdiffError(.io, "cannot write the temporary file \(path): \(String(cString: strerror(errno)))")
             }
             files.append(f)
         }
@@ -79,7 +79,7 @@ final class SpillStore: @unchecked Sendable {
             try lock.withLock {
                 guard let f = files[p] else { return }
                 let ok = fwrite(h.baseAddress, 1, 33, f) == 33 && (key.isEmpty || fwrite(key.baseAddress, 1, key.count, f) == key.count)
-                if !ok { throw SpillError("cannot write the temporary file \(path(p)): \(String(cString: strerror(errno)))") }
+                if !ok { throw SlotdiffError(.io, "cannot write the temporary file \(path(p)): \(String(cString: strerror(errno)))") }
                 counts[p] += 1
             }
         }
@@ -93,7 +93,7 @@ final class SpillStore: @unchecked Sendable {
                 let failed = fflush(f) != 0
                 fclose(f)
                 files[i] = nil
-                if failed { throw SpillError("cannot write the temporary file \(path(i)): \(String(cString: strerror(errno)))") }
+                if failed { throw SlotdiffError(.io, "cannot write the temporary file \(path(i)): \(String(cString: strerror(errno)))") }
             }
         }
     }
@@ -107,7 +107,7 @@ final class SpillStore: @unchecked Sendable {
         try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
             var at = 0
             while at < b.count {
-                guard at + 33 <= b.count else { throw SpillError("temporary file \(path) is cut short at offset \(at)") }
+                guard at + 33 <= b.count else { throw SlotdiffError(.io, "temporary file \(path) is cut short at offset \(at)") }
                 let db = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: at, as: UInt16.self))
                 let slot = UInt16(littleEndian: b.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self))
                 let type = ValueType(rawValue: b[at + 4]) ?? .string
@@ -116,7 +116,7 @@ final class SpillStore: @unchecked Sendable {
                 let high = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: at + 21, as: UInt64.self))
                 let length = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: at + 29, as: UInt32.self)))
                 at += 33
-                guard at + length <= b.count else { throw SpillError("temporary file \(path) is cut short at offset \(at)") }
+                guard at + length <= b.count else { throw SlotdiffError(.io, "temporary file \(path) is cut short at offset \(at)") }
                 let key = UnsafeRawBufferPointer(rebasing: b[at..<(at + length)])
                 let state = SideState(type: type, expireMs: expire == Int64.min ? nil : expire, digest: Hash128(low: low, high: high))
                 let r = table.insert(db: Int(db), key: key, slot: slot, type: type, expireMs: state.expireMs, digest: state.digest)
@@ -136,10 +136,4 @@ final class SpillStore: @unchecked Sendable {
         try? finish()
         try? FileManager.default.removeItem(at: directory)
     }
-}
-
-/// Temporary files for a check in several passes could not be written or read back.
-struct SpillError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
 }

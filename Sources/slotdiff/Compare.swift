@@ -353,9 +353,7 @@ struct CheckArguments: ParsableArguments {
             throw CheckFailure(e.description)
         } catch let e as LogError {
             throw CheckFailure(e.description)
-        } catch let e as LiveError {
-            throw CheckFailure(e.description)
-        } catch let e as CheckError {
+        } catch let e as SlotdiffError {
             throw CheckFailure(e.description)
         } catch let e as RedisError {
             throw CheckFailure(e.description)

@@ -126,7 +126,7 @@ final class MemorySource: KeyspaceSource {
 
     /// Neither side holding a key is not a match; --allow-empty says it is.
     @Test func nothingComparedIsAnError() async throws {
-        await #expect(throws: CheckError.self) { _ = try await run(MemorySource([]), MemorySource([]), options()) }
+        await #expect(throws: SlotdiffError.self) { _ = try await run(MemorySource([]), MemorySource([]), options()) }
         let (r, _) = try await run(MemorySource([]), MemorySource([]), options { $0.allowEmpty = true })
         #expect(r.counts.sourceKeys == 0)
     }
@@ -139,13 +139,13 @@ final class MemorySource: KeyspaceSource {
         do {
             _ = try await run(standalone, cluster, options())
             Issue.record("databases 0 and 3 compared with a cluster")
-        } catch let e as CheckError {
+        } catch let e as SlotdiffError {
             #expect(e.code == .usage && e.description.contains("0, 3") && e.description.contains("--db 0"))
         }
         #expect(standalone.passesRead.isEmpty && cluster.passesRead.isEmpty, "read before refusing")
         let (r, _) = try await run(standalone, cluster, options { $0.filter.dbs = [0] })
         #expect(r.counts.sourceKeys == 2)   // the memory side ignores the filter; the check ran
-        await #expect(throws: CheckError.self) { _ = try await run(standalone, cluster, options { $0.filter.dbs = [3] }) }
+        await #expect(throws: SlotdiffError.self) { _ = try await run(standalone, cluster, options { $0.filter.dbs = [3] }) }
     }
 
     /// Passes split the slot space: each side is asked once per pass, in order, and every key

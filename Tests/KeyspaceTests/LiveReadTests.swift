@@ -49,8 +49,8 @@ import Testing
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
-        await #expect(throws: LiveError.self) { _ = try await s.collect(filter: KeyFilter()) }
-        do { _ = try await s.collect(filter: KeyFilter()) } catch let e as LiveError {
+        await #expect(throws: SlotdiffError.self) { _ = try await s.collect(filter: KeyFilter()) }
+        do { _ = try await s.collect(filter: KeyFilter()) } catch let e as SlotdiffError {
             #expect(e.description.contains("TYPE refused") && e.description.contains("+type") && e.description.contains("127.0.0.1:\(server.port)"))
         }
     }
@@ -65,7 +65,7 @@ import Testing
         do {
             _ = try await s.collect(filter: KeyFilter())
             Issue.record("an unknown command read as a value")
-        } catch let e as LiveError {
+        } catch let e as SlotdiffError {
             #expect(e.description.contains("GETRANGE refused") && e.description.contains("renamed"), "\(e)")
         }
     }
@@ -181,7 +181,7 @@ import Testing
         do {
             _ = try await s.collect(filter: KeyFilter())
             Issue.record("a listing cut six times passed")
-        } catch let e as LiveError {
+        } catch let e as SlotdiffError {
             #expect(e.description.contains("listed"), "\(e)")
         }
     }
@@ -299,7 +299,7 @@ import Testing
         do {
             _ = try await node.databases()
             Issue.record("a refused DBSIZE listed no database")
-        } catch let e as LiveError {
+        } catch let e as SlotdiffError {
             #expect(e.description.contains("DBSIZE refused") && e.description.contains("+dbsize"), "\(e)")
         }
     }

@@ -6,7 +6,7 @@ import SlotdiffCore
         let t = KeyTable(origin: origin)
         for (k, v) in keys {
             let bytes = Array(k.utf8)
-            bytes.withUnsafeBytes {
+            _ = bytes.withUnsafeBytes {
                 t.insert(db: 0, key: $0, slot: HashSlot.slot(of: bytes), type: .string, expireMs: nil, digest: Hash128(low: v, high: 0))
             }
         }

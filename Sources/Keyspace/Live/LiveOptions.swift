@@ -39,9 +39,3 @@ public struct LiveOptions: Sendable {
 
     public init() {}
 }
-
-/// A failure reading a live side; the check cannot be done (exit 2).
-public struct LiveError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ d: String) { description = d }
-}
