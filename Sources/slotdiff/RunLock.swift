@@ -12,7 +12,8 @@ import Foundation
 /// While the run lives it keeps the file open with `flock(LOCK_EX)` (a run that dies, however it
 /// dies, loses that at once) and rewrites `heartbeat` every `heartbeatInterval` (a monotonic
 /// timer). A lock is taken over, with a warning, only when its holder is known to be gone:
-/// - its flock can be taken, and the holder on this host said it held one;
+/// - its flock can be taken, and the holder said it held one, on this host or on a local file
+///   system (which only this kernel's processes can reach);
 /// - or its holder ran on this host and its pid no longer exists (ESRCH);
 /// - or no heartbeat (the later of the file's `heartbeat` and its modification time) for
 ///   `staleAfter`: the rule for a holder on another host, or a file system without flock.
@@ -146,7 +147,7 @@ final class RunLock: @unchecked Sendable {
             var gone: String?
             if lockState == .held {
                 gone = nil
-            } else if sameHost && lockState == .taken && h.flock {
+            } else if lockState == .taken && h.flock && (sameHost || localFileSystem(efd)) {
                 gone = "its flock was released: the process ended"
             } else if sameHost && h.pid > 0 && kill(h.pid, 0) != 0 && errno == ESRCH {
                 gone = "pid \(h.pid) no longer runs on this host"
@@ -254,6 +255,31 @@ final class RunLock: @unchecked Sendable {
         }
     }
 
+    /// A file system on a local disk or in memory: every process that can open a file on it
+    /// runs on this kernel, so a free flock there means its holder has ended, whatever host
+    /// name it gave (a pod on the same node). On a network file system a flock may not reach
+    /// other clients (or may outlive a lost one), so the heartbeat decides there.
+    private static func localFileSystem(_ fd: Int32) -> Bool {
+        #if os(Linux)
+        // The type of the mount whose device holds the file, from /proc/self/mountinfo:
+        // "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/vda1 rw".
+        var st = stat()
+        guard fstat(fd, &st) == 0, let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        let dev = UInt64(st.st_dev)
+        let device = "\((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff):\(dev & 0xff | (dev >> 12) & ~0xff)"
+        let local: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay", "f2fs", "zfs"]
+        var types: Set<String> = []
+        for line in info.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 2, fields[2] == device, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+            types.insert(String(fields[dash + 1]))
+        }
+        return !types.isEmpty && types.isSubset(of: local)
+        #else
+        return false
+        #endif
+    }
+
     /// The open file is still the one at `path` (not unlinked or replaced).
     private static func sameFile(_ fd: Int32, _ path: String) -> Bool {
         var a = stat(), b = stat()
@@ -263,7 +289,12 @@ final class RunLock: @unchecked Sendable {
     private static func modified(_ fd: Int32) -> Date {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return .distantPast }
-        return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        #if os(Linux)
+        let t = st.st_mtim
+        #else
+        let t = st.st_mtimespec
+        #endif
+        return Date(timeIntervalSince1970: Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
     }
 
     private static func readAll(_ fd: Int32) -> Data {

@@ -228,6 +228,11 @@ struct RunLockLiveTests {
         #expect(!FileManager.default.fileExists(atPath: state + "/cp.json.lock") && !FileManager.default.fileExists(atPath: p("a.lock")))
     }
 
+    func localFileSystem(_ path: String) -> Bool {
+        guard let r = try? run("/usr/bin/stat", ["-f", "-c", "%T", path]), r.status == 0 else { return false }
+        return ["ext2/ext3", "xfs", "btrfs", "tmpfs"].contains(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     func writeLock(_ path: String, host: String, pid: Int32, heartbeat: Date, flock: Bool = true) throws {
         let f = ISO8601DateFormatter()
         let o: [String: Any] = ["host": host, "pid": Int(pid), "started": f.string(from: heartbeat.addingTimeInterval(-60)),
@@ -240,8 +245,8 @@ struct RunLockLiveTests {
     @Test func lockFilesLeftByOthers() throws {
         let log = p("x.jsonl.zst"), lock = p("x.lock")
         let run = ["compare", source, target, "--out", log, "--quiet"]
-        // Another host, heartbeat fresh: refused, the file untouched.
-        try writeLock(lock, host: "elsewhere-7", pid: 4242, heartbeat: Date())
+        // Another host (on a file system without flock), heartbeat fresh: refused, the file untouched.
+        try writeLock(lock, host: "elsewhere-7", pid: 4242, heartbeat: Date(), flock: false)
         let before = FileManager.default.contents(atPath: lock)
         let busy = try slotdiff(run)
         #expect(busy.status == 2 && busy.stderr.contains("host elsewhere-7, pid 4242") && busy.stderr.contains("--force-unlock"), "\(busy.stderr)")
@@ -251,10 +256,17 @@ struct RunLockLiveTests {
         #expect(forced.status == 1 && forced.stderr.contains("--force-unlock: removing the lock") && forced.stderr.contains("elsewhere-7"), "\(forced.stderr)")
         #expect(!FileManager.default.fileExists(atPath: lock))
         // Another host, no heartbeat for ten minutes: taken over.
-        try writeLock(lock, host: "elsewhere-7", pid: 4242, heartbeat: Date().addingTimeInterval(-600))
+        try writeLock(lock, host: "elsewhere-7", pid: 4242, heartbeat: Date().addingTimeInterval(-600), flock: false)
         let stale = try slotdiff(run)
         #expect(stale.status == 1 && stale.stderr.contains("took over the lock") && stale.stderr.contains("no heartbeat"), "\(stale.stderr)")
         #expect(!FileManager.default.fileExists(atPath: lock))
+        // Another host name (a pod on this node) that held the flock, on a local file system
+        // (ext4 or tmpfs here): its flock is free, so it has ended.
+        if localFileSystem(dir.path) {
+            try writeLock(lock, host: "pod-on-this-node", pid: 4242, heartbeat: Date(), flock: true)
+            let freed = try slotdiff(run)
+            #expect(freed.status == 1 && freed.stderr.contains("its flock was released"), "\(freed.stderr)")
+        }
         // This host, a pid that no longer runs (no flock: a file system without it): taken over at once.
         let dead = try Background("/bin/true", [])
         _ = dead.wait()
