@@ -182,15 +182,19 @@ struct CheckArguments: ParsableArguments {
     /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
     /// Before anything is read or written, the outputs are checked: none is an input dump file
     /// or another output, and each can be written (`labels` name them in messages).
+    /// With `lock`, the log and checkpoint are locked for this run (`RunLock`) once the outputs
+    /// are checked and before anything is opened or written, and released at its end; without
+    /// it the caller holds a lock over them (a watch holds its directory).
     func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
-                 labels: OutputLabels = OutputLabels(), stop: @escaping @Sendable () -> Bool = { false },
-                 progress: CheckProgress? = nil) async throws -> Summary {
+                 labels: OutputLabels = OutputLabels(), lock: Bool = true, forceUnlock: Bool = false,
+                 stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil) async throws -> Summary {
         TerminalLogHandler.bootstrap(level: logLevel)
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
         do {
             outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened, checkpoint: checkpoint,
-                                                    resume: resume, labels: labels, stop: stop, progress: progress))
+                                                    resume: resume, labels: labels, lock: lock, forceUnlock: forceUnlock,
+                                                    stop: stop, progress: progress))
         } catch { outcome = .failure(error) }
         for side in opened.sides { await side.close() }
         return try outcome.get()
@@ -249,13 +253,20 @@ struct CheckArguments: ParsableArguments {
     }
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
-                            labels: OutputLabels, stop: @escaping @Sendable () -> Bool, progress: CheckProgress?) async throws -> Summary {
+                            labels: OutputLabels, lock: Bool, forceUnlock: Bool, stop: @escaping @Sendable () -> Bool,
+                            progress: CheckProgress?) async throws -> Summary {
         let started = Date()
         do {
             let files = try dumpFiles()
+            let lockTargets = lock ? RunLocks.targets(log: (out, "\(labels.log) \(out)"),
+                                                      checkpoint: checkpoint.map { ($0, "\(labels.checkpoint) \($0)") }) : []
             try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: summaryPath)]
-                                  + (checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? []),
+                                  + (checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
+                                  + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
                                   files: files)
+            // Held from here to the end of the run, however it ends; nothing has been written yet.
+            let locks = try RunLocks.acquire(lockTargets, force: forceUnlock)
+            defer { locks.release() }
             Self.warnSkipped(files)
             var options = try options()
             options.progress = progress
@@ -403,6 +414,9 @@ extension Slotdiff {
         @Flag(help: "No progress display (keys/s, passes done, ETA, differences so far) on standard error.")
         var quiet = false
 
+        @Flag(help: "Remove the lock of another run on these outputs (NAME.lock beside the log) and go on; only when that run is known to be gone.")
+        var forceUnlock = false
+
         func run() async throws {
             let s: Summary
             let interrupt = Interrupt.install()
@@ -411,7 +425,7 @@ extension Slotdiff {
             do {
                 s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out),
                                             checkpoint: checkpoint ?? Self.base(out) + ".checkpoint.json",
-                                            resume: resume, stop: { interrupt.requested }, progress: progress)
+                                            resume: resume, forceUnlock: forceUnlock, stop: { interrupt.requested }, progress: progress)
                 display?.finish()
             } catch let e as CheckFailure {
                 display?.finish()

@@ -39,6 +39,9 @@ extension Slotdiff {
         @Option(help: "Address the metrics server listens on.")
         var metricsHost: String = "0.0.0.0"
 
+        @Flag(help: "Remove the lock of another watch on --dir (DIR/watch.lock) and go on; only when that watch is known to be gone.")
+        var forceUnlock = false
+
         func validate() throws {
             if every.milliseconds < 1 { throw ValidationError("--every \(every.text): must be more than 0 (e.g. 30s, 10m)") }
             if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1 pass") }
@@ -50,6 +53,8 @@ extension Slotdiff {
 
         func run() async throws {
             let trendPath = (dir as NSString).appendingPathComponent("trend.json")
+            let lockPath = (dir as NSString).appendingPathComponent("watch.lock")
+            let lock: RunLock
             do {
                 // Nothing is read or written before the outputs are known to be writable and
                 // none of them is an input.
@@ -69,7 +74,12 @@ extension Slotdiff {
                 }
                 try Outputs.makeDirectory(dir, what: "--dir")
                 if access(dir, W_OK | X_OK) != 0 { throw CheckFailure("--dir \(dir): cannot create files in it: \(Outputs.reason())") }
-                try CheckArguments.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false)], files: files)
+                try CheckArguments.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
+                                                 OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
+                                                files: files)
+                // One watch per directory, for the whole watch: its passes' logs and trend.json
+                // are written by this one process (the passes themselves take no lock).
+                lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
             } catch let e as CheckFailure {
                 throw fail(e.description)
             } catch let e as DumpFilesError {
@@ -77,6 +87,7 @@ extension Slotdiff {
             } catch let e as RDBError {
                 throw fail(e.description)
             }
+            defer { lock.release() }
             var trend = DriftTrend()
             if resume, let data = FileManager.default.contents(atPath: trendPath) {
                 do { trend = try DriftTrend(json: data) } catch { throw fail("--resume: \(trendPath) is not a watch's trend.json") }
@@ -102,7 +113,7 @@ extension Slotdiff {
                 do {
                     let s = try await check.runOnce(out: log, summaryPath: summaryPath,
                                                     labels: .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)"),
-                                                    stop: { interrupt.requested })
+                                                    lock: false, stop: { interrupt.requested })
                     var diffs: [Difference] = []
                     do { try DiffLogReader(path: log).forEach { diffs.append($0) } } catch let e as LogError {
                         throw CheckFailure(e.description)
