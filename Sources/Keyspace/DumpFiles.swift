@@ -31,7 +31,7 @@ public struct DumpFiles: Sendable {
             if part != "-" && FileManager.default.fileExists(atPath: part, isDirectory: &isDir) && isDir.boolValue {
                 let entries: [String]
                 do { entries = try FileManager.default.contentsOfDirectory(atPath: part).sorted() } catch {
-                    throw DumpFilesError("\(part): cannot list the directory: \(String(cString: strerror(errno)))")
+                    throw SlotdiffError(.usage, "\(part): cannot list the directory: \(String(cString: strerror(errno)))")
                 }
                 var names: [String] = []
                 var refused: [String] = []
@@ -58,11 +58,11 @@ public struct DumpFiles: Sendable {
                     }
                 }
                 if !refused.isEmpty {
-                    throw DumpFilesError("\(part): \(refused.count == 1 ? "an entry that looks like a dump cannot be read" : "\(refused.count) entries that look like dumps cannot be read")"
+                    throw SlotdiffError(.usage, "\(part): \(refused.count == 1 ? "an entry that looks like a dump cannot be read" : "\(refused.count) entries that look like dumps cannot be read")"
                                          + " (leaving \(refused.count == 1 ? "it" : "them") out would make shards look missing): "
                                          + refused.joined(separator: "; "))
                 }
-                if names.isEmpty { throw DumpFilesError("\(part): directory holds no dump files (*.rdb, *.rdb.zst)") }
+                if names.isEmpty { throw SlotdiffError(.usage, "\(part): directory holds no dump files (*.rdb, *.rdb.zst)") }
                 out += names.map { (part as NSString).appendingPathComponent($0) }
             } else {
                 out.append(part)
@@ -94,11 +94,6 @@ public struct DumpFiles: Sendable {
     }
 }
 
-/// A side whose dump files cannot be listed as given.
-public struct DumpFilesError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ d: String) { description = d }
-}
 
 /// The records of one dump file, held in a key table.
 public struct LoadedDump: Sendable {

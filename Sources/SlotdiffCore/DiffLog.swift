@@ -23,11 +23,11 @@ public final class DiffLogWriter: @unchecked Sendable {
             if ftruncate(fd, off_t(keep)) != 0 || lseek(fd, off_t(keep), SEEK_SET) < 0 {
                 let e = String(cString: strerror(errno))
                 Foundation.close(fd)
-                throw LogError("cannot resume diff log \(path): \(e)")
+                throw SlotdiffError(.io, "cannot resume diff log \(path): \(e)")
             }
         }
-        if fd < 0 { throw LogError("cannot create diff log \(path): \(String(cString: strerror(errno)))") }
-        guard let c = ZSTD_createCCtx() else { throw LogError("zstd: out of memory") }
+        if fd < 0 { throw SlotdiffError(.io, "cannot create diff log \(path): \(String(cString: strerror(errno)))") }
+        guard let c = ZSTD_createCCtx() else { throw SlotdiffError(.io, "zstd: out of memory") }
         cctx = c
         self.level = level
         pending.reserveCapacity(80 * 1024)
@@ -68,12 +68,12 @@ public final class DiffLogWriter: @unchecked Sendable {
     public func finish(_ end: DiffLogEnd) throws {
         lock.lock()
         defer { lock.unlock() }
-        if closed { throw LogError("cannot end diff log \(path): already closed") }
+        if closed { throw SlotdiffError(.io, "cannot end diff log \(path): already closed") }
         pending.append(contentsOf: end.jsonLine().utf8)
         pending.append(0x0A)
         try flushLocked()
         closed = true
-        if Foundation.close(fd) != 0 { throw LogError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        if Foundation.close(fd) != 0 { throw SlotdiffError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     public func close() throws {
@@ -82,7 +82,7 @@ public final class DiffLogWriter: @unchecked Sendable {
         if closed { return }
         try flushLocked()
         closed = true
-        if Foundation.close(fd) != 0 { throw LogError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        if Foundation.close(fd) != 0 { throw SlotdiffError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     private func flushLocked() throws {
@@ -95,7 +95,7 @@ public final class DiffLogWriter: @unchecked Sendable {
                 ZSTD_compressCCtx(cctx, o.baseAddress, bound, i.baseAddress, i.count, level)
             }
         }
-        if ZSTD_isError(n) != 0 { throw LogError("zstd: \(String(cString: ZSTD_getErrorName(n)))") }
+        if ZSTD_isError(n) != 0 { throw SlotdiffError(.io, "zstd: \(String(cString: ZSTD_getErrorName(n)))") }
         try out.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path) }
         pending.removeAll(keepingCapacity: true)
     }
@@ -107,7 +107,7 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) thro
         let w = Foundation.write(fd, bytes.baseAddress! + off, bytes.count - off)
         if w < 0 {
             if errno == EINTR { continue }
-            throw LogError("cannot write \(path): \(String(cString: strerror(errno)))")
+            throw SlotdiffError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         off += w
     }
@@ -155,17 +155,17 @@ public struct DiffLogEnd: Sendable, Equatable {
     /// Reads a closing line back; its fields must agree with each other.
     public init(jsonLine line: Substring) throws {
         guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["kind"] as? String == "end" else {
-            throw LogError("not a closing record")
+            throw SlotdiffError(.corruptInput, "not a closing record")
         }
         func int(_ k: String) throws -> Int {
-            guard let n = o[k] as? NSNumber, n.intValue >= 0 else { throw LogError("closing record: no \"\(k)\" count") }
+            guard let n = o[k] as? NSNumber, n.intValue >= 0 else { throw SlotdiffError(.corruptInput, "closing record: no \"\(k)\" count") }
             return n.intValue
         }
-        guard let kinds = o["differences"] as? [String: Any] else { throw LogError("closing record: no \"differences\" object") }
+        guard let kinds = o["differences"] as? [String: Any] else { throw SlotdiffError(.corruptInput, "closing record: no \"differences\" object") }
         var d: [DifferenceKind: Int] = [:]
         for (k, v) in kinds {
             guard let kind = DifferenceKind(rawValue: k), let n = v as? NSNumber, n.intValue >= 0 else {
-                throw LogError("closing record: bad \"differences\" entry \"\(k)\"")
+                throw SlotdiffError(.corruptInput, "closing record: bad \"differences\" entry \"\(k)\"")
             }
             if n.intValue > 0 { d[kind] = n.intValue }
         }
@@ -177,7 +177,7 @@ public struct DiffLogEnd: Sendable, Equatable {
         expired = try int("expired")
         passes = try int("passes")
         guard try int("differences_total") == differencesTotal, o["result"] as? String == result else {
-            throw LogError("closing record: \"result\" and \"differences_total\" disagree with \"differences\"")
+            throw SlotdiffError(.corruptInput, "closing record: \"result\" and \"differences_total\" disagree with \"differences\"")
         }
     }
 }
@@ -217,10 +217,10 @@ public final class DiffLogReader {
         end = nil
         differenceLines = 0
         guard let fh = FileHandle(forReadingAtPath: path) else {
-            throw LogError("cannot open diff log \(path): \(String(cString: strerror(errno)))")
+            throw SlotdiffError(.io, "cannot open diff log \(path): \(String(cString: strerror(errno)))")
         }
         defer { try? fh.close() }
-        guard let dctx = ZSTD_createDCtx() else { throw LogError("zstd: out of memory") }
+        guard let dctx = ZSTD_createDCtx() else { throw SlotdiffError(.io, "zstd: out of memory") }
         defer { ZSTD_freeDCtx(dctx) }
         var carry: [UInt8] = []
         var out = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
@@ -234,17 +234,19 @@ public final class DiffLogReader {
             while let nl = carry[start...].firstIndex(of: 0x0A) {
                 lineNo += 1
                 let bytes = carry[start..<nl]
+                var difference: Difference?
                 do {
-                    if end != nil { throw LogError("a line after the closing record (two logs joined into one file?)") }
+                    if end != nil { throw SlotdiffError(.corruptInput, "a line after the closing record (two logs joined into one file?)") }
                     if bytes.starts(with: endPrefix) {
                         end = try DiffLogEnd(jsonLine: Substring(String(decoding: bytes, as: UTF8.self)))
                     } else {
                         differenceLines += 1
-                        if parse { try body(try Difference(jsonLine: Substring(String(decoding: bytes, as: UTF8.self)))) }
+                        if parse { difference = try Difference(jsonLine: Substring(String(decoding: bytes, as: UTF8.self))) }
                     }
-                } catch let e as LogError {
-                    throw LogError("\(path): line \(lineNo): \(e.description)")
+                } catch let e as SlotdiffError {
+                    throw SlotdiffError(.corruptInput, "\(path): line \(lineNo): \(e.description)", file: path)
                 }
+                if let difference { try body(difference) }
                 start = nl + 1
             }
             carry.removeFirst(start)
@@ -260,7 +262,7 @@ public final class DiffLogReader {
                         var output = ZSTD_outBuffer(dst: o.baseAddress, size: o.count, pos: 0)
                         let r = ZSTD_decompressStream(dctx, &output, &input)
                         if ZSTD_isError(r) != 0 {
-                            throw LogError("\(path) is not a readable diff log (zstd: \(String(cString: ZSTD_getErrorName(r))))")
+                            throw SlotdiffError(.corruptInput, "\(path) is not a readable diff log (zstd: \(String(cString: ZSTD_getErrorName(r))))")
                         }
                         lastRet = r
                         return output.pos

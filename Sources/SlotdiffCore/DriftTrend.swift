@@ -28,7 +28,7 @@ public struct DriftTrend: Sendable {
     public init(json data: Data) throws {
         guard let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let passList = doc["passes"] as? [[String: Any]], let keys = doc["keys"] as? [[String: Any]] else {
-            throw LogError("not a trend file")
+            throw SlotdiffError(.io, "not a trend file")
         }
         let iso = ISO8601DateFormatter()
         for p in passList {

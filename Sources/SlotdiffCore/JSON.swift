@@ -57,20 +57,20 @@ extension Difference {
     /// Reads a diff-log line back.
     public init(jsonLine line: Substring) throws {
         guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw LogError("not a JSON object")
+            throw SlotdiffError(.corruptInput, "not a JSON object")
         }
         guard let k = obj["kind"] as? String, let kind = DifferenceKind(rawValue: k) else {
-            throw LogError("missing or unknown \"kind\"")
+            throw SlotdiffError(.corruptInput, "missing or unknown \"kind\"")
         }
         let key: [UInt8]
         if let t = obj["key"] as? String { key = Array(t.utf8) }
         else if let b = obj["key_base64"] as? String, let d = Data(base64Encoded: b) { key = Array(d) }
-        else { throw LogError("no \"key\" or \"key_base64\"") }
+        else { throw SlotdiffError(.corruptInput, "no \"key\" or \"key_base64\"") }
         func side(_ name: String) throws -> SideState? {
             guard let o = obj[name] as? [String: Any] else { return nil }
             guard let tn = o["type"] as? String, let t = ValueType(name: tn),
                   let dh = o["digest"] as? String, let d = Hash128(hex: dh) else {
-                throw LogError("bad \"\(name)\" object")
+                throw SlotdiffError(.corruptInput, "bad \"\(name)\" object")
             }
             let e = (o["expire_ms"] as? NSNumber)?.int64Value
             return SideState(type: t, expireMs: e, digest: d)
@@ -81,9 +81,4 @@ extension Difference {
                   side: (obj["side"] as? String).flatMap(Side.init(rawValue:)),
                   origins: obj["origins"] as? [String])
     }
-}
-
-public struct LogError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
 }

@@ -21,11 +21,13 @@ public struct SlotdiffError: Error, CustomStringConvertible, Sendable {
         case nothingCompared = "nothing_compared"
         /// The counts contradict each other: keys were lost track of.
         case inconsistent
+        /// Stopped (Ctrl-C, SIGTERM) with passes left to `--resume`.
+        case interrupted
     }
 
     public var code: Code
     public var message: String
-    /// The server involved (`redis://user@host:port`, without a password).
+    /// The server involved, as `host:port`.
     public var endpoint: String?
     /// The file involved, and the byte offset in it where that is known.
     public var file: String?

@@ -179,7 +179,7 @@ struct CheckArguments: ParsableArguments {
     }
 
     /// Runs one check: both sides opened, compared, closed; every difference in the log at
-    /// `out`, the summary JSON at `summaryPath`. Failures come back as `CheckFailure`.
+    /// `out`, the summary JSON at `summaryPath`. Failures come back as `SlotdiffError`.
     /// Before anything is read or written, the outputs are checked: none is an input dump file
     /// or another output, and each can be written (`labels` name them in messages).
     /// With `lock`, the log and checkpoint are locked for this run (`RunLock`) once the outputs
@@ -283,7 +283,7 @@ struct CheckArguments: ParsableArguments {
             let src = try await spec(source, files.source, "SLOTDIFF_SOURCE_PASSWORD")
             let dst = try await spec(target, files.target, "SLOTDIFF_TARGET_PASSWORD")
             if let a = files.source, let b = files.target, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
-                throw CheckFailure("standard input (-) can be read for one file only")
+                throw SlotdiffError(.usage, "standard input (-) can be read for one file only")
             }
             var state: Checkpoint?
             if let checkpoint {
@@ -293,15 +293,15 @@ struct CheckArguments: ParsableArguments {
                                    passes: passes, done: [:], logBytes: 0)
                 if resume {
                     guard let data = FileManager.default.contents(atPath: checkpoint) else {
-                        throw CheckFailure("--resume: no checkpoint at \(checkpoint)")
+                        throw SlotdiffError(.usage, "--resume: no checkpoint at \(checkpoint)")
                     }
                     let saved: Checkpoint
                     do { saved = try JSONDecoder().decode(Checkpoint.self, from: data) } catch {
-                        throw CheckFailure("--resume: \(checkpoint) is not a checkpoint: \(error)")
+                        throw SlotdiffError(.usage, "--resume: \(checkpoint) is not a checkpoint: \(error)")
                     }
                     guard saved.source == state!.source, saved.target == state!.target, saved.settings == state!.settings,
                           saved.passes == passes else {
-                        throw CheckFailure("--resume: \(checkpoint) belongs to another check (sides, options or pass count differ)")
+                        throw SlotdiffError(.usage, "--resume: \(checkpoint) belongs to another check (sides, options or pass count differ)")
                     }
                     state = saved
                     options.donePasses = saved.done
@@ -337,7 +337,7 @@ struct CheckArguments: ParsableArguments {
                 partial.log = out
                 partial.seconds = Date().timeIntervalSince(started)
                 try Outputs.write(Data((partial.json() + "\n").utf8), to: summaryPath)
-                throw CheckFailure("interrupted with \(result.passesLeft) of \(result.passes) passes left"
+                throw SlotdiffError(.interrupted, "interrupted with \(result.passesLeft) of \(result.passes) passes left"
                                    + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
             }
             // Written after the checkpoint's last logBytes, so a --resume of this run cuts it off
@@ -358,29 +358,12 @@ struct CheckArguments: ParsableArguments {
             s.passes = result.passes
             try Outputs.write(Data((s.json() + "\n").utf8), to: summaryPath)
             return s
-        } catch let e as CheckFailure {
-            throw e
-        } catch let e as RDBError {
-            throw CheckFailure(e.description)
-        } catch let e as LogError {
-            throw CheckFailure(e.description)
-        } catch let e as SlotdiffError {
-            throw CheckFailure(e.description)
-        } catch let e as RedisError {
-            throw CheckFailure(e.description)
-        } catch let e as ValidationError {
-            throw CheckFailure(e.message)
-        } catch let e as DumpFilesError {
-            throw CheckFailure(e.description)
+        } catch {
+            throw SlotdiffError.from(error)
         }
     }
 }
 
-/// A check that could not be done (exit 2), with the message that says why.
-struct CheckFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
 
 extension Slotdiff {
     struct Compare: AsyncParsableCommand {
@@ -427,7 +410,7 @@ extension Slotdiff {
                                             checkpoint: checkpoint ?? Self.base(out) + ".checkpoint.json",
                                             resume: resume, forceUnlock: forceUnlock, stop: { interrupt.requested }, progress: progress)
                 display?.finish()
-            } catch let e as CheckFailure {
+            } catch let e as SlotdiffError {
                 display?.finish()
                 throw fail(e.description)
             }

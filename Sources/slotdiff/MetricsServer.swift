@@ -51,12 +51,14 @@ final class WatchMetrics: @unchecked Sendable {
     }
 
     /// A pass that could not be done (result 2), counted against the endpoint it names.
-    func recordFailure(_ message: String, seconds: Double) {
+    /// A pass that could not be done, counted against the server it names (`unknown` when the
+    /// failure was not a server's, e.g. a file that could not be written).
+    func recordFailure(_ error: SlotdiffError, seconds: Double) {
         passes.increment()
         duration.record(seconds)
         lastTime.record(Date().timeIntervalSince1970)
         lastResult.record(2)
-        let addr = Self.address(in: message)
+        let addr = error.endpoint ?? "unknown"
         let c = lock.withLock { () -> Metrics.Counter in
             if let c = errors[addr] { return c }
             let c = Metrics.Counter(label: "slotdiff_errors_total", dimensions: [("addr", addr)])
@@ -64,14 +66,6 @@ final class WatchMetrics: @unchecked Sendable {
             return c
         }
         c.increment()
-    }
-
-    /// The first `host:port` a message names, or "unknown".
-    static func address(in message: String) -> String {
-        let pattern = try! NSRegularExpression(pattern: #"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})"#)
-        let range = NSRange(message.startIndex..., in: message)
-        guard let m = pattern.firstMatch(in: message, range: range), let r = Range(m.range, in: message) else { return "unknown" }
-        return String(message[r])
     }
 
     /// Serves `/metrics` over HTTP on `port` until the process ends.

@@ -1,4 +1,5 @@
 import Foundation
+import SlotdiffCore
 
 /// A file a command will write, named for messages ("the diff log (--out)").
 struct OutputFile {
@@ -47,12 +48,12 @@ enum Outputs {
         for (o, id) in zip(outputs, ids) {
             if let i = inputIDs.firstIndex(of: id) {
                 let input = inputs[i]
-                throw CheckFailure("\(o.what) \(o.path) is \(input.what) \(input.path): an input is never overwritten; write the output elsewhere")
+                throw SlotdiffError(.usage, "\(o.what) \(o.path) is \(input.what) \(input.path): an input is never overwritten; write the output elsewhere")
             }
         }
         for a in outputs.indices {
             for b in outputs.indices where b > a && ids[a] == ids[b] && !isCharacterDevice(outputs[a].path) {
-                throw CheckFailure("\(outputs[a].what) \(outputs[a].path) and \(outputs[b].what) \(outputs[b].path) are the same file")
+                throw SlotdiffError(.usage, "\(outputs[a].what) \(outputs[a].path) and \(outputs[b].what) \(outputs[b].path) are the same file")
             }
         }
     }
@@ -69,31 +70,31 @@ enum Outputs {
         var st = stat()
         let exists = stat(o.path, &st) == 0
         if !exists && errno != ENOENT {
-            throw CheckFailure("cannot write \(o.what) \(o.path): \(reason())")
+            throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): \(reason())")
         }
         if exists {
             let type = st.st_mode & S_IFMT
-            if type == S_IFDIR { throw CheckFailure("cannot write \(o.what) \(o.path): it is a directory") }
+            if type == S_IFDIR { throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): it is a directory") }
             if type == S_IFCHR && o.deviceAllowed {
-                if access(o.path, W_OK) != 0 { throw CheckFailure("cannot write \(o.what) \(o.path): \(reason())") }
+                if access(o.path, W_OK) != 0 { throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): \(reason())") }
                 return
             }
             if type != S_IFREG {
-                throw CheckFailure("cannot write \(o.what) \(o.path): not a regular file"
+                throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): not a regular file"
                                    + (o.deviceAllowed ? "" : " (it is replaced by renaming a new file over it, which is never done to a device or pipe)"))
             }
-            if access(o.path, W_OK) != 0 { throw CheckFailure("cannot write \(o.what) \(o.path): \(reason())") }
+            if access(o.path, W_OK) != 0 { throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): \(reason())") }
             if o.deviceAllowed { return }
         }
         let dir = (o.path as NSString).deletingLastPathComponent
         let parent = dir.isEmpty ? "." : dir
         var d = stat()
         if stat(parent, &d) != 0 {
-            throw CheckFailure("cannot write \(o.what) \(o.path): directory \(parent): \(reason())")
+            throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): directory \(parent): \(reason())")
         }
-        if (d.st_mode & S_IFMT) != S_IFDIR { throw CheckFailure("cannot write \(o.what) \(o.path): \(parent) is not a directory") }
+        if (d.st_mode & S_IFMT) != S_IFDIR { throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): \(parent) is not a directory") }
         if access(parent, W_OK | X_OK) != 0 {
-            throw CheckFailure("cannot write \(o.what) \(o.path): cannot create files in \(parent): \(reason())")
+            throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): cannot create files in \(parent): \(reason())")
         }
     }
 
@@ -101,25 +102,25 @@ enum Outputs {
     static func makeDirectory(_ path: String, what: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
-            if (st.st_mode & S_IFMT) != S_IFDIR { throw CheckFailure("\(what) \(path): not a directory") }
+            if (st.st_mode & S_IFMT) != S_IFDIR { throw SlotdiffError(.io, "\(what) \(path): not a directory") }
             return
         }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path { try makeDirectory(parent, what: what) }
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw CheckFailure("\(what) \(path): cannot create the directory: \(reason())")
+            throw SlotdiffError(.io, "\(what) \(path): cannot create the directory: \(reason())")
         }
     }
 
     /// Writes a whole file in place (created or truncated), as a regular file or a device.
     static func write(_ data: Data, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw CheckFailure("cannot write \(path): \(reason())") }
+        if fd < 0 { throw SlotdiffError(.io, "cannot write \(path): \(reason())") }
         do { try writeAll(fd, data, path) } catch {
             close(fd)
             throw error
         }
-        if close(fd) != 0 { throw CheckFailure("cannot write \(path): \(reason())") }
+        if close(fd) != 0 { throw SlotdiffError(.io, "cannot write \(path): \(reason())") }
     }
 
     /// Replaces a file by writing a new one beside it and renaming it over the old, so a reader
@@ -128,15 +129,15 @@ enum Outputs {
     static func replace(_ data: Data, at path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
-            throw CheckFailure("cannot write \(path): not a regular file (it is replaced by renaming, which is never done to a device or pipe)")
+            throw SlotdiffError(.io, "cannot write \(path): not a regular file (it is replaced by renaming, which is never done to a device or pipe)")
         }
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = (dir.isEmpty ? "" : dir + "/") + "." + (path as NSString).lastPathComponent + ".\(getpid()).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw CheckFailure("cannot write \(path): cannot create \(tmp): \(reason())") }
+        if fd < 0 { throw SlotdiffError(.io, "cannot write \(path): cannot create \(tmp): \(reason())") }
         do {
             try writeAll(fd, data, path)
-            if fsync(fd) != 0 { throw CheckFailure("cannot write \(path): \(reason())") }
+            if fsync(fd) != 0 { throw SlotdiffError(.io, "cannot write \(path): \(reason())") }
         } catch {
             close(fd)
             unlink(tmp)
@@ -145,12 +146,12 @@ enum Outputs {
         if close(fd) != 0 {
             let e = reason()
             unlink(tmp)
-            throw CheckFailure("cannot write \(path): \(e)")
+            throw SlotdiffError(.io, "cannot write \(path): \(e)")
         }
         if rename(tmp, path) != 0 {
             let e = reason()
             unlink(tmp)
-            throw CheckFailure("cannot write \(path): \(e)")
+            throw SlotdiffError(.io, "cannot write \(path): \(e)")
         }
     }
 
@@ -161,7 +162,7 @@ enum Outputs {
                 let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw CheckFailure("cannot write \(path): \(reason())")
+                    throw SlotdiffError(.io, "cannot write \(path): \(reason())")
                 }
                 off += n
             }

@@ -53,7 +53,7 @@ extension Slotdiff {
                     try Outputs.checkDistinct([OutputFile(what: "the page (--html)", path: html)],
                                               inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", Compare.summaryPath(for: $0)) })
                     try Outputs.checkWritable(OutputFile(what: "the page (--html)", path: html))
-                } catch let e as CheckFailure {
+                } catch let e as SlotdiffError {
                     throw fail(e.description)
                 }
             }
@@ -84,14 +84,14 @@ extension Slotdiff {
                     }
                     if let w = try incomplete(r) { warnings.append(w) }
                 }
-            } catch let e as LogError {
+            } catch let e as SlotdiffError {
                 throw fail(e.description)
             }
             for w in warnings {
                 FileHandle.standardError.write(Data("slotdiff: warning: \(w)\n".utf8))
             }
             if let html {
-                do { try Outputs.write(Data(page.html().utf8), to: html) } catch let e as CheckFailure {
+                do { try Outputs.write(Data(page.html().utf8), to: html) } catch let e as SlotdiffError {
                     throw fail(e.description)
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import SlotdiffCore
 
 /// One run per output: a lock file beside what a run writes (`NAME.lock` beside the diff log and
 /// its checkpoint, `DIR/watch.lock` for a watch), so that a second run on the same outputs — a
@@ -78,7 +79,7 @@ final class RunLock: @unchecked Sendable {
     }
 
     /// Takes the lock at `path` for `what` ("the diff log (--out) x.jsonl.zst", named in the
-    /// refusal), or throws `CheckFailure` naming the run that holds it. `force` removes a lock
+    /// refusal), or throws `SlotdiffError` naming the run that holds it. `force` removes a lock
     /// held by anyone. Warnings (a lock taken over or removed) go to `warn`.
     static func acquire(path: String, what: String, force: Bool,
                         warn: (String) -> Void = { FileHandle.standardError.write(Data("slotdiff: warning: \($0)\n".utf8)) }) throws -> RunLock {
@@ -97,12 +98,12 @@ final class RunLock: @unchecked Sendable {
                 }
                 return try start(path: path, fd: fd, flocked: flocked, created: true, what: what)
             }
-            if errno != EEXIST { throw CheckFailure("cannot create the lock \(path) for \(what): \(Outputs.reason())") }
+            if errno != EEXIST { throw SlotdiffError(.io, "cannot create the lock \(path) for \(what): \(Outputs.reason())") }
 
             let efd = open(path, O_RDWR | O_CLOEXEC)
             if efd < 0 {
                 if errno == ENOENT { continue }
-                throw CheckFailure("cannot open the lock \(path) for \(what): \(Outputs.reason())")
+                throw SlotdiffError(.io, "cannot open the lock \(path) for \(what): \(Outputs.reason())")
             }
             // A lock just created, or being rewritten, may read empty or torn for a moment: read
             // again for up to a second, not holding its flock meanwhile (its creator wants it).
@@ -133,7 +134,7 @@ final class RunLock: @unchecked Sendable {
             guard let h = found else {
                 if !content.isEmpty {
                     close(efd)
-                    throw CheckFailure("the lock \(path) for \(what) exists but is not a slotdiff lock; it is never overwritten: remove it or write elsewhere")
+                    throw SlotdiffError(.usage, "the lock \(path) for \(what) exists but is not a slotdiff lock; it is never overwritten: remove it or write elsewhere")
                 }
                 // Empty: a run died between creating and writing it, or is writing it now.
                 if lockState != .held && age > staleAfter {
@@ -141,7 +142,7 @@ final class RunLock: @unchecked Sendable {
                     return try start(path: path, fd: efd, flocked: lockState == .taken, what: what)
                 }
                 close(efd)
-                throw CheckFailure("\(what) is in use by another run that is starting (lock \(path)); if no run uses it, run again with --force-unlock")
+                throw SlotdiffError(.usage, "\(what) is in use by another run that is starting (lock \(path)); if no run uses it, run again with --force-unlock")
             }
             let sameHost = h.host == hostName
             var gone: String?
@@ -156,7 +157,7 @@ final class RunLock: @unchecked Sendable {
             }
             guard let reason = gone else {
                 close(efd)
-                throw CheckFailure("\(what) is in use by another run: \(h.named), last heartbeat \(Int(max(0, age))) s ago (lock \(path)). "
+                throw SlotdiffError(.usage, "\(what) is in use by another run: \(h.named), last heartbeat \(Int(max(0, age))) s ago (lock \(path)). "
                                    + "Two runs on one log would corrupt it: wait for that run to end; if it is gone, run again with --force-unlock")
             }
             warn("took over the lock \(path) of a run that is gone (\(h.named)): \(reason)")
@@ -167,12 +168,12 @@ final class RunLock: @unchecked Sendable {
                 usleep(300_000)
                 if let now = decode(readAll(efd)), now.token != lock.holder.token {
                     lock.abandon()
-                    throw CheckFailure("\(what) is in use by another run: \(now.named) took over the lock \(path) at the same time")
+                    throw SlotdiffError(.usage, "\(what) is in use by another run: \(now.named) took over the lock \(path) at the same time")
                 }
             }
             return lock
         }
-        throw CheckFailure("cannot take the lock \(path) for \(what): it keeps changing; another run is starting or ending")
+        throw SlotdiffError(.io, "cannot take the lock \(path) for \(what): it keeps changing; another run is starting or ending")
     }
 
     /// Writes this run's content into a lock file it has opened and starts the heartbeat.
@@ -184,7 +185,7 @@ final class RunLock: @unchecked Sendable {
             let e = Outputs.reason()
             if created { unlink(path) }
             lock.abandon()
-            throw CheckFailure("cannot write the lock \(path) for \(what): \(e)")
+            throw SlotdiffError(.io, "cannot write the lock \(path) for \(what): \(e)")
         }
         let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "slotdiff.lock.heartbeat"))
         t.schedule(deadline: .now() + heartbeatInterval, repeating: heartbeatInterval)

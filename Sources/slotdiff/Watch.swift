@@ -61,31 +61,27 @@ extension Slotdiff {
                 let files = try check.dumpFiles()
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue {
-                    throw CheckFailure("--dir \(dir): not a directory")
+                    throw SlotdiffError(.usage, "--dir \(dir): not a directory")
                 }
                 for case let f? in [files.source, files.target] {
                     for p in f.paths where p != "-" && FileIdentity(p) != FileIdentity(trendPath) {
                         let name = (p as NSString).lastPathComponent
                         if FileIdentity((p as NSString).deletingLastPathComponent) == FileIdentity(dir),
                            name.hasPrefix("pass-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json")) {
-                            throw CheckFailure("input \(p) lies in --dir \(dir) with the name of a pass's output; an input is never overwritten")
+                            throw SlotdiffError(.usage, "input \(p) lies in --dir \(dir) with the name of a pass's output; an input is never overwritten")
                         }
                     }
                 }
                 try Outputs.makeDirectory(dir, what: "--dir")
-                if access(dir, W_OK | X_OK) != 0 { throw CheckFailure("--dir \(dir): cannot create files in it: \(Outputs.reason())") }
+                if access(dir, W_OK | X_OK) != 0 { throw SlotdiffError(.usage, "--dir \(dir): cannot create files in it: \(Outputs.reason())") }
                 try CheckArguments.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
                                                  OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
                                                 files: files)
                 // One watch per directory, for the whole watch: its passes' logs and trend.json
                 // are written by this one process (the passes themselves take no lock).
                 lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
-            } catch let e as CheckFailure {
-                throw fail(e.description)
-            } catch let e as DumpFilesError {
-                throw fail(e.description)
-            } catch let e as RDBError {
-                throw fail(e.description)
+            } catch {
+                throw fail(SlotdiffError.from(error).description)
             }
             defer { lock.release() }
             var trend = DriftTrend()
@@ -115,9 +111,7 @@ extension Slotdiff {
                                                     labels: .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)"),
                                                     lock: false, stop: { interrupt.requested })
                     var diffs: [Difference] = []
-                    do { try DiffLogReader(path: log).forEach { diffs.append($0) } } catch let e as LogError {
-                        throw CheckFailure(e.description)
-                    }
+                    try DiffLogReader(path: log).forEach { diffs.append($0) }
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)
@@ -127,13 +121,15 @@ extension Slotdiff {
                           + ", \(s.counts.compared) keys compared in \(String(format: "%.1f", s.seconds)) s"
                           + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ passes in a row)"))
                     lastStatus = s.exitCode
-                } catch let e as CheckFailure {
+                } catch {
+                    // Any failure of a pass is recorded, and the watch goes on.
+                    let e = SlotdiffError.from(error)
                     trend.recordFailure(number: pass, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
-                    metrics?.recordFailure(e.description, seconds: Date().timeIntervalSince(started))
+                    metrics?.recordFailure(e, seconds: Date().timeIntervalSince(started))
                     FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))
                     lastStatus = 2
                 }
-                do { try Outputs.replace(Data((trend.json(driftAfter: driftAfter) + "\n").utf8), at: trendPath) } catch let e as CheckFailure {
+                do { try Outputs.replace(Data((trend.json(driftAfter: driftAfter) + "\n").utf8), at: trendPath) } catch let e as SlotdiffError {
                     throw fail(e.description)
                 }
                 if let count, pass - first >= count { break }

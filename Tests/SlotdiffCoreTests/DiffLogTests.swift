@@ -116,7 +116,7 @@ import TestSupport
         try r4.forEach { _ in Issue.record("a difference") }
         #expect(r4.end?.result == "match" && r4.complete && r4.consistent)
         // A closing record that contradicts itself is an error.
-        #expect(throws: LogError.self) {
+        #expect(throws: SlotdiffError.self) {
             try DiffLogEnd(jsonLine: Substring(end.jsonLine().replacingOccurrences(of: "\"differences_total\":40", with: "\"differences_total\":4")))
         }
     }
@@ -125,7 +125,7 @@ import TestSupport
         let dir = TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("x.jsonl.zst").path
         try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
-        #expect(throws: LogError.self) { try DiffLogReader(path: path).forEach { _ in } }
+        #expect(throws: SlotdiffError.self) { try DiffLogReader(path: path).forEach { _ in } }
     }
 }
 

@@ -131,3 +131,25 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?
 public func slotdiff(_ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120) throws -> RunResult {
     try run(TestPaths.slotdiffBinary, args, stdin: stdin, timeout: timeout)
 }
+
+/// Runs a test body that blocks (waits for processes, sleeps) on a thread of its own, so it
+/// does not hold one of the few threads of Swift's cooperative pool: on a 2-core machine two
+/// blocking tests would otherwise stall every async test (a 200 ms timeout measured as 10 s).
+/// The body stays in the test's task (a task executor preference), so its expectations are
+/// recorded against the test.
+@available(macOS 15.0, *)
+public func offPool<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
+}
+
+/// Runs jobs on a serial dispatch queue of its own, outside the cooperative pool.
+@available(macOS 15.0, *)
+final class BlockingExecutor: TaskExecutor {
+    let queue = DispatchQueue(label: "slotdiff.tests.blocking")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}

@@ -92,7 +92,7 @@ extension LiveNode {
         var cursor = "0"
         repeat {
             let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)], asking: asking)
-            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(cmdName) reply", endpoint: "\(endpoint)") }
+            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(cmdName) reply", endpoint: endpoint.address) }
             cursor = c
             // RESP3 may answer with a map for HSCAN/ZSCAN pairs; flatten it.
             let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }

@@ -64,7 +64,7 @@ extension LiveNode {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 throw refusal("TYPE", e)
             }
-            guard let x = exp.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") reply", endpoint: "\(endpoint)") }
+            guard let x = exp.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") reply", endpoint: endpoint.address) }
             guard let type = try valueType(typeReply) else { continue }   // `none`: no such key (any more)
             if x == -2 {
                 results[i] = .changed   // written between the two commands: its expiry is unknown
@@ -110,11 +110,11 @@ extension LiveNode {
                 throw refusal(command, e)
             }
             if options.mode == .length {
-                guard let length = reply.int, length >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: "\(endpoint)") }
+                guard let length = reply.int, length >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: endpoint.address) }
                 if length == 0 && t != .string && t != .stream { continue }   // gone since the probe (an empty stream is not)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
-                guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected GETRANGE reply", endpoint: "\(endpoint)") }
+                guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected GETRANGE reply", endpoint: endpoint.address) }
                 d.begin(.string)
                 b.withUnsafeReadableBytes { d.stringPart($0) }
                 if limit > 0 && b.readableBytes >= limit {
@@ -124,13 +124,13 @@ extension LiveNode {
                 }
             } else if t == .module {
                 if reply.isNull { continue }   // gone since the probe
-                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: "\(endpoint)") }
+                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: endpoint.address) }
                 if Int(bytes) > limit {
-                    throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces", endpoint: "\(endpoint)")
+                    throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces", endpoint: endpoint.address)
                 }
                 dumps.append(i)
             } else {
-                guard let count = reply.int, count >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: "\(endpoint)") }
+                guard let count = reply.int, count >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: endpoint.address) }
                 // Gone since the probe; but a stream whose entries were all deleted is still there.
                 if count == 0 && t != .stream { continue }
                 if count > options.elementBound { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
@@ -152,7 +152,7 @@ extension LiveNode {
                     continue
                 }
                 if reply.isNull { continue }   // gone since the probe
-                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: "\(endpoint)") }
+                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: endpoint.address) }
                 if Int(bytes) <= limit { dumps.append(i) } else { big.append((i, t, count)) }
             }
         }
@@ -173,10 +173,10 @@ extension LiveNode {
                 throw refusal("DUMP", e)
             }
             if reply.isNull { continue }   // gone since the probe: expired or deleted
-            guard let buf = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DUMP reply", endpoint: "\(endpoint)") }
+            guard let buf = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DUMP reply", endpoint: endpoint.address) }
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
                 do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
-                    throw SlotdiffError(.corruptInput, e.description, endpoint: "\(endpoint)", file: e.input, offset: e.offset)
+                    throw SlotdiffError(.corruptInput, e.description, endpoint: endpoint.address, file: e.input, offset: e.offset)
                 }
             }
             if type != types[i] && !(type == .module && types[i] == .module) {
@@ -216,7 +216,7 @@ extension LiveNode {
     /// The type in a TYPE reply; nil for `none` (no such key). Types that are not one of the
     /// six core types are module types.
     func valueType(_ reply: RESPValue) throws -> ValueType? {
-        guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected TYPE reply", endpoint: "\(endpoint)") }
+        guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected TYPE reply", endpoint: endpoint.address) }
         return b.withUnsafeReadableBytes { p -> ValueType? in
             for (name, t) in Self.typeWords where name.count == p.count && name.elementsEqual(p) { return t }
             return p.elementsEqual("none".utf8) ? nil : .module

@@ -106,7 +106,7 @@ final class LiveNode: @unchecked Sendable {
         do {
             c = try await RedisConnection.connect(to: endpoint, options: connectOptions, retrying: options.reconnectAttempts)
         } catch {
-            throw SlotdiffError(.connection, "cannot read \(endpoint): \(error.description)", endpoint: "\(endpoint)")
+            throw SlotdiffError(.connection, "cannot read \(endpoint): \(error.description)", endpoint: endpoint.address)
         }
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
@@ -172,7 +172,7 @@ final class LiveNode: @unchecked Sendable {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
                     logger.info("server answered \(e.code); sending the batch again", metadata: ["endpoint": "\(endpoint)", "try": "\(busy)"])
-                    if busy > 40 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)", endpoint: "\(endpoint)") }
+                    if busy > 40 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)", endpoint: endpoint.address) }
                     try await Task.sleep(nanoseconds: UInt64(min(busy, 10)) * 300_000_000)
                     continue
                 }
@@ -184,7 +184,7 @@ final class LiveNode: @unchecked Sendable {
                 lock.withLock { connections[slot] = nil }
                 try await Task.sleep(nanoseconds: UInt64(100_000_000) << UInt64(min(attempt, 5)))
             } catch let e as RedisError {
-                throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: "\(endpoint)")
+                throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
             }
         }
     }
@@ -206,7 +206,7 @@ final class LiveNode: @unchecked Sendable {
         } else if e.message.lowercased().contains("unknown command") || e.message.lowercased().contains("unknown subcommand") {
             hint = "; the server does not know it: it may be renamed or disabled (rename-command), or older than the command"
         }
-        return SlotdiffError(.refused, "\(endpoint): \(command) refused: \(e.message)\(hint)", endpoint: "\(endpoint)")
+        return SlotdiffError(.refused, "\(endpoint): \(command) refused: \(e.message)\(hint)", endpoint: endpoint.address)
     }
 
     /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
@@ -220,18 +220,18 @@ final class LiveNode: @unchecked Sendable {
             if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
                   let items = parts[1].array else {
-                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: "\(endpoint)")
+                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address)
             }
             var inside: [[UInt8]] = []
             let keys = items.compactMap(\.bytes)
-            if keys.count != items.count { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: "\(endpoint)") }
+            if keys.count != items.count { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address) }
             for k in keys {
                 let s = HashSlot.slot(of: k)
                 // A key before the range, or past where the cursor says it stands, means the
                 // cursor is not slot-ordered here.
                 if s < unit.lower || (c != 0 && s > UInt16(c & 0x3FFF)) {
                     if first { return false }
-                    throw SlotdiffError(.unexpectedReply, "\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)", endpoint: "\(endpoint)")
+                    throw SlotdiffError(.unexpectedReply, "\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)", endpoint: endpoint.address)
                 }
                 if s <= unit.upper { inside.append(k) }
             }
@@ -279,11 +279,11 @@ final class LiveNode: @unchecked Sendable {
                     throw refused
                 }
                 if let e = replies[2 * i + 1].serverError { throw refusal("DBSIZE", e) }
-                guard let n = replies[2 * i + 1].int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: "\(endpoint)") }
+                guard let n = replies[2 * i + 1].int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: endpoint.address) }
                 if n > 0 { dbs.append(db) }
             }
             first += 16
-            if first >= 1 << 16 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server accepts SELECT for every database up to \(first); cannot tell which hold keys", endpoint: "\(endpoint)") }
+            if first >= 1 << 16 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server accepts SELECT for every database up to \(first); cannot tell which hold keys", endpoint: endpoint.address) }
         }
     }
 
@@ -291,7 +291,7 @@ final class LiveNode: @unchecked Sendable {
     func keyCount(db: Int?) async throws -> Int {
         let r = try await pipeline(db: db, [["DBSIZE"]])[0]
         if let e = r.serverError { throw refusal("DBSIZE", e) }
-        guard let n = r.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: "\(endpoint)") }
+        guard let n = r.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: endpoint.address) }
         return Int(n)
     }
 
@@ -342,13 +342,13 @@ final class LiveNode: @unchecked Sendable {
             try checkListing(epoch)
             if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].bytes, let keys = parts[1].array else {
-                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: "\(endpoint)")
+                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address)
             }
             cursor = c
             var batch: [[UInt8]] = []
             batch.reserveCapacity(keys.count)
             for k in keys {
-                guard let b = k.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: "\(endpoint)") }
+                guard let b = k.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address) }
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
@@ -396,7 +396,7 @@ final class LiveNode: @unchecked Sendable {
                     var keys: [[UInt8]] = []
                     for (ask, r) in zip(group, replies) {
                         if let e = r.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
-                        guard var got = r.array else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: "\(endpoint)") }
+                        guard var got = r.array else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: endpoint.address) }
                         if got.count >= ask.count {
                             // The slot grew since it was counted: ask for as many as one reply may carry.
                             if ask.count < limit {
@@ -408,7 +408,7 @@ final class LiveNode: @unchecked Sendable {
                             if got.count >= limit { big.append(UInt16(ask.slot)); continue }
                         }
                         for k in got {
-                            guard let b = k.bytes else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: "\(endpoint)") }
+                            guard let b = k.bytes else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: endpoint.address) }
                             if let match, !match.matches(b) { continue }
                             keys.append(b)
                         }
@@ -427,7 +427,7 @@ final class LiveNode: @unchecked Sendable {
     func importingSlots() async throws -> [UInt16] {
         let r = try await pipeline(db: nil, [["CLUSTER", "NODES"]])[0]
         if let e = r.serverError { throw refusal("CLUSTER NODES", e) }
-        guard let text = r.string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER NODES reply", endpoint: "\(endpoint)") }
+        guard let text = r.string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER NODES reply", endpoint: endpoint.address) }
         guard let mine = text.split(whereSeparator: \.isNewline).first(where: { $0.contains("myself") }) else { return [] }
         return mine.split(separator: " ").compactMap { field -> UInt16? in
             guard field.hasPrefix("["), let arrow = field.range(of: "-<-") else { return nil }

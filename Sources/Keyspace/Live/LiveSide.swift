@@ -29,7 +29,7 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
         try await seed.connect()
         if let t = try await clusterTopology(seed) {
             if let db = endpoint.db, db != 0 {
-                throw SlotdiffError(.usage, "\(endpoint): a cluster has only database 0; remove /\(db) from the URL", endpoint: "\(endpoint)")
+                throw SlotdiffError(.usage, "\(endpoint): a cluster has only database 0; remove /\(db) from the URL", endpoint: endpoint.address)
             }
             topology = t
             isCluster = true
@@ -37,7 +37,7 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
             for shard in t.shards {
                 let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
                 guard let node = candidates.first, let ep = node.endpoint(from: endpoint) else {
-                    throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: "\(endpoint)")
+                    throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 try await n.connect()
@@ -71,14 +71,14 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
                     clustered = try await seed.pipeline(db: nil, [["READONLY"]])[0].serverError == nil
                 }
                 if clustered {
-                    throw SlotdiffError(.refused, "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots", endpoint: "\(endpoint)")
+                    throw SlotdiffError(.refused, "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots", endpoint: endpoint.address)
                 }
             }
             return nil
         } catch let e as SlotdiffError {
             throw e
         } catch {
-            throw SlotdiffError(.connection, "\(endpoint): cannot read the cluster map: \(error)", endpoint: "\(endpoint)")
+            throw SlotdiffError(.connection, "\(endpoint): cannot read the cluster map: \(error)", endpoint: endpoint.address)
         }
     }
 
@@ -174,7 +174,7 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
             var tables: [KeyTable] = []
             var filtered = 0
             for (store, node) in zip(kept.stores, nodes) {
-                guard let i = store.passes.firstIndex(of: pass) else { throw SlotdiffError(.io, "\(endpoint): pass \(pass) was not kept", endpoint: "\(endpoint)") }
+                guard let i = store.passes.firstIndex(of: pass) else { throw SlotdiffError(.io, "\(endpoint): pass \(pass) was not kept", endpoint: endpoint.address) }
                 let p = try store.load(pass: i, origin: node.address)
                 tables.append(p.table)
                 filtered += p.filteredOut
@@ -214,7 +214,7 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
             } catch let e as ListingInterrupted {
                 restarts += 1
                 if restarts > 5 {
-                    throw SlotdiffError(.connection, "\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted", endpoint: "\(e.endpoint)")
+                    throw SlotdiffError(.connection, "\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted", endpoint: e.endpoint)
                 }
                 options.logger.warning("a connection was lost while its keys were listed (restart or failover?); listing it again from the start",
                                        metadata: ["endpoint": "\(e.endpoint)", "restart": "\(restarts)"])
@@ -306,12 +306,12 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
                 case .redirect(let r):
                     hops += 1
                     options.logger.debug("key redirected: \(r)", metadata: ["endpoint": "\(at.endpoint)"])
-                    if hops > 5 { throw SlotdiffError(.unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))", endpoint: "\(endpoint)") }
+                    if hops > 5 { throw SlotdiffError(.unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))", endpoint: endpoint.address) }
                     at = try await self.node(host: r.host, port: r.port)
                     results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
                 case .changed:
                     changes += 1
-                    if changes > 5 { throw SlotdiffError(.unexpectedReply, "\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read", endpoint: "\(at.endpoint)") }
+                    if changes > 5 { throw SlotdiffError(.unexpectedReply, "\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read", endpoint: at.endpoint.address) }
                     results[i] = try await at.fetch(db: isCluster ? nil : db, keys: [keys[i]], digester: d)[0]
                 case .present, .absent:
                     break reading
