@@ -1,9 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The parser and digest touch class state per byte range; dynamic exclusivity checks there
-/// cost a third of the run time. Memory safety otherwise stays on (bounds checks included).
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
     name: "slotdiff",
@@ -27,23 +24,22 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .target(name: "SlotdiffCore", dependencies: ["CXXHash", "CZstd"], swiftSettings: hotPath),
+        .target(name: "SlotdiffCore", dependencies: ["CXXHash", "CZstd"]),
         // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it) and LZF.
         .target(name: "CKernels"),
-        .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"], swiftSettings: hotPath),
+        .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"]),
         .target(name: "RESP", dependencies: [
             "SlotdiffCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "DequeModule", package: "swift-collections"),
-        ], swiftSettings: hotPath),
+        ]),
         .target(name: "Keyspace", dependencies: [
             "SlotdiffCore", "RDB", "RESP",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ],
-                swiftSettings: hotPath),
+        ]),
         .executableTarget(name: "slotdiff", dependencies: [
             "SlotdiffCore", "RDB", "Keyspace", "RESP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -53,12 +53,12 @@ public final class ZstdByteSource: ByteSource {
     let inner: ByteSource
     let name: String
     let dctx: OpaquePointer
-    var inBuf: UnsafeMutableRawPointer
+    @exclusivity(unchecked) var inBuf: UnsafeMutableRawPointer
     let inCap = 1 << 17
-    var inPos = 0
-    var inEnd = 0
-    var innerDone = false
-    var frameOpen = false
+    @exclusivity(unchecked) var inPos = 0
+    @exclusivity(unchecked) var inEnd = 0
+    @exclusivity(unchecked) var innerDone = false
+    @exclusivity(unchecked) var frameOpen = false
 
     public init(_ inner: ByteSource, name: String) throws {
         self.inner = inner
@@ -102,7 +102,7 @@ public final class ZstdByteSource: ByteSource {
 /// Bytes already in memory (a DUMP reply).
 public final class MemoryByteSource: ByteSource {
     let bytes: [UInt8]
-    var pos = 0
+    @exclusivity(unchecked) var pos = 0
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 

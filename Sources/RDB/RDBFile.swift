@@ -30,7 +30,7 @@ public final class RDBFileParser {
     public static let valkeyVersions = 80...80
 
     let input: RDBInput
-    public private(set) var info = RDBFileInfo()
+    @exclusivity(unchecked) public private(set) var info = RDBFileInfo()
 
     public init(input: RDBInput) { self.input = input }
 

@@ -66,11 +66,11 @@ public enum RESPCommand {
 /// arguments, then `arg` adds each of them. The bytes are kept in memory of its own and
 /// become one `ByteBuffer` when sent.
 public final class RESPBatch: @unchecked Sendable {
-    private var base: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var length = 0
+    @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var length = 0
     /// Commands added.
-    public private(set) var count = 0
+    @exclusivity(unchecked) public private(set) var count = 0
 
     /// Each command is preceded by ASKING (cluster: a slot being imported), whose `+OK`
     /// replies the caller drops: every other reply, starting with the first.

@@ -150,7 +150,7 @@ func withRedisServer<T>(_ arguments: [String] = [], tls: TestCertificates? = nil
         }
         args += arguments
         let errorLog = dir.appendingPathComponent("stderr-\(port).log")
-        FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
