@@ -55,7 +55,8 @@ let package = Package(
         .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "KeyspaceTests", dependencies: [
-            "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport",
+            // The end-to-end suites run the binary: depending on it keeps it from being stale.
+            "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport", "slotdiff",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -41,8 +41,8 @@ public struct CheckResult: Codable, Sendable {
     public var targetInputs: [[String: String]]
     public var filteredOut = 0
     public var emptySkipped = 0
-    /// Differences found in the first pass, and how many each re-check round cleared.
-    public var firstPassDifferences = 0
+    /// Differences found in the first round (before any re-check), and how many each re-check round cleared.
+    public var firstRoundDifferences = 0
     public var resolvedPerRound: [Int] = []
     public var passes = 1
     /// Passes left undone because a stop was asked for (Ctrl-C); 0 for a complete check.
@@ -52,7 +52,7 @@ public struct CheckResult: Codable, Sendable {
         counts = counts + o.counts
         filteredOut += o.filteredOut
         emptySkipped += o.emptySkipped
-        firstPassDifferences += o.firstPassDifferences
+        firstRoundDifferences += o.firstRoundDifferences
         for (i, v) in o.resolvedPerRound.enumerated() {
             if i < resolvedPerRound.count { resolvedPerRound[i] += v } else { resolvedPerRound.append(v) }
         }
@@ -179,7 +179,7 @@ public enum Check {
         if target.isLive { comparer.liveSides.insert(.target) }
         let anyLive = source.isLive || target.isLive
         var found: [Difference] = []
-        // Keys both sides held in the first pass that differed: `matched` is what is left of
+        // Keys both sides held in the first round that differed: `matched` is what is left of
         // `compared` once those still different are taken away.
         var comparedFirst = Set<[UInt8]>()
         var counts = try comparer.compare(source: src.tables, target: dst.tables,
@@ -194,7 +194,7 @@ public enum Check {
         var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
         result.filteredOut = src.filteredOut + dst.filteredOut
         result.emptySkipped = src.emptySkipped + dst.emptySkipped
-        result.firstPassDifferences = counts.totalDifferences
+        result.firstRoundDifferences = counts.totalDifferences
         guard anyLive else { return result }
 
         // Re-check rounds: a difference is reported only if it is still there in every round.

@@ -31,11 +31,11 @@ public struct Summary: Sendable {
     /// Live checks: differences of the first pass, and how many each re-check round cleared.
     public struct Recheck: Sendable {
         public var rounds: Int
-        public var firstPass: Int
+        public var firstRound: Int
         public var resolvedPerRound: [Int]
-        public init(rounds: Int, firstPass: Int, resolvedPerRound: [Int]) {
+        public init(rounds: Int, firstRound: Int, resolvedPerRound: [Int]) {
             self.rounds = rounds
-            self.firstPass = firstPass
+            self.firstRound = firstRound
             self.resolvedPerRound = resolvedPerRound
         }
     }
@@ -93,7 +93,7 @@ public struct Summary: Sendable {
         o["passes"] = passes
         if let left = interruptedPassesLeft { o["passes_left"] = left }
         if let r = recheck {
-            o["recheck"] = ["rounds": r.rounds, "first_pass_differences": r.firstPass, "resolved_per_round": r.resolvedPerRound]
+            o["recheck"] = ["rounds": r.rounds, "first_round_differences": r.firstRound, "resolved_per_round": r.resolvedPerRound]
         }
         let data = try! JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
@@ -109,8 +109,8 @@ public struct Summary: Sendable {
             let n = counts.differences[k] ?? 0
             if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }
         }
-        if let r = recheck, r.firstPass > 0 {
-            rows.append(("re-checked", "\(r.firstPass) first-pass differences; cleared per round: \(r.resolvedPerRound.map(String.init).joined(separator: ", "))"))
+        if let r = recheck, r.firstRound > 0 {
+            rows.append(("re-checked", "\(r.firstRound) first-round differences; cleared per round: \(r.resolvedPerRound.map(String.init).joined(separator: ", "))"))
         }
         if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
         if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }

@@ -352,7 +352,7 @@ struct CheckArguments: ParsableArguments {
             s.seconds = Date().timeIntervalSince(started)
             s.log = out
             if src.isLive || dst.isLive {
-                s.recheck = .init(rounds: options.rounds, firstPass: result.firstPassDifferences, resolvedPerRound: result.resolvedPerRound)
+                s.recheck = .init(rounds: options.rounds, firstRound: result.firstRoundDifferences, resolvedPerRound: result.resolvedPerRound)
             }
             s.mode = live.mode.rawValue
             s.passes = result.passes

@@ -87,7 +87,7 @@ final class MemorySource: KeyspaceSource {
         let t = MemorySource([(0, "a", Self.value(1)), (0, "b", Self.value(3))], rounds: [["b": Self.value(2)]])
         let (r, diffs) = try await run(s, t, options())
         #expect(diffs.isEmpty)
-        #expect(r.resolvedPerRound == [1] && r.firstPassDifferences == 1)
+        #expect(r.resolvedPerRound == [1] && r.firstRoundDifferences == 1)
         #expect(r.counts.compared == 2 && r.counts.matched == 2 && r.counts.totalDifferences == 0)
     }
 
