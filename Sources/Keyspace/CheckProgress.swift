@@ -1,23 +1,27 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// Counters a check updates as it goes, read by a progress display.
-public final class CheckProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _keys = 0
-    private var _differences = 0
-    private var _passesDone = 0
-    private var _passes = 1
-    private var _expectedKeys = 0
+public final class CheckProgress: Sendable {
+    private struct Counts {
+        var keys = 0
+        var differences = 0
+        var passesDone = 0
+        var passes = 1
+        var expectedKeys = 0
+    }
+
+    private let counts = NIOLockedValueBox(Counts())
     public let started = Date()
 
     public init() {}
 
-    public func addKeys(_ n: Int) { lock.withLock { _keys += n } }
-    public func addDifference() { lock.withLock { _differences += 1 } }
-    public func passDone() { lock.withLock { _passesDone += 1 } }
-    public func setPasses(_ n: Int) { lock.withLock { _passes = n } }
+    public func addKeys(_ n: Int) { counts.withLockedValue { $0.keys += n } }
+    public func addDifference() { counts.withLockedValue { $0.differences += 1 } }
+    public func passDone() { counts.withLockedValue { $0.passesDone += 1 } }
+    public func setPasses(_ n: Int) { counts.withLockedValue { $0.passes = n } }
     /// Keys the check will read in all (live sides: their key counts), for the time left.
-    public func setExpectedKeys(_ n: Int) { lock.withLock { _expectedKeys = n } }
+    public func setExpectedKeys(_ n: Int) { counts.withLockedValue { $0.expectedKeys = n } }
 
     public struct Snapshot: Sendable {
         public var keys: Int
@@ -56,9 +60,8 @@ public final class CheckProgress: @unchecked Sendable {
     }
 
     public var snapshot: Snapshot {
-        lock.withLock {
-            Snapshot(keys: _keys, differences: _differences, passesDone: _passesDone, passes: _passes,
-                     expectedKeys: _expectedKeys, seconds: Date().timeIntervalSince(started))
-        }
+        let c = counts.withLockedValue { $0 }
+        return Snapshot(keys: c.keys, differences: c.differences, passesDone: c.passesDone, passes: c.passes,
+                        expectedKeys: c.expectedKeys, seconds: Date().timeIntervalSince(started))
     }
 }

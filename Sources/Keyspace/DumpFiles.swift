@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import RDB
 import SlotdiffCore
 
@@ -190,7 +191,7 @@ public enum DumpLoader {
     /// Runs `body` for 0..<count on up to `workers` threads of their own (parsing is CPU work
     /// that would hold the threads of Swift's cooperative pool, which the live sides' network
     /// reads need); the results in order. The caller waits without blocking a thread.
-    static func inParallel<T>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
+    static func inParallel<T: Sendable>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
         let work = WorkList<T>(count: count)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(workers, count)) {
@@ -226,28 +227,31 @@ struct SpilledDump: @unchecked Sendable {
 }
 
 /// Hands out indexes to worker threads and collects their results.
-final class WorkList<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
+final class WorkList<T: Sendable>: Sendable {
+    private struct State {
+        var next = 0
+        var results: [Result<T, Error>?]
+    }
+
     private let count: Int
-    private(set) var results: [Result<T, Error>?]
+    private let state: NIOLockedValueBox<State>
 
     init(count: Int) {
         self.count = count
-        results = Array(repeating: nil, count: count)
+        state = NIOLockedValueBox(State(results: Array(repeating: nil, count: count)))
     }
 
+    var results: [Result<T, Error>?] { state.withLockedValue { $0.results } }
+
     func take() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        if next >= count { return nil }
-        next += 1
-        return next - 1
+        state.withLockedValue { s in
+            if s.next >= count { return nil }
+            s.next += 1
+            return s.next - 1
+        }
     }
 
     func put(_ i: Int, _ r: Result<T, Error>) {
-        lock.lock()
-        results[i] = r
-        lock.unlock()
+        state.withLockedValue { $0.results[i] = r }
     }
 }
