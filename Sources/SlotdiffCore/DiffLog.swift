@@ -101,7 +101,9 @@ public final class DiffLogWriter: @unchecked Sendable {
     }
 }
 
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
+/// Writes all of `bytes` to `fd` (EINTR and short writes retried here, in one place); a
+/// failure is an error naming `path`.
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
     var off = 0
     while off < bytes.count {
         let w = Foundation.write(fd, bytes.baseAddress! + off, bytes.count - off)

@@ -156,16 +156,6 @@ enum Outputs {
     }
 
     private static func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
-        try data.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
-            var off = 0
-            while off < b.count {
-                let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SlotdiffError(.io, "cannot write \(path): \(reason())")
-                }
-                off += n
-            }
-        }
+        try data.withUnsafeBytes { try SlotdiffCore.writeAll(fd, $0, path) }
     }
 }
