@@ -10,7 +10,7 @@ struct Slotdiff: AsyncParsableCommand {
         discussion: """
             Exit status: 0 the two sides match, 1 differences were found, 2 the check could not be done.
             """,
-        version: "0.1.0",
+        version: BuildInfo.versionLine,
         subcommands: [Compare.self, Watch.self, Report.self, Info.self]
     )
 
