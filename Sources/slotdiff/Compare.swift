@@ -187,14 +187,15 @@ struct CheckArguments: ParsableArguments {
     /// it the caller holds a lock over them (a watch holds its directory).
     func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
                  labels: OutputLabels = OutputLabels(), lock: Bool = true, forceUnlock: Bool = false,
-                 stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil) async throws -> Summary {
+                 stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil,
+                 observe: @escaping (Difference) -> Void = { _ in }) async throws -> Summary {
         TerminalLogHandler.bootstrap(level: logLevel)
         let opened = OpenedSides()
         let outcome: Result<Summary, Error>
         do {
             outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened, checkpoint: checkpoint,
                                                     resume: resume, labels: labels, lock: lock, forceUnlock: forceUnlock,
-                                                    stop: stop, progress: progress))
+                                                    stop: stop, progress: progress, observe: observe))
         } catch { outcome = .failure(error) }
         for side in opened.sides { await side.close() }
         return try outcome.get()
@@ -254,7 +255,7 @@ struct CheckArguments: ParsableArguments {
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
                             labels: OutputLabels, lock: Bool, forceUnlock: Bool, stop: @escaping @Sendable () -> Bool,
-                            progress: CheckProgress?) async throws -> Summary {
+                            progress: CheckProgress?, observe: @escaping (Difference) -> Void) async throws -> Summary {
         let started = Date()
         do {
             let files = try dumpFiles()
@@ -326,7 +327,10 @@ struct CheckArguments: ParsableArguments {
                 state!.done[i] = r
                 state!.logBytes = log.size()
                 try save()
-            }, stop: stop) { try log.write($0) }
+            }, stop: stop) { d in
+                try log.write(d)
+                observe(d)
+            }
             if result.passesLeft > 0 {
                 // No closing record: the log reads as incomplete until --resume finishes it.
                 try log.close()
@@ -405,9 +409,18 @@ extension Slotdiff {
             let interrupt = Interrupt.install()
             let progress = CheckProgress()
             let display = quiet ? nil : ProgressDisplay.start(progress)
+            // A log written to a device (/dev/null) is not kept: its summary goes there too unless
+            // --summary says otherwise, and there is no checkpoint (nothing to resume), rather than
+            // files created beside the device (/dev/null.summary.json).
+            let logIsDevice = Outputs.isCharacterDevice(out)
+            let checkpointPath = checkpoint ?? (logIsDevice ? nil : Self.base(out) + ".checkpoint.json")
+            if resume && checkpointPath == nil {
+                display?.finish()
+                throw fail("--resume: the log \(out) is not a file, so there is nothing to resume; give --out a file (or --checkpoint)")
+            }
             do {
-                s = try await check.runOnce(out: out, summaryPath: summary ?? Self.summaryPath(for: out),
-                                            checkpoint: checkpoint ?? Self.base(out) + ".checkpoint.json",
+                s = try await check.runOnce(out: out, summaryPath: summary ?? (logIsDevice ? out : Self.summaryPath(for: out)),
+                                            checkpoint: checkpointPath,
                                             resume: resume, forceUnlock: forceUnlock, stop: { interrupt.requested }, progress: progress)
                 display?.finish()
             } catch let e as SlotdiffError {

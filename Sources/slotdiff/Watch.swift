@@ -107,11 +107,11 @@ extension Slotdiff {
                 let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
                 let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
                 do {
+                    // The differences come to the trend as they go to the log, not read back from it.
+                    var diffs: [Difference] = []
                     let s = try await check.runOnce(out: log, summaryPath: summaryPath,
                                                     labels: .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)"),
-                                                    lock: false, stop: { interrupt.requested })
-                    var diffs: [Difference] = []
-                    try DiffLogReader(path: log).forEach { diffs.append($0) }
+                                                    lock: false, stop: { interrupt.requested }, observe: { diffs.append($0) })
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)

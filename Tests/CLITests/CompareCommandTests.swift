@@ -43,6 +43,20 @@ import TestSupport
         #expect(doc["total"] as? Int == total)
     }
 
+    /// A log sent to /dev/null is not kept: no summary or checkpoint is created beside the
+    /// device, and there is nothing to --resume.
+    @Test func logToADeviceLeavesNothingBeside() throws {
+        for leftover in ["/dev/null.summary.json", "/dev/null.checkpoint.json"] { try? FileManager.default.removeItem(atPath: leftover) }
+        let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null"])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stdout.contains("37 DIFFERENCES"))
+        for leftover in ["/dev/null.summary.json", "/dev/null.checkpoint.json", "/dev/null.lock"] {
+            #expect(!FileManager.default.fileExists(atPath: leftover), "\(leftover) was created")
+        }
+        let resume = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null", "--resume"])
+        #expect(resume.status == 2 && resume.stderr.contains("nothing to resume"), "\(resume.stderr)")
+    }
+
     @Test func compressedAndStandardInput() throws {
         let zst = path("drift-target.rdb.zst")
         let z = try run("/usr/bin/zstd", ["-q", "-f", TestPaths.fixture("drift-target.rdb"), "-o", zst])
