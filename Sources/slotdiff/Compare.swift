@@ -276,9 +276,8 @@ struct CheckArguments: ParsableArguments {
                 if let f { return DumpFileSource(f) }
                 var ep = try RedisEndpoint(url: s)
                 if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
-                let side = LiveSide(endpoint: ep, options: liveOptions)
+                let side = try await LiveSide.open(endpoint: ep, options: liveOptions)
                 opened.sides.append(side)
-                try await side.open()
                 return side
             }
             let src = try await spec(source, files.source, "SLOTDIFF_SOURCE_PASSWORD")

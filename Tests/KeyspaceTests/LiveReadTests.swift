@@ -22,9 +22,7 @@ import Testing
     }
 
     func side(_ server: FakeServer, _ options: LiveOptions) async throws -> LiveSide {
-        let s = LiveSide(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options)
-        try await s.open()
-        return s
+        try await LiveSide.open(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options)
     }
 
     /// Answers for a two-string keyspace; `override` answers first where it returns a reply.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RDB
 import RESP
@@ -8,29 +9,35 @@ import SlotdiffCore
 /// One server (a standalone server or one cluster node) and the connections a side keeps to
 /// it. Every command sent is a read command; the connection is re-established on a lost
 /// connection, and the batch retried, before the check gives up naming the endpoint.
-final class LiveNode: @unchecked Sendable {
+final class LiveNode: Sendable {
     let endpoint: RedisEndpoint
     let options: LiveOptions
     let limiter: RateLimiter?
     let connectOptions: RedisConnectionOptions
     /// Reading from a replica in a cluster needs READONLY on every connection.
     let readOnly: Bool
-    private var connections: [RedisConnection?]
-    private var selected: [Int?]
-    private let lock = NSLock()
-    private var next = 0
-    /// Connections that were lost and made again since `connect()`. A SCAN cursor (or a slot
-    /// listing) is only good on the server process it came from: a listing that sees this
-    /// change starts again, since the process may have restarted or failed over meanwhile.
-    private var replaced = 0
-    private var everConnected: [Bool]
-    /// What the first handshake told of the server; read through the lock (fetches on other
-    /// tasks read it while a connection is being made).
-    private var server = ServerDescription()
-    var serverName: String { lock.withLock { server.name } }
-    var version: [Int] { lock.withLock { server.version } }
+    /// What changes as the node is used, behind one lock: its connections (by connection
+    /// index), the database each has selected, and what the server told.
+    private struct State {
+        var connections: [RedisConnection?]
+        var selected: [Int?]
+        var everConnected: [Bool]
+        var next = 0
+        /// Connections that were lost and made again since `connect()`. A SCAN cursor (or a
+        /// slot listing) is only good on the server process it came from: a listing that sees
+        /// this change starts again, since the process may have restarted or failed over.
+        var replaced = 0
+        /// What the first handshake told of the server.
+        var server = ServerDescription()
+        var countKeysAllowed: Bool?
+        var warned: Set<String> = []
+    }
+
+    private let state: NIOLockedValueBox<State>
+    var serverName: String { state.withLockedValue { $0.server.name } }
+    var version: [Int] { state.withLockedValue { $0.server.version } }
     /// `standalone` or `cluster` as HELLO told (servers from Redis 6); nil before.
-    var serverMode: String? { lock.withLock { server.mode } }
+    var serverMode: String? { state.withLockedValue { $0.server.mode } }
 
     init(endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, readOnly: Bool) {
         self.endpoint = endpoint
@@ -40,23 +47,21 @@ final class LiveNode: @unchecked Sendable {
         address = endpoint.address
         dumpName = "DUMP reply from \(endpoint.address)"
         connectOptions = RedisConnectionOptions(tls: options.tls, clientName: "slotdiff")
-        connections = Array(repeating: nil, count: max(1, options.workers))
-        selected = Array(repeating: nil, count: max(1, options.workers))
-        everConnected = Array(repeating: false, count: max(1, options.workers))
+        let n = max(1, options.workers)
+        state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
+                                        everConnected: Array(repeating: false, count: n)))
     }
-
-    private var warned: Set<String> = []
 
     var logger: Logger { options.logger }
 
     /// Tells the operator once per node about a fallback that costs time, not correctness.
     func warnOnce(_ message: String) {
-        let first = lock.withLock { warned.insert(message).inserted }
+        let first = state.withLockedValue { $0.warned.insert(message).inserted }
         if first { logger.warning("\(message)", metadata: ["endpoint": "\(endpoint)"]) }
     }
 
     /// How many connections were replaced so far (see `replaced`).
-    var epoch: Int { lock.withLock { replaced } }
+    var epoch: Int { state.withLockedValue { $0.replaced } }
 
     let address: String
     /// How errors name a DUMP reply from this node.
@@ -72,7 +77,7 @@ final class LiveNode: @unchecked Sendable {
     /// Opens every connection now, so that any connection made later replaces a lost one
     /// and moves `epoch`.
     func connect() async throws {
-        for slot in connections.indices { _ = try await connection(slot) }
+        for index in 0..<max(1, options.workers) { _ = try await connection(index) }
     }
 
     /// Whether this cluster node can list one slot range without walking all its keys: a
@@ -82,14 +87,13 @@ final class LiveNode: @unchecked Sendable {
         return try await countsKeysInSlots()
     }
 
-    private var countKeysAllowed: Bool?
 
     /// Whether CLUSTER COUNTKEYSINSLOT (and so GETKEYSINSLOT) is allowed here: asked once,
     /// with one command.
     private func countsKeysInSlots() async throws -> Bool {
-        if let known = lock.withLock({ countKeysAllowed }) { return known }
+        if let known = state.withLockedValue({ $0.countKeysAllowed }) { return known }
         let allowed = try await pipeline(db: nil, [["CLUSTER", "COUNTKEYSINSLOT", "0"]])[0].serverError == nil
-        lock.withLock { countKeysAllowed = allowed }
+        state.withLockedValue { $0.countKeysAllowed = allowed }
         return allowed
     }
 
@@ -100,8 +104,8 @@ final class LiveNode: @unchecked Sendable {
         return cmd + ["COUNT", RESPArg(options.scanCount)]
     }
 
-    private func connection(_ slot: Int) async throws -> RedisConnection {
-        if let c = lock.withLock({ connections[slot] }), c.isActive { return c }
+    private func connection(_ index: Int) async throws -> RedisConnection {
+        if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
         let c: RedisConnection
         do {
             c = try await RedisConnection.connect(to: endpoint, options: connectOptions, retrying: options.reconnectAttempts)
@@ -111,17 +115,18 @@ final class LiveNode: @unchecked Sendable {
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
                                          mode: c.serverInfo["mode"])
-            lock.withLock { if !server.known { server = told } }
+            state.withLockedValue { if !$0.server.known { $0.server = told } }
         }
         if readOnly {
             let r = try await c.pipeline([["READONLY"]])
             if case .error(let e) = r[0] { throw refusal("READONLY", e) }
         }
-        lock.withLock {
-            connections[slot] = c
-            selected[slot] = endpoint.db ?? 0
-            if everConnected[slot] { replaced += 1 }
-            everConnected[slot] = true
+        let db = endpoint.db ?? 0
+        state.withLockedValue { s in
+            s.connections[index] = c
+            s.selected[index] = db
+            if s.everConnected[index] { s.replaced += 1 }
+            s.everConnected[index] = true
         }
         return c
     }
@@ -142,16 +147,16 @@ final class LiveNode: @unchecked Sendable {
     func pipeline(db: Int?, _ batch: RESPBatch, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
         if batch.isEmpty { return [] }
         if let limiter { await limiter.acquire(batch.count) }
-        let slot = lock.withLock { () -> Int in
-            next = (next + 1) % connections.count
-            return next
+        let index = state.withLockedValue { s -> Int in
+            s.next = (s.next + 1) % s.connections.count
+            return s.next
         }
         var attempt = 0
         var busy = 0
         while true {
             do {
-                let c = try await connection(slot)
-                let current = lock.withLock { selected[slot] }
+                let c = try await connection(index)
+                let current = state.withLockedValue { $0.selected[index] }
                 var replies: [RESPValue]
                 if let db, db != current {
                     let select = RESPBatch(capacity: batch.bytes.count + 32)
@@ -162,12 +167,12 @@ final class LiveNode: @unchecked Sendable {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
                         throw refusal("SELECT \(db)", e)
                     }
-                    lock.withLock { selected[slot] = db }
+                    state.withLockedValue { $0.selected[index] = db }
                     replies.removeFirst()
                 } else {
                     replies = try await c.pipeline(batch)
                 }
-                if leavesDatabaseUnknown { lock.withLock { selected[slot] = nil } }
+                if leavesDatabaseUnknown { state.withLockedValue { $0.selected[index] = nil } }
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
@@ -181,7 +186,7 @@ final class LiveNode: @unchecked Sendable {
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1
                 logger.warning("connection lost (\(e.description)); connecting again", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)"])
-                lock.withLock { connections[slot] = nil }
+                state.withLockedValue { $0.connections[index] = nil }
                 try await Task.sleep(nanoseconds: UInt64(100_000_000) << UInt64(min(attempt, 5)))
             } catch let e as RedisError {
                 throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
@@ -243,7 +248,7 @@ final class LiveNode: @unchecked Sendable {
     }
 
     func close() async {
-        let cs = lock.withLock { connections }
+        let cs = state.withLockedValue { $0.connections }
         for c in cs { await c?.close() }
     }
 

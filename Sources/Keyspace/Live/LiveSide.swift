@@ -1,59 +1,74 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import RESP
 import SlotdiffCore
 
 /// One side of a live check: a standalone server, or every node of a cluster. It lists all
 /// keys (SCAN per node and database, keys bucketed by slot on the client), fetches each key's
 /// state into key tables, and re-fetches single keys for the re-check rounds.
-public final class LiveSide: KeyspaceSource, @unchecked Sendable {
+public final class LiveSide: KeyspaceSource, Sendable {
     public let endpoint: RedisEndpoint
     let options: LiveOptions
     let limiter: RateLimiter?
-    private var nodes: [LiveNode] = []
-    private var topology: ClusterTopology?
-    private var extraNodes: [String: LiveNode] = [:]
-    private let lock = NSLock()
-    public private(set) var isCluster = false
-    public private(set) var describe = ""
+    private let nodes: [LiveNode]
+    private let topology: ClusterTopology?
+    /// Nodes met through redirections (a slot moving to a node the map did not name).
+    private let extraNodes = NIOLockedValueBox<[String: LiveNode]>([:])
+    public let isCluster: Bool
+    public let describe: String
 
-    public init(endpoint: RedisEndpoint, options: LiveOptions) {
+    private init(endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, nodes: [LiveNode], topology: ClusterTopology?,
+                 describe: String) {
         self.endpoint = endpoint
         self.options = options
-        limiter = options.qps.map { RateLimiter(qps: $0) }
+        self.limiter = limiter
+        self.nodes = nodes
+        self.topology = topology
+        isCluster = topology != nil
+        self.describe = describe
     }
 
-    /// Connects and finds out whether the server is a cluster node.
-    public func open() async throws {
+    /// Connects and finds out whether the server is a cluster node (then connects to every
+    /// shard it names). Connections made before a failure are closed.
+    public static func open(endpoint: RedisEndpoint, options: LiveOptions) async throws -> LiveSide {
+        let limiter = options.qps.map { RateLimiter(qps: $0) }
         let seed = LiveNode(endpoint: endpoint, options: options, limiter: limiter, readOnly: false)
-        try await seed.connect()
-        if let t = try await clusterTopology(seed) {
+        var opened = [seed]
+        do {
+            try await seed.connect()
+            guard let t = try await clusterTopology(seed, endpoint: endpoint) else {
+                let describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
+                return LiveSide(endpoint: endpoint, options: options, limiter: limiter, nodes: [seed], topology: nil, describe: describe)
+            }
             if let db = endpoint.db, db != 0 {
                 throw SlotdiffError(.usage, "\(endpoint): a cluster has only database 0; remove /\(db) from the URL", endpoint: endpoint.address)
             }
-            topology = t
-            isCluster = true
             await seed.close()
+            opened = []
+            var nodes: [LiveNode] = []
             for shard in t.shards {
                 let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
                 guard let node = candidates.first, let ep = node.endpoint(from: endpoint) else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
+                opened.append(n)
                 try await n.connect()
                 nodes.append(n)
             }
-            describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
+            var describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
             if !t.coversAllSlots { describe += "; some slots are not served" }
-        } else {
-            nodes = [seed]
-            describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
+            return LiveSide(endpoint: endpoint, options: options, limiter: limiter, nodes: nodes, topology: t, describe: describe)
+        } catch {
+            for n in opened { await n.close() }
+            throw error
         }
     }
 
     /// The cluster map from CLUSTER SHARDS, or CLUSTER SLOTS on servers before 7.0; nil for a
     /// standalone server (cluster support disabled).
-    private func clusterTopology(_ seed: LiveNode) async throws -> ClusterTopology? {
+    private static func clusterTopology(_ seed: LiveNode, endpoint: RedisEndpoint) async throws -> ClusterTopology? {
         // HELLO says which, whatever the user may run.
         if seed.serverMode == "standalone" { return nil }
         let shards = try await seed.pipeline(db: nil, [["CLUSTER", "SHARDS"]])[0]
@@ -110,7 +125,7 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
 
     public func close() async {
         for n in nodes { await n.close() }
-        for n in lock.withLock({ Array(extraNodes.values) }) { await n.close() }
+        for n in extraNodes.withLockedValue({ Array($0.values) }) { await n.close() }
     }
 
     /// What a standalone server (or a cluster that cannot be listed one slot range at a time)
@@ -324,15 +339,21 @@ public final class LiveSide: KeyspaceSource, @unchecked Sendable {
     private func node(host: String, port: Int) async throws -> LiveNode {
         let key = "\(host):\(port)"
         if let n = nodes.first(where: { $0.endpoint.host == host && $0.endpoint.port == port }) { return n }
-        if let n = lock.withLock({ extraNodes[key] }) { return n }
+        if let n = extraNodes.withLockedValue({ $0[key] }) { return n }
         var ep = endpoint
         ep.host = host
         ep.port = port
         ep.db = nil
         let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: false)
         try await n.connect()
-        lock.withLock { extraNodes[key] = n }
-        return n
+        // Two tasks may meet the same new node at once: one connection set is kept.
+        let kept = extraNodes.withLockedValue { nodes -> LiveNode in
+            if let other = nodes[key] { return other }
+            nodes[key] = n
+            return n
+        }
+        if kept !== n { await n.close() }
+        return kept
     }
 
     /// The state of single keys now (for re-check rounds): nil where the key does not exist.
