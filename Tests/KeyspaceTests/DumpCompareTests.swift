@@ -40,17 +40,19 @@ struct ExpectedDifference: Decodable, Hashable {
 
     /// The core property: one logical dataset written by three servers (different RDB
     /// versions, encodings, insertion orders) gives every key the same digest.
-    @Test func sameDatasetSameDigestsOnEveryServer() throws {
-        let base = try records(Self.datasets[0])
-        #expect(base.count > 300)
-        for other in Self.datasets.dropFirst() {
-            let r = try records(other)
-            #expect(r.count == base.count, "\(other) holds \(r.count) keys, \(Self.datasets[0]) \(base.count)")
-            for (k, v) in base {
-                guard let o = r[k] else { Issue.record("\(other) lacks \(k)"); continue }
-                #expect(o.0 == v.0 && o.2 == v.2 && o.1 == v.1, "\(other): key \(k) differs")
+    @Test func sameDatasetSameDigestsOnEveryServer() async throws {
+        try await offPool { [self] in
+            let base = try records(Self.datasets[0])
+            #expect(base.count > 300)
+            for other in Self.datasets.dropFirst() {
+                let r = try records(other)
+                #expect(r.count == base.count, "\(other) holds \(r.count) keys, \(Self.datasets[0]) \(base.count)")
+                for (k, v) in base {
+                    guard let o = r[k] else { Issue.record("\(other) lacks \(k)"); continue }
+                    #expect(o.0 == v.0 && o.2 == v.2 && o.1 == v.1, "\(other): key \(k) differs")
+                }
             }
-        }
+            }
     }
 
     @Test(arguments: [(0, 1), (0, 2), (1, 2), (1, 0)])
@@ -61,64 +63,74 @@ struct ExpectedDifference: Decodable, Hashable {
     }
 
     /// A pair with known differences of every kind is reported exactly: nothing missed, nothing extra.
-    @Test func driftIsReportedExactly() throws {
-        let expected = try JSONDecoder().decode([ExpectedDifference].self,
-                                                from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json"))))
-        let (c, diffs) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"])
-        let got = Set(diffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" })
-        let want = Set(expected.map { "\($0.kind) \($0.db) \($0.keyBytes)" })
-        #expect(got == want, "unexpected: \(got.subtracting(want)) missed: \(want.subtracting(got))")
-        #expect(diffs.count == expected.count)
-        #expect(c.totalDifferences == expected.count)
-        for k in ["missing", "extra", "type", "value", "ttl"] {
-            #expect(expected.contains { $0.kind == k }, "the fixture should hold a \(k) difference")
-        }
-        // The must-not-report cases are in the files and compared equal.
-        let same = try JSONDecoder().decode([ExpectedDifference].self,
-                                            from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-same.json"))))
-        let reported = Set(diffs.map { $0.key })
-        for s in same { #expect(!reported.contains(s.keyBytes), "\(s.key ?? "?") must not be reported") }
-        #expect(c.matched >= same.count)
+    @Test func driftIsReportedExactly() async throws {
+        try await offPool { [self] in
+            let expected = try JSONDecoder().decode([ExpectedDifference].self,
+                                                    from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json"))))
+            let (c, diffs) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"])
+            let got = Set(diffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" })
+            let want = Set(expected.map { "\($0.kind) \($0.db) \($0.keyBytes)" })
+            #expect(got == want, "unexpected: \(got.subtracting(want)) missed: \(want.subtracting(got))")
+            #expect(diffs.count == expected.count)
+            #expect(c.totalDifferences == expected.count)
+            for k in ["missing", "extra", "type", "value", "ttl"] {
+                #expect(expected.contains { $0.kind == k }, "the fixture should hold a \(k) difference")
+            }
+            // The must-not-report cases are in the files and compared equal.
+            let same = try JSONDecoder().decode([ExpectedDifference].self,
+                                                from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-same.json"))))
+            let reported = Set(diffs.map { $0.key })
+            for s in same { #expect(!reported.contains(s.keyBytes), "\(s.key ?? "?") must not be reported") }
+            #expect(c.matched >= same.count)
+            }
     }
 
-    @Test func toleranceDecidesTTLDifferences() throws {
-        let (_, strict) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 0))
-        let (_, loose) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 120_000))
-        let strictTTL = Set(strict.filter { $0.kind == .ttl }.map(\.key))
-        let looseTTL = Set(loose.filter { $0.kind == .ttl }.map(\.key))
-        #expect(strictTTL.contains(Array("same:ttl:300ms".utf8)))
-        #expect(!looseTTL.contains(Array("ttl:60s".utf8)))
-        #expect(looseTTL.contains(Array("ttl:source-only".utf8)))
+    @Test func toleranceDecidesTTLDifferences() async throws {
+        try await offPool { [self] in
+            let (_, strict) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 0))
+            let (_, loose) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 120_000))
+            let strictTTL = Set(strict.filter { $0.kind == .ttl }.map(\.key))
+            let looseTTL = Set(loose.filter { $0.kind == .ttl }.map(\.key))
+            #expect(strictTTL.contains(Array("same:ttl:300ms".utf8)))
+            #expect(!looseTTL.contains(Array("ttl:60s".utf8)))
+            #expect(looseTTL.contains(Array("ttl:source-only".utf8)))
+            }
     }
 
-    @Test func hashFieldTTLsAreRead() throws {
-        let r = try records("hfe-redis8.rdb")
-        #expect(r.values.contains { $0.0 == .hash })
-        // The same file on both sides matches; field TTLs are part of the digest.
-        let (c, diffs) = try compareFiles(["hfe-redis8.rdb"], ["hfe-redis8.rdb"])
-        #expect(diffs.isEmpty && c.compared == r.count)
+    @Test func hashFieldTTLsAreRead() async throws {
+        try await offPool { [self] in
+            let r = try records("hfe-redis8.rdb")
+            #expect(r.values.contains { $0.0 == .hash })
+            // The same file on both sides matches; field TTLs are part of the digest.
+            let (c, diffs) = try compareFiles(["hfe-redis8.rdb"], ["hfe-redis8.rdb"])
+            #expect(diffs.isEmpty && c.compared == r.count)
+            }
     }
 
-    @Test func filtersSelectKeys() throws {
-        let all = try records("drift-source.rdb")
-        let db2 = try records("drift-source.rdb", filter: KeyFilter(dbs: [2]))
-        #expect(!db2.isEmpty && db2.count < all.count && db2.keys.allSatisfy { $0.hasPrefix("2/") })
-        let hashes = try records("drift-source.rdb", filter: KeyFilter(types: [.hash]))
-        #expect(!hashes.isEmpty && hashes.values.allSatisfy { $0.0 == .hash })
-        let vals = try records("drift-source.rdb", filter: KeyFilter(match: GlobPattern("val:*")))
-        #expect(!vals.isEmpty && vals.count < all.count)
-        let half = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(0, 8191)))
-        let otherHalf = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(8192, 16383)))
-        #expect(half.count + otherHalf.count == all.count && !half.isEmpty && !otherHalf.isEmpty)
+    @Test func filtersSelectKeys() async throws {
+        try await offPool { [self] in
+            let all = try records("drift-source.rdb")
+            let db2 = try records("drift-source.rdb", filter: KeyFilter(dbs: [2]))
+            #expect(!db2.isEmpty && db2.count < all.count && db2.keys.allSatisfy { $0.hasPrefix("2/") })
+            let hashes = try records("drift-source.rdb", filter: KeyFilter(types: [.hash]))
+            #expect(!hashes.isEmpty && hashes.values.allSatisfy { $0.0 == .hash })
+            let vals = try records("drift-source.rdb", filter: KeyFilter(match: GlobPattern("val:*")))
+            #expect(!vals.isEmpty && vals.count < all.count)
+            let half = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(0, 8191)))
+            let otherHalf = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(8192, 16383)))
+            #expect(half.count + otherHalf.count == all.count && !half.isEmpty && !otherHalf.isEmpty)
+            }
     }
 
     /// One side given as several files: a key held by two of them is reported as a duplicate.
-    @Test func keysInTwoFilesOfOneSideAreDuplicates() throws {
-        let (c, diffs) = try compareFiles(["drift-source.rdb", "drift-source.rdb"], ["drift-source.rdb"])
-        let n = try records("drift-source.rdb").count
-        #expect(c.differences[.duplicate] == n)
-        #expect(diffs.allSatisfy { $0.kind == .duplicate && $0.side == .source && $0.origins?.count == 2 })
-        #expect(c.matched == n)
+    @Test func keysInTwoFilesOfOneSideAreDuplicates() async throws {
+        try await offPool { [self] in
+            let (c, diffs) = try compareFiles(["drift-source.rdb", "drift-source.rdb"], ["drift-source.rdb"])
+            let n = try records("drift-source.rdb").count
+            #expect(c.differences[.duplicate] == n)
+            #expect(diffs.allSatisfy { $0.kind == .duplicate && $0.side == .source && $0.origins?.count == 2 })
+            #expect(c.matched == n)
+            }
     }
 }
 

@@ -132,24 +132,31 @@ public func slotdiff(_ args: [String], stdin: Data? = nil, timeout: TimeInterval
     try run(TestPaths.slotdiffBinary, args, stdin: stdin, timeout: timeout)
 }
 
-/// Runs a test body that blocks (waits for processes, sleeps) on a thread of its own, so it
-/// does not hold one of the few threads of Swift's cooperative pool: on a 2-core machine two
-/// blocking tests would otherwise stall every async test (a 200 ms timeout measured as 10 s).
-/// The body stays in the test's task (a task executor preference), so its expectations are
-/// recorded against the test.
+/// Runs a test body that blocks (waits for processes, sleeps) on a thread outside Swift's
+/// cooperative pool: on a 2-core machine two blocking tests would otherwise hold the whole pool
+/// and stall every async test (a 200 ms timeout measured as 10 s). At most two such bodies
+/// run at once, as the pool allowed before, so the servers and processes they start do not
+/// crowd the machine. The body stays in the test's task (a task executor preference), so its
+/// expectations are recorded against the test.
 @available(macOS 15.0, *)
 public func offPool<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
-    try await withTaskExecutorPreference(BlockingExecutor()) { try body() }
+    try await withTaskExecutorPreference(BlockingExecutor.shared) { try body() }
 }
 
-/// Runs jobs on a serial dispatch queue of its own, outside the cooperative pool.
+/// Runs jobs on dispatch threads, two at a time.
 @available(macOS 15.0, *)
 final class BlockingExecutor: TaskExecutor {
-    let queue = DispatchQueue(label: "slotdiff.tests.blocking")
+    static let shared = BlockingExecutor()
+    let queue = DispatchQueue(label: "slotdiff.tests.blocking", attributes: .concurrent)
+    let slots = DispatchSemaphore(value: 2)
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        queue.async { [slots] in
+            slots.wait()
+            job.runSynchronously(on: executor)
+            slots.signal()
+        }
     }
 }
