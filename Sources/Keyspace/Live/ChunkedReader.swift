@@ -15,9 +15,10 @@ extension LiveNode {
     /// Reads a value too big for one DUMP with bounded commands (GETRANGE, LRANGE, SSCAN,
     /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
     /// an element twice: each element's hash is kept once, so nothing is counted twice.
-    /// Returns nil when the key disappeared meanwhile.
+    /// A key deleted or replaced meanwhile throws `KeyChanged` (see `one`); a reply of another
+    /// shape than the command's is an error, never a shorter value.
     func chunked(db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester,
-                 asking: Bool = false) async throws -> (ValueType, Hash128)? {
+                 asking: Bool = false) async throws -> Hash128 {
         let one = { (db: Int?, cmd: [RESPArg]) in try await self.one(db, cmd, asking: asking) }
         let k = RESPArg(key)
         let n = options.chunkSize
@@ -28,7 +29,7 @@ extension LiveNode {
             var off = 0
             while off < length {
                 let r = try await one(db, ["GETRANGE", k, RESPArg(off), RESPArg(off + step - 1)])
-                guard let b = r.buffer else { return nil }
+                guard let b = r.buffer else { throw unexpected("GETRANGE") }
                 if b.readableBytes == 0 { break }
                 b.withUnsafeReadableBytes { d.stringPart($0) }
                 off += b.readableBytes
@@ -37,26 +38,34 @@ extension LiveNode {
             var start = 0
             while true {
                 let r = try await one(db, ["LRANGE", k, RESPArg(start), RESPArg(start + n - 1)])
-                guard let items = r.array else { return nil }
-                for it in items { it.buffer?.withUnsafeReadableBytes { d.element($0) } }
+                guard let items = r.array else { throw unexpected("LRANGE") }
+                for it in items {
+                    guard let b = it.buffer else { throw unexpected("LRANGE") }
+                    b.withUnsafeReadableBytes { d.element($0) }
+                }
                 if items.count < n { break }
                 start += n
             }
         case .set, .hash, .zset:
             var seen = Set<Hash128>()
             let fieldTTLs = type == .hash && hasFieldTTLs
-            try await scanFamily(db, type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN", k, asking: asking) { items in
+            let command = type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN"
+            try await scanFamily(db, command, k, asking: asking) { items in
                 let width = type == .set ? 1 : 2
+                guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw self.unexpected(command) }
                 var ttls: [RESPValue] = []
                 if fieldTTLs && !items.isEmpty {
                     var cmd: [RESPArg] = ["HPEXPIRETIME", k, "FIELDS", RESPArg(items.count / 2)]
                     for i in stride(from: 0, to: items.count, by: 2) { cmd.append(RESPArg(items[i].bytes ?? [])) }
-                    ttls = try await self.one(db, cmd, asking: asking).array ?? []
+                    guard let fieldTTLs = try await self.one(db, cmd, asking: asking).array, fieldTTLs.count == items.count / 2 else {
+                        throw self.unexpected("HPEXPIRETIME")
+                    }
+                    ttls = fieldTTLs
                 }
                 for i in stride(from: 0, to: items.count - width + 1, by: width) {
                     d.beginItem()
-                    items[i].buffer?.withUnsafeReadableBytes { d.component($0) }
-                    if type == .hash { items[i + 1].buffer?.withUnsafeReadableBytes { d.component($0) } }
+                    items[i].buffer!.withUnsafeReadableBytes { d.component($0) }
+                    if type == .hash { items[i + 1].buffer!.withUnsafeReadableBytes { d.component($0) } }
                     if type == .zset {
                         let text = items[i + 1].string ?? ""
                         let score = Array(text.utf8).withUnsafeBytes { parseDouble($0) } ?? items[i + 1].double ?? .nan
@@ -67,11 +76,13 @@ extension LiveNode {
                 }
             }
         case .stream:
-            guard try await chunkedStream(db, k, d, asking: asking) else { return nil }
+            try await chunkedStream(db, k, d, asking: asking)
         case .module:
-            return nil
+            // Module values are opaque: only DUMP reads them (the fetch refuses big ones first).
+            throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(key)) is a module value; module values cannot be read in bounded pieces",
+                                endpoint: endpoint.address)
         }
-        return (type, d.finish())
+        return d.finish()
     }
 
     /// One command; a MOVED/ASK reply is thrown as `Redirected`; a WRONGTYPE or "no such key"
@@ -92,7 +103,7 @@ extension LiveNode {
         var cursor = "0"
         repeat {
             let r = try await one(db, [RESPArg(cmdName), k, RESPArg(cursor), "COUNT", RESPArg(options.chunkSize)], asking: asking)
-            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(cmdName) reply", endpoint: endpoint.address) }
+            guard let parts = r.array, parts.count == 2, let c = parts[0].string else { throw unexpected(cmdName) }
             cursor = c
             // RESP3 may answer with a map for HSCAN/ZSCAN pairs; flatten it.
             let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
@@ -102,39 +113,40 @@ extension LiveNode {
 
     /// Streams: entries by XRANGE in ID order, the last ID from XINFO STREAM, and every group's
     /// last-delivered ID and pending entries (XINFO GROUPS, XPENDING).
-    private func chunkedStream(_ db: Int?, _ k: RESPArg, _ d: CanonicalDigester, asking: Bool) async throws -> Bool {
+    private func chunkedStream(_ db: Int?, _ k: RESPArg, _ d: CanonicalDigester, asking: Bool) async throws {
         var start = "-"
         while true {
             let r = try await one(db, ["XRANGE", k, RESPArg(start), "+", "COUNT", RESPArg(options.chunkSize)], asking: asking)
-            guard let entries = r.array else { return false }
+            guard let entries = r.array else { throw unexpected("XRANGE") }
             for e in entries {
-                guard let parts = e.array, parts.count == 2, let id = parts[0].string, let (ms, seq) = Self.streamID(id) else { continue }
-                let fields = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
+                guard let parts = e.array, parts.count == 2, let id = parts[0].string, let (ms, seq) = Self.streamID(id),
+                      let fields = parts[1].array ?? parts[1].pairs?.flatMap({ [$0.key, $0.value] }),
+                      fields.allSatisfy({ $0.buffer != nil }) else { throw unexpected("XRANGE") }
                 d.beginItem()
                 d.fixed(ms)
                 d.fixed(seq)
                 d.fixed(UInt64(fields.count / 2))
-                for f in fields { f.buffer?.withUnsafeReadableBytes { d.component($0) } }
+                for f in fields { f.buffer!.withUnsafeReadableBytes { d.component($0) } }
                 d.endItem()
                 start = "(" + id
             }
             if entries.count < options.chunkSize { break }
         }
         let info = try await one(db, ["XINFO", "STREAM", k], asking: asking)
-        guard let last = info["last-generated-id"]?.string, let (lms, lseq) = Self.streamID(last) else { return false }
+        guard let last = info["last-generated-id"]?.string, let (lms, lseq) = Self.streamID(last) else { throw unexpected("XINFO STREAM") }
         d.streamLastID(ms: lms, seq: lseq)
-        let groups = try await one(db, ["XINFO", "GROUPS", k], asking: asking).array ?? []
+        guard let groups = try await one(db, ["XINFO", "GROUPS", k], asking: asking).array else { throw unexpected("XINFO GROUPS") }
         for g in groups {
             guard let name = g["name"]?.bytes, let lastID = g["last-delivered-id"]?.string,
-                  let (gms, gseq) = Self.streamID(lastID) else { continue }
+                  let (gms, gseq) = Self.streamID(lastID) else { throw unexpected("XINFO GROUPS") }
             name.withUnsafeBytes { d.beginGroup(name: $0, lastMs: gms, lastSeq: gseq) }
             var from = "-"
             while true {
                 let p = try await one(db, ["XPENDING", k, RESPArg(name), RESPArg(from), "+", RESPArg(options.chunkSize)], asking: asking)
-                let rows = p.array ?? []
+                guard let rows = p.array else { throw unexpected("XPENDING") }
                 for row in rows {
                     guard let f = row.array, f.count >= 4, let id = f[0].string, let (ms, seq) = Self.streamID(id),
-                          let consumer = f[1].bytes, let count = f[3].int else { continue }
+                          let consumer = f[1].bytes, let count = f[3].int else { throw unexpected("XPENDING") }
                     consumer.withUnsafeBytes { d.pending(ms: ms, seq: seq, consumer: $0, deliveries: UInt64(count)) }
                     from = "(" + id
                 }
@@ -142,7 +154,6 @@ extension LiveNode {
             }
             d.endGroup()
         }
-        return true
     }
 
     static func streamID(_ s: String) -> (UInt64, UInt64)? {

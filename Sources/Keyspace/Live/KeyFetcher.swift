@@ -64,7 +64,7 @@ extension LiveNode {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 throw refusal("TYPE", e)
             }
-            guard let x = exp.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(hasPexpiretime ? "PEXPIRETIME" : "PTTL") reply", endpoint: endpoint.address) }
+            guard let x = exp.int else { throw unexpected(hasPexpiretime ? "PEXPIRETIME" : "PTTL") }
             guard let type = try valueType(typeReply) else { continue }   // `none`: no such key (any more)
             if x == -2 {
                 results[i] = .changed   // written between the two commands: its expiry is unknown
@@ -97,24 +97,27 @@ extension LiveNode {
             }
         }
         let second = try await pipeline(db: db, batch)
-        var dumps: [Int] = []
+        var dumps: [(Int, ValueType)] = []
         var sized: [(Int, ValueType, count: Int)] = []
         var big: [(Int, ValueType, count: Int)] = []
         for (n, (i, t)) in typed.enumerated() {
             let reply = second[n]
-            let command = options.mode == .length || (t != .string && t != .module) ? Self.lengthName(t)
-                : t == .string ? "GETRANGE" : "MEMORY USAGE"
+            // Named only for a message: no string made per key.
+            var command: String {
+                options.mode == .length || (t != .string && t != .module) ? String(decoding: Self.lengthWord(t).bytes, as: UTF8.self)
+                    : t == .string ? "GETRANGE" : "MEMORY USAGE"
+            }
             if let e = reply.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 if e.code == "WRONGTYPE" { results[i] = .changed; continue }
                 throw refusal(command, e)
             }
             if options.mode == .length {
-                guard let length = reply.int, length >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: endpoint.address) }
+                guard let length = reply.int, length >= 0 else { throw unexpected(command) }
                 if length == 0 && t != .string && t != .stream { continue }   // gone since the probe (an empty stream is not)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
-                guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected GETRANGE reply", endpoint: endpoint.address) }
+                guard let b = reply.buffer else { throw unexpected("GETRANGE") }
                 d.begin(.string)
                 b.withUnsafeReadableBytes { d.stringPart($0) }
                 if limit > 0 && b.readableBytes >= limit {
@@ -124,13 +127,13 @@ extension LiveNode {
                 }
             } else if t == .module {
                 if reply.isNull { continue }   // gone since the probe
-                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: endpoint.address) }
+                guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
                 if Int(bytes) > limit {
                     throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces", endpoint: endpoint.address)
                 }
-                dumps.append(i)
+                dumps.append((i, t))
             } else {
-                guard let count = reply.int, count >= 0 else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: endpoint.address) }
+                guard let count = reply.int, count >= 0 else { throw unexpected(command) }
                 // Gone since the probe; but a stream whose entries were all deleted is still there.
                 if count == 0 && t != .stream { continue }
                 if count > options.elementBound { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
@@ -152,20 +155,19 @@ extension LiveNode {
                     continue
                 }
                 if reply.isNull { continue }   // gone since the probe
-                guard let bytes = reply.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected MEMORY USAGE reply", endpoint: endpoint.address) }
-                if Int(bytes) <= limit { dumps.append(i) } else { big.append((i, t, count)) }
+                guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
+                if Int(bytes) <= limit { dumps.append((i, t)) } else { big.append((i, t, count)) }
             }
         }
         // Values under the bound: one DUMP each, pipelined.
         batch = RESPBatch(capacity: keyBytes + keys.count * 32, asking: asking)
-        for i in dumps {
+        for (i, _) in dumps {
             batch.begin(2)
             batch.arg(Word.dump)
             batch.arg(keys[i])
         }
         let payloads = try await pipeline(db: db, batch)
-        let types = Dictionary(typed.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        for (n, i) in dumps.enumerated() {
+        for (n, (i, probed)) in dumps.enumerated() {
             let reply = payloads[n]
             if let e = reply.serverError {
                 // Moved since the probe (a slot migration under way): read where it went.
@@ -173,13 +175,13 @@ extension LiveNode {
                 throw refusal("DUMP", e)
             }
             if reply.isNull { continue }   // gone since the probe: expired or deleted
-            guard let buf = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DUMP reply", endpoint: endpoint.address) }
+            guard let buf = reply.buffer else { throw unexpected("DUMP") }
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
                 do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
                     throw SlotdiffError(.corruptInput, e.description, endpoint: endpoint.address, file: e.input, offset: e.offset)
                 }
             }
-            if type != types[i] && !(type == .module && types[i] == .module) {
+            if type != probed {
                 results[i] = .changed
                 continue
             }
@@ -190,10 +192,13 @@ extension LiveNode {
         // Big values: bounded reads.
         for (i, t, count) in big {
             do {
-                let length = t == .string ? Int(try await one(db, [Word.strlen, RESPArg(keys[i])], asking: asking).int ?? 0) : count
-                if let s = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking) {
-                    results[i] = .present(SideState(type: s.0, expireMs: expiries[i], digest: s.1))
+                var length = count
+                if t == .string {
+                    guard let n = try await one(db, [Word.strlen, RESPArg(keys[i])], asking: asking).int else { throw unexpected("STRLEN") }
+                    length = Int(n)
                 }
+                let digest = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking)
+                results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: digest))
             } catch let moved as Redirected {
                 // The slot moved while the value was read in pieces: read it again where it went.
                 results[i] = .redirect(moved.redirection)
@@ -216,7 +221,7 @@ extension LiveNode {
     /// The type in a TYPE reply; nil for `none` (no such key). Types that are not one of the
     /// six core types are module types.
     func valueType(_ reply: RESPValue) throws -> ValueType? {
-        guard let b = reply.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected TYPE reply", endpoint: endpoint.address) }
+        guard let b = reply.buffer else { throw unexpected("TYPE") }
         return b.withUnsafeReadableBytes { p -> ValueType? in
             for (name, t) in Self.typeWords where name.count == p.count && name.elementsEqual(p) { return t }
             return p.elementsEqual("none".utf8) ? nil : .module
@@ -225,19 +230,6 @@ extension LiveNode {
 
     static let typeWords: [([UInt8], ValueType)] = [ValueType.string, .hash, .list, .set, .zset, .stream].map {
         (Array($0.description.utf8), $0)
-    }
-
-    /// The name of `lengthWord(t)`, for messages.
-    static func lengthName(_ t: ValueType) -> String {
-        switch t {
-        case .string: "STRLEN"
-        case .list: "LLEN"
-        case .set: "SCARD"
-        case .zset: "ZCARD"
-        case .hash: "HLEN"
-        case .stream: "XLEN"
-        case .module: "EXISTS"
-        }
     }
 
     /// The command that counts a value's elements (a string's bytes).

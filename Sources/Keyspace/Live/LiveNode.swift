@@ -200,6 +200,11 @@ final class LiveNode: Sendable {
         ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"].contains(e.code)
     }
 
+    /// A reply of another shape than the command's: never read as an empty or shorter value.
+    func unexpected(_ command: String) -> SlotdiffError {
+        SlotdiffError(.unexpectedReply, "\(endpoint): unexpected \(command) reply", endpoint: endpoint.address, command: command)
+    }
+
     /// An error reply to a read that the check cannot do without: it names the server, the
     /// command and the reply, and says what would allow it. Never read as "no such key".
     func refusal(_ command: String, _ e: RedisServerError) -> SlotdiffError {
@@ -225,11 +230,11 @@ final class LiveNode: Sendable {
             if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
                   let items = parts[1].array else {
-                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address)
+                throw unexpected("SCAN")
             }
             var inside: [[UInt8]] = []
             let keys = items.compactMap(\.bytes)
-            if keys.count != items.count { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address) }
+            if keys.count != items.count { throw unexpected("SCAN") }
             for k in keys {
                 let s = HashSlot.slot(of: k)
                 // A key before the range, or past where the cursor says it stands, means the
@@ -284,7 +289,7 @@ final class LiveNode: Sendable {
                     throw refused
                 }
                 if let e = replies[2 * i + 1].serverError { throw refusal("DBSIZE", e) }
-                guard let n = replies[2 * i + 1].int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: endpoint.address) }
+                guard let n = replies[2 * i + 1].int else { throw unexpected("DBSIZE") }
                 if n > 0 { dbs.append(db) }
             }
             first += 16
@@ -296,7 +301,7 @@ final class LiveNode: Sendable {
     func keyCount(db: Int?) async throws -> Int {
         let r = try await pipeline(db: db, [["DBSIZE"]])[0]
         if let e = r.serverError { throw refusal("DBSIZE", e) }
-        guard let n = r.int else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected DBSIZE reply", endpoint: endpoint.address) }
+        guard let n = r.int else { throw unexpected("DBSIZE") }
         return Int(n)
     }
 
@@ -347,13 +352,13 @@ final class LiveNode: Sendable {
             try checkListing(epoch)
             if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].bytes, let keys = parts[1].array else {
-                throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address)
+                throw unexpected("SCAN")
             }
             cursor = c
             var batch: [[UInt8]] = []
             batch.reserveCapacity(keys.count)
             for k in keys {
-                guard let b = k.buffer else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected SCAN reply", endpoint: endpoint.address) }
+                guard let b = k.buffer else { throw unexpected("SCAN") }
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
@@ -401,19 +406,20 @@ final class LiveNode: Sendable {
                     var keys: [[UInt8]] = []
                     for (ask, r) in zip(group, replies) {
                         if let e = r.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
-                        guard var got = r.array else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: endpoint.address) }
+                        guard var got = r.array else { throw unexpected("CLUSTER GETKEYSINSLOT") }
                         if got.count >= ask.count {
                             // The slot grew since it was counted: ask for as many as one reply may carry.
                             if ask.count < limit {
                                 let again = try await pipeline(db: nil, [getKeys(ask.slot, limit)])[0]
                                 try checkListing(epoch)
                                 if let e = again.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
-                                got = again.array ?? []
+                                guard let more = again.array else { throw unexpected("CLUSTER GETKEYSINSLOT") }
+                                got = more
                             }
                             if got.count >= limit { big.append(UInt16(ask.slot)); continue }
                         }
                         for k in got {
-                            guard let b = k.bytes else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER GETKEYSINSLOT reply", endpoint: endpoint.address) }
+                            guard let b = k.bytes else { throw unexpected("CLUSTER GETKEYSINSLOT") }
                             if let match, !match.matches(b) { continue }
                             keys.append(b)
                         }
@@ -432,7 +438,7 @@ final class LiveNode: Sendable {
     func importingSlots() async throws -> [UInt16] {
         let r = try await pipeline(db: nil, [["CLUSTER", "NODES"]])[0]
         if let e = r.serverError { throw refusal("CLUSTER NODES", e) }
-        guard let text = r.string else { throw SlotdiffError(.unexpectedReply, "\(endpoint): unexpected CLUSTER NODES reply", endpoint: endpoint.address) }
+        guard let text = r.string else { throw unexpected("CLUSTER NODES") }
         guard let mine = text.split(whereSeparator: \.isNewline).first(where: { $0.contains("myself") }) else { return [] }
         return mine.split(separator: " ").compactMap { field -> UInt16? in
             guard field.hasPrefix("["), let arrow = field.range(of: "-<-") else { return nil }
