@@ -16,7 +16,7 @@ import TestSupport
             let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("a.summary.json")))) as! [String: Any]
             #expect(summary["result"] as? String == "match")
             #expect((summary["differences_total"] as? Int) == 0)
-            }
+        }
     }
 
     @Test func differencesExitOneAndReportReadsTheLog() async throws {
@@ -44,13 +44,13 @@ import TestSupport
             let json = try slotdiff(["report", log, "--format", "json"])
             let doc = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
             #expect(doc["total"] as? Int == total)
-            }
+        }
     }
 
     /// A log sent to /dev/null is not kept: no summary or checkpoint is created beside the
     /// device, and there is nothing to --resume.
     @Test func logToADeviceLeavesNothingBeside() async throws {
-        try await offPool { [self] in
+        try await offPool {
             for leftover in ["/dev/null.summary.json", "/dev/null.checkpoint.json"] { try? FileManager.default.removeItem(atPath: leftover) }
             let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null"])
             #expect(r.status == 1, "\(r.stderr)")
@@ -60,7 +60,7 @@ import TestSupport
             }
             let resume = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null", "--resume"])
             #expect(resume.status == 2 && resume.stderr.contains("nothing to resume"), "\(resume.stderr)")
-            }
+        }
     }
 
     @Test func compressedAndStandardInput() async throws {
@@ -73,7 +73,7 @@ import TestSupport
             let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("dataset-redis8.rdb")))
             let b = try slotdiff(["compare", "-", TestPaths.fixture("dataset-redis7.rdb"), "--out", path("s.jsonl.zst")], stdin: data)
             #expect(b.status == 0, "\(b.stderr)")
-            }
+        }
     }
 
     /// In several passes each dump file is parsed once, its records kept per pass: the same
@@ -106,7 +106,7 @@ import TestSupport
                 }
                 if n == 1 { #expect((runs[1].1["differences"] as? [String: Any])?["duplicate"] as? Int ?? 0 >= 13) }
             }
-            }
+        }
     }
 
     @Test func directoryAndCommaSeparatedSides() async throws {
@@ -119,7 +119,7 @@ import TestSupport
                                   TestPaths.fixture("hfe-redis8.rdb") + "," + TestPaths.fixture("drift-source.rdb"),
                                   "--out", path("dir.jsonl.zst")])
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-            }
+        }
     }
 
     @Test func unreadableInputExitsTwoNamingTheFile() async throws {
@@ -137,7 +137,7 @@ import TestSupport
             #expect(t.stderr.contains(cut) && t.stderr.contains("at offset") && t.stderr.contains("expected"), "\(t.stderr)")
             let notDump = try slotdiff(["compare", TestPaths.fixture("drift-expected.json"), cut, "--out", path("z.jsonl.zst")])
             #expect(notDump.status == 2 && notDump.stderr.contains("not a dump file"))
-            }
+        }
     }
 
     @Test func filterOptions() async throws {
@@ -155,7 +155,7 @@ import TestSupport
             #expect(bad.status == 2 && bad.stderr.contains("9-3"))
             let help = try slotdiff(["compare", "--help"])
             #expect(help.status == 0 && help.stdout.contains("--ttl-tolerance"))
-            }
+        }
     }
 }
 
@@ -163,7 +163,7 @@ import TestSupport
     /// N processes with --shard I/N cover every key exactly once: their merged logs equal one
     /// run's log.
     @Test func shardsMergeToOneRun() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory()
             let src = TestPaths.fixture("drift-source.rdb"), dst = TestPaths.fixture("drift-target.rdb")
             let whole = dir.appendingPathComponent("whole.jsonl.zst").path
@@ -189,7 +189,7 @@ import TestSupport
             #expect(merged.stdout.split(separator: "\n").count == single.stdout.split(separator: "\n").count)
             let bad = try slotdiff(["compare", src, dst, "--shard", "4/4"])
             #expect(bad.status == 2)
-            }
+        }
     }
 }
 
@@ -199,7 +199,7 @@ import TestSupport
                 "chromium missing: run Scripts/setup"))
 struct HTMLReportTests {
     @Test func renderedPageShowsTheLog() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory()
             let log = dir.appendingPathComponent("d.jsonl.zst").path
             let html = dir.appendingPathComponent("report.html").path
@@ -229,7 +229,7 @@ struct HTMLReportTests {
             #expect(shot.status == 0)
             let size = (try FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0
             #expect(size > 10_000)
-            }
+        }
     }
 }
 
@@ -279,7 +279,7 @@ struct HTMLReportTests {
             #expect(errText.contains("slotdiff_errors_total{addr=\"127.0.0.1:1\"} 1"), "\(errText)")
             #expect(errText.contains("slotdiff_last_pass_result 2"))
             done2.wait()
-            }
+        }
     }
 }
 

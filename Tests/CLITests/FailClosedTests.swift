@@ -63,7 +63,7 @@ import TestSupport
             let same2 = try slotdiff(["compare", source, target, "--out", path("y.jsonl.zst"), "--summary", path("s.json"),
                                       "--checkpoint", relative(path("s.json"))])
             #expect(same2.status == 2 && same2.stderr.contains("same file"), "\(same2.stderr)")
-            }
+        }
     }
 
     @Test func anUnwritableSummaryIsRefusedBeforeTheCheck() async throws {
@@ -81,7 +81,7 @@ import TestSupport
             let d = try slotdiff(["compare", source, target, "--out", path("b.jsonl.zst"), "--summary", dir.path])
             #expect(d.status == 2 && d.stderr.contains("is a directory"), "\(d.stderr)")
             #expect(!FileManager.default.fileExists(atPath: path("b.jsonl.zst")))
-            }
+        }
     }
 
     /// A checkpoint is replaced by renaming: never over a device.
@@ -92,7 +92,7 @@ import TestSupport
             #expect(r.status == 2)
             #expect(r.stderr.contains("/dev/full") && r.stderr.contains("not a regular file"), "\(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: log))
-            }
+        }
     }
 
     /// Write errors: exit 2 with the path and the system's reason; a device is a fine log.
@@ -109,7 +109,7 @@ import TestSupport
             let null = try slotdiff(["compare", source, target, "--out", "/dev/null", "--summary", "/dev/null",
                                      "--checkpoint", path("c2.json")])
             #expect(null.status == 1, "\(null.stderr)")
-            }
+        }
     }
 
     @Test func watchAndReportOutputs() async throws {
@@ -136,7 +136,7 @@ import TestSupport
             #expect(missing.status == 2 && missing.stderr.contains(path("no/dir/r.html")) && missing.stdout.isEmpty, "\(missing.stderr)")
             let fullPage = try slotdiff(["report", log, "--html", "/dev/full"])
             #expect(fullPage.status == 2 && fullPage.stderr.contains("No space left on device"), "\(fullPage.stderr)")
-            }
+        }
     }
 }
 
@@ -166,7 +166,7 @@ import TestSupport
 
     @Test(arguments: cases)
     func compareRefuses(_ args: [String], _ option: String, _ value: String) async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory()
             let log = dir.appendingPathComponent("x.jsonl.zst").path
             let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", log] + args,
@@ -174,7 +174,7 @@ import TestSupport
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(option) && r.stderr.contains(value), "\(args): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: log))
-            }
+        }
     }
 
     static let watchCases: [([String], String, String)] = [
@@ -188,21 +188,21 @@ import TestSupport
 
     @Test(arguments: watchCases)
     func watchRefuses(_ args: [String], _ option: String, _ value: String) async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
             let r = try slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--dir", dir] + args,
                                  timeout: 30)
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(option) && r.stderr.contains(value), "\(args): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir))
-            }
+        }
     }
 
     @Test func reportRefusesANegativeLimit() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let r = try slotdiff(["report", "x.jsonl.zst", "--limit=-1"])
             #expect(r.status == 2 && r.stderr.contains("--limit"), "\(r.stderr)")
-            }
+        }
     }
 }
 
@@ -226,7 +226,7 @@ import TestSupport
             #expect(Set(skipped.compactMap { $0["path"] }) == [shards + "/nodes.conf", shards + "/notes"], "\(skipped)")
             #expect(skipped.allSatisfy { !($0["reason"] ?? "").isEmpty })
             #expect((s["target"] as! [String: Any])["skipped"] == nil)
-            }
+        }
     }
 
     @Test func unreadableDumpsAreAnError() async throws {
@@ -247,14 +247,14 @@ import TestSupport
             try FileManager.default.copyItem(atPath: TestPaths.fixture("hfe-redis8.rdb"), toPath: shards + "/node2/dump.rdb")
             let sub = try slotdiff(["compare", shards, TestPaths.fixture("drift-source.rdb"), "--out", log])
             #expect(sub.status == 2 && sub.stderr.contains("node2/") && sub.stderr.contains("dump.rdb"), "\(sub.stderr)")
-            }
+        }
     }
 }
 
 /// Bytes after a dump's EOF marker and checksum: an error naming the file and the offset.
 @Suite struct TrailingBytesTests {
     @Test func appendedBytesAreAnError() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory()
             var data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-target.rdb")))
             let size = data.count
@@ -278,7 +278,7 @@ import TestSupport
             try two.write(to: URL(fileURLWithPath: joined))
             let j = try slotdiff(["info", joined])
             #expect(j.status == 2 && j.stderr.contains("offset \(size): \(size) bytes after the end"), "\(j.stderr)")
-            }
+        }
     }
 }
 
@@ -311,7 +311,7 @@ import TestSupport
             try m.forEach { _ in Issue.record("a difference in a matching log") }
             #expect(m.end?.result == "match" && m.complete)
             #expect(try slotdiff(["report", match]).status == 0)
-            }
+        }
     }
 
     @Test func aLogCutShortIsIncomplete() async throws {
@@ -341,7 +341,7 @@ import TestSupport
             try (whole + whole).write(to: URL(fileURLWithPath: joined))
             let j = try slotdiff(["report", joined])
             #expect(j.status == 2 && j.stderr.contains("after the closing record"), "\(j.stderr)")
-            }
+        }
     }
 }
 
@@ -350,7 +350,7 @@ import TestSupport
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
 struct TerminationTests {
     @Test func sigtermStopsAndResumeFinishes() async throws {
-        try await offPool { [self] in
+        try await offPool {
             try TestServers.start("fc-term", .redis7, port: 17601, load: TestPaths.fixture("drift-source.rdb"))
             defer { TestServers.stop("fc-term") }
             let dir = TestPaths.temporaryDirectory()
@@ -388,7 +388,7 @@ struct TerminationTests {
             again.signal(SIGTERM)
             let second = again.wait(timeout: 60)
             #expect(second.status == 128 + SIGTERM || second.status == 128 + SIGINT, "\(second.status) \(second.stderr)")
-            }
+        }
     }
 }
 
@@ -396,21 +396,15 @@ struct TerminationTests {
     /// SIGTERM during a watch: it ends after the pass under way, like Ctrl-C, with the trend
     /// written and every pass's log complete.
     @Test func sigtermEndsTheWatchCleanly() async throws {
-        try await offPool { [self] in
-            let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
-            let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                                               "--every", "60s", "--dir", dir])
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
-            let sent = Date()
-            bg.signal(SIGTERM)
-            let r = bg.wait()
-            #expect(Date().timeIntervalSince(sent) < 10)
+        try await offPool {
+            let (r, seconds, dir) = try watchStopped(by: SIGTERM)
+            #expect(seconds < 10)
             #expect(r.status == 1 && r.stderr.contains("SIGTERM"), "\(r.status) \(r.stdout) \(r.stderr)")
             let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
             #expect((trend["passes"] as! [Any]).count == 1)
             let log = DiffLogReader(path: dir + "/pass-0001.jsonl.zst")
             try log.forEach { _ in }
             #expect(log.complete && log.consistent)
-            }
+        }
     }
 }

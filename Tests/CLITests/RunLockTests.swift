@@ -87,15 +87,21 @@ struct RunLockLiveTests {
     var common: [String] { ["compare", source, target, "--passes", "4", "--round-delay", "300ms", "--quiet"] }
     let slow = ["--qps", "300", "--batch", "8"]
 
+    /// A run alone, for the runs under test to equal: its log lines (the 37 differences) and
+    /// summary counts.
+    func reference() throws -> (lines: [String], counts: [String: String]) {
+        let ref = try slotdiff(common + ["--out", p("ref.jsonl.zst")])
+        #expect(ref.status == 1, "\(ref.stderr)")
+        let lines = try F.lines(p("ref.jsonl.zst"))
+        #expect(lines.count == 37)
+        return (lines, try F.counts(p("ref.summary.json")))
+    }
+
     @Test func aSecondRunOnTheSameLogIsRefusedAndTheFirstIsExact() async throws {
         try await offPool { [self] in
             try TestServers.start("lk-src", .redis7, port: 17801, load: TestPaths.fixture("drift-source.rdb"))
             defer { TestServers.stop("lk-src") }
-            let ref = try slotdiff(common + ["--out", p("ref.jsonl.zst")])
-            #expect(ref.status == 1, "\(ref.stderr)")
-            let want = try F.lines(p("ref.jsonl.zst"))
-            #expect(want.count == 37)
-            let wantCounts = try F.counts(p("ref.summary.json"))
+            let (want, wantCounts) = try reference()
 
             let log = p("one.jsonl.zst")
             let first = try Background(TestPaths.slotdiffBinary, common + slow + ["--out", log])
@@ -116,17 +122,14 @@ struct RunLockLiveTests {
             #expect(try F.lines(log) == want)
             #expect(try F.counts(p("one.summary.json")) == wantCounts)
             #expect(!FileManager.default.fileExists(atPath: p("one.lock")), "the lock was left behind")
-            }
+        }
     }
 
     @Test func aKilledRunsLockIsTakenOverByResume() async throws {
         try await offPool { [self] in
             try TestServers.start("lk-src", .redis7, port: 17801, load: TestPaths.fixture("drift-source.rdb"))
             defer { TestServers.stop("lk-src") }
-            let ref = try slotdiff(common + ["--out", p("ref.jsonl.zst")])
-            #expect(ref.status == 1, "\(ref.stderr)")
-            let want = try F.lines(p("ref.jsonl.zst"))
-            let wantCounts = try F.counts(p("ref.summary.json"))
+            let (want, wantCounts) = try reference()
 
             // SIGKILL, and a second Ctrl-C (which ends the process at once): both leave the lock.
             for how in ["kill", "twice"] {
@@ -152,7 +155,7 @@ struct RunLockLiveTests {
                 #expect(try F.counts(p("\(how).summary.json")) == wantCounts, "\(how)")
                 #expect(!FileManager.default.fileExists(atPath: p("\(how).lock")), "\(how): the lock was left behind")
             }
-            }
+        }
     }
 }
 
@@ -213,7 +216,7 @@ struct RunLockLiveTests {
             #expect(try F.lines(log) == want)
             #expect(try F.counts(p("one.summary.json")).filter { $0.key != "source.keys" && $0.key != "target.keys" } == wantCounts)
             #expect(!FileManager.default.fileExists(atPath: p("one.lock")))
-            }
+        }
     }
 
     /// A checkpoint kept away from the log is locked where it lies: a run with another log but
@@ -233,7 +236,7 @@ struct RunLockLiveTests {
             try feed(fifo, source)
             #expect(first.wait(timeout: 120).status == 1)
             #expect(!FileManager.default.fileExists(atPath: state + "/cp.json.lock") && !FileManager.default.fileExists(atPath: p("a.lock")))
-            }
+        }
     }
 
     func localFileSystem(_ path: String) -> Bool {
@@ -291,7 +294,7 @@ struct RunLockLiveTests {
             let notLock = try slotdiff(run)
             #expect(notLock.status == 2 && notLock.stderr.contains("not a slotdiff lock"), "\(notLock.stderr)")
             #expect(FileManager.default.contents(atPath: lock) == Data("my notes\n".utf8))
-            }
+        }
     }
 
     /// A run whose lock is removed (--force-unlock by another run) stops at its next heartbeat
@@ -312,7 +315,7 @@ struct RunLockLiveTests {
             #expect(try F.lines(log) == F.lines(p("ref.jsonl.zst")))
             // Unblock nothing: the first run is gone; the FIFO has no reader.
             #expect(open(fifo, O_WRONLY | O_NONBLOCK) < 0)
-            }
+        }
     }
 
     /// Two watches on one --dir: the second is refused; the first goes on.
@@ -333,6 +336,6 @@ struct RunLockLiveTests {
             #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: wdir + "/watch.lock"))
             #expect(!FileManager.default.fileExists(atPath: wdir + "/pass-0002.jsonl.zst"), "the refused watch wrote a pass")
-            }
+        }
     }
 }

@@ -41,7 +41,7 @@ struct ExpectedDifference: Decodable, Hashable {
     /// The core property: one logical dataset written by three servers (different RDB
     /// versions, encodings, insertion orders) gives every key the same digest.
     @Test func sameDatasetSameDigestsOnEveryServer() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let base = try records(Self.datasets[0])
             #expect(base.count > 300)
             for other in Self.datasets.dropFirst() {
@@ -52,7 +52,7 @@ struct ExpectedDifference: Decodable, Hashable {
                     #expect(o.0 == v.0 && o.2 == v.2 && o.1 == v.1, "\(other): key \(k) differs")
                 }
             }
-            }
+        }
     }
 
     @Test(arguments: [(0, 1), (0, 2), (1, 2), (1, 0)])
@@ -64,7 +64,7 @@ struct ExpectedDifference: Decodable, Hashable {
 
     /// A pair with known differences of every kind is reported exactly: nothing missed, nothing extra.
     @Test func driftIsReportedExactly() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let expected = try JSONDecoder().decode([ExpectedDifference].self,
                                                     from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json"))))
             let (c, diffs) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"])
@@ -82,11 +82,11 @@ struct ExpectedDifference: Decodable, Hashable {
             let reported = Set(diffs.map { $0.key })
             for s in same { #expect(!reported.contains(s.keyBytes), "\(s.key ?? "?") must not be reported") }
             #expect(c.matched >= same.count)
-            }
+        }
     }
 
     @Test func toleranceDecidesTTLDifferences() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let (_, strict) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 0))
             let (_, loose) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"], rule: DifferenceRule(ttlToleranceMs: 120_000))
             let strictTTL = Set(strict.filter { $0.kind == .ttl }.map(\.key))
@@ -94,21 +94,21 @@ struct ExpectedDifference: Decodable, Hashable {
             #expect(strictTTL.contains(Array("same:ttl:300ms".utf8)))
             #expect(!looseTTL.contains(Array("ttl:60s".utf8)))
             #expect(looseTTL.contains(Array("ttl:source-only".utf8)))
-            }
+        }
     }
 
     @Test func hashFieldTTLsAreRead() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let r = try records("hfe-redis8.rdb")
             #expect(r.values.contains { $0.0 == .hash })
             // The same file on both sides matches; field TTLs are part of the digest.
             let (c, diffs) = try compareFiles(["hfe-redis8.rdb"], ["hfe-redis8.rdb"])
             #expect(diffs.isEmpty && c.compared == r.count)
-            }
+        }
     }
 
     @Test func filtersSelectKeys() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let all = try records("drift-source.rdb")
             let db2 = try records("drift-source.rdb", filter: KeyFilter(dbs: [2]))
             #expect(!db2.isEmpty && db2.count < all.count && db2.keys.allSatisfy { $0.hasPrefix("2/") })
@@ -119,18 +119,18 @@ struct ExpectedDifference: Decodable, Hashable {
             let half = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(0, 8191)))
             let otherHalf = try records("drift-source.rdb", filter: KeyFilter(slots: SlotRange(8192, 16383)))
             #expect(half.count + otherHalf.count == all.count && !half.isEmpty && !otherHalf.isEmpty)
-            }
+        }
     }
 
     /// One side given as several files: a key held by two of them is reported as a duplicate.
     @Test func keysInTwoFilesOfOneSideAreDuplicates() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let (c, diffs) = try compareFiles(["drift-source.rdb", "drift-source.rdb"], ["drift-source.rdb"])
             let n = try records("drift-source.rdb").count
             #expect(c.differences[.duplicate] == n)
             #expect(diffs.allSatisfy { $0.kind == .duplicate && $0.side == .source && $0.origins?.count == 2 })
             #expect(c.matched == n)
-            }
+        }
     }
 }
 

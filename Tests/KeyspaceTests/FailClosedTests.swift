@@ -120,7 +120,7 @@ struct FailClosedTests {
             #expect(!o.run.stderr.contains("s3cret-pw") && !o.run.stdout.contains("s3cret-pw"))
             let quiet = try compare("redis://127.0.0.1:17501", "redis://checker:s3cret-pw@127.0.0.1:17502", ["--log-level", "error"])
             #expect(!quiet.run.stderr.contains("MEMORY"), "\(quiet.run.stderr)")
-            }
+        }
     }
 
     /// TYPE renamed away (rename-command), as hardened servers do: exit 2 naming it.
@@ -133,7 +133,7 @@ struct FailClosedTests {
             let o = try compare("redis://127.0.0.1:17511", "redis://127.0.0.1:17512")
             #expect(o.run.status == 2, "\(o.run.status) \(o.kinds)")
             #expect(o.run.stderr.contains("TYPE") && o.run.stderr.contains("renamed"), "\(o.run.stderr)")
-            }
+        }
     }
 
     /// Databases: every database the server has is looked at, also without INFO (databases 32,
@@ -177,7 +177,7 @@ struct FailClosedTests {
             let file = try compare(dump, "redis://127.0.0.1:17530")
             #expect(file.run.status == 1, "\(file.run.stderr)")
             #expect(file.diffs.count == 100 && file.diffs.allSatisfy { $0.kind == .missing && $0.db == 3 }, "\(file.kinds.prefix(3))")
-            }
+        }
     }
 
     /// A filter or database that selects nothing is not a match: exit 2, unless --allow-empty.
@@ -201,7 +201,7 @@ struct FailClosedTests {
             #expect(warnings.count == 1 && warnings[0].contains("target lists no keys"), "\(warnings)")
             let table = try slotdiff(["compare", a, "redis://127.0.0.1:17541", "--out", path("t.jsonl.zst"), "--quiet"])
             #expect(table.stdout.contains("WARNING"), "\(table.stdout)")
-            }
+        }
     }
 
     /// One huge element among thousands of tiny ones, for every collection type: a sampled
@@ -252,7 +252,7 @@ struct FailClosedTests {
             #expect(r.status == 0)
             let d = try compare("redis://127.0.0.1:17551", "redis://127.0.0.1:17552")
             #expect(d.run.status == 1 && d.kinds == ["value 0 big:hash"], "\(d.kinds) \(d.run.stderr)")
-            }
+        }
     }
 
     /// A server killed (kill -9) at a random point of its listing and restarted from its dump
@@ -272,36 +272,13 @@ struct FailClosedTests {
             try TestServers.cli(port: victim.1, ["SAVE"])
             let saved = path("\(side)-saved.rdb")
             try FileManager.default.copyItem(atPath: TestPaths.root.appendingPathComponent(".servers/\(victim.0)/dump.rdb").path, toPath: saved)
-            let pidFile = TestPaths.root.appendingPathComponent(".servers/\(victim.0)/server.pid").path
-            var exact = 0
-            for seed in 0..<3 {
-                let log = path("restart-\(side)-\(seed).jsonl.zst")
-                let job = try Background(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:\(srcPort)", "redis://127.0.0.1:\(dstPort)",
-                                                                     "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"])
-                Thread.sleep(forTimeInterval: 0.3 + Double(seed) * 0.8)
-                let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)))
-                kill(pid, SIGKILL)
-                Thread.sleep(forTimeInterval: 0.3)
+            try checkSurvivesRestarts(source: "redis://127.0.0.1:\(srcPort)", target: "redis://127.0.0.1:\(dstPort)", log: "restart-\(side)",
+                                      pidFile: TestPaths.root.appendingPathComponent(".servers/\(victim.0)/server.pid").path,
+                                      delays: [0.3, 1.1, 1.9], targetKeys: 30000, victim: "127.0.0.1:\(victim.1)") {
                 TestServers.stop(victim.0)
                 try TestServers.start(victim.0, .redis7, port: victim.1, load: saved)
-                let r = job.wait(timeout: 300)
-                #expect(r.status != 0, "seed \(seed): a restart gave exit 0")
-                if r.status == 1 {
-                    var diffs: [Difference] = []
-                    try DiffLogReader(path: log).forEach { diffs.append($0) }
-                    let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-                    #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "seed \(seed): \(diffs.count) differences")
-                    #expect((summary["source"] as? [String: Any])?["keys"] as? Int == 30030, "seed \(seed): \(summary["source"] ?? "")")
-                    #expect((summary["target"] as? [String: Any])?["keys"] as? Int == 30000, "seed \(seed): \(summary["target"] ?? "")")
-                    exact += 1
-                } else {
-                    #expect(r.status == 2 && r.stderr.contains("127.0.0.1:\(victim.1)"), "seed \(seed): \(r.status) \(r.stderr)")
-                }
             }
-            // A restart a second or two long must not end every check: the listing starts over.
-            #expect(exact >= 1, "no run survived the restart")
-            }
+        }
     }
 
     /// A cluster node killed (kill -9) while the cluster is listed, and started again in place
@@ -328,36 +305,53 @@ struct FailClosedTests {
             try #require(f.status == 0, "\(f.stderr)")
             let victim = 17571
             try TestServers.cli(port: victim, ["SAVE"])
-            let pidFile = TestPaths.root.appendingPathComponent(".servers/fc-crs/\(victim)/server.pid").path
-            var exact = 0
-            for seed in 0..<3 {
-                let log = path("cluster-restart-\(seed).jsonl.zst")
-                let job = try Background(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17570", "redis://127.0.0.1:17579",
-                                                                     "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"])
-                Thread.sleep(forTimeInterval: 0.3 + Double(seed) * 0.7)
-                let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)))
-                kill(pid, SIGKILL)
-                Thread.sleep(forTimeInterval: 0.3)
-                try TestServers.revive("fc-crs", port: victim)
-                let r = job.wait(timeout: 300)
-                #expect(r.status != 0, "seed \(seed): a restart gave exit 0")
-                if r.status == 1 {
-                    var diffs: [Difference] = []
-                    try DiffLogReader(path: log).forEach { diffs.append($0) }
-                    let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-                    #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "seed \(seed): \(diffs.count) differences")
-                    #expect((summary["source"] as? [String: Any])?["keys"] as? Int == 30030, "seed \(seed): \(summary["source"] ?? "")")
-                    exact += 1
-                } else {
-                    #expect(r.status == 2, "seed \(seed): \(r.status) \(r.stderr)")
-                }
-                // The node is back with every key before the next seed.
+            try checkSurvivesRestarts(source: "redis://127.0.0.1:17570", target: "redis://127.0.0.1:17579", log: "cluster-restart",
+                                      pidFile: TestPaths.root.appendingPathComponent(".servers/fc-crs/\(victim)/server.pid").path,
+                                      delays: [0.3, 1.0, 1.7], targetKeys: nil, victim: nil,
+                                      restart: { try TestServers.revive("fc-crs", port: victim) }) {
+                // The node is back with every key before the next run.
                 var held = 0
                 for port in 17570...17572 { held += try Self.dbsize(port) }
                 #expect(held == 30030)
             }
-            #expect(exact >= 1, "no run survived the restart")
+        }
+    }
+
+    /// Compares `source` with `target` once per delay, killing (kill -9) the server whose pid
+    /// is in `pidFile` that long after the start and starting it again with `restart`. Each run
+    /// must give the exact result — 30 keys missing, the source's 30030 keys (and the target's
+    /// `targetKeys`) each counted once — or exit 2 (naming `victim`), never 0; and a restart a
+    /// second or two long must not end every run: the listing starts over.
+    func checkSurvivesRestarts(source: String, target: String, log name: String, pidFile: String, delays: [Double], targetKeys: Int?,
+                               victim: String?, restart: () throws -> Void, afterEach: () throws -> Void = {}) throws {
+        var exact = 0
+        for (seed, delay) in delays.enumerated() {
+            let log = path("\(name)-\(seed).jsonl.zst")
+            let job = try Background(TestPaths.slotdiffBinary, ["compare", source, target,
+                                                                 "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"])
+            Thread.sleep(forTimeInterval: delay)
+            let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            kill(pid, SIGKILL)
+            Thread.sleep(forTimeInterval: 0.3)
+            try restart()
+            let r = job.wait(timeout: 300)
+            #expect(r.status != 0, "seed \(seed): a restart gave exit 0")
+            if r.status == 1 {
+                var diffs: [Difference] = []
+                try DiffLogReader(path: log).forEach { diffs.append($0) }
+                let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+                #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "seed \(seed): \(diffs.count) differences")
+                #expect((summary["source"] as? [String: Any])?["keys"] as? Int == 30030, "seed \(seed): \(summary["source"] ?? "")")
+                if let targetKeys {
+                    #expect((summary["target"] as? [String: Any])?["keys"] as? Int == targetKeys, "seed \(seed): \(summary["target"] ?? "")")
+                }
+                exact += 1
+            } else {
+                #expect(r.status == 2 && (victim.map(r.stderr.contains) ?? true), "seed \(seed): \(r.status) \(r.stderr)")
             }
+            try afterEach()
+        }
+        #expect(exact >= 1, "no run survived the restart")
     }
 }

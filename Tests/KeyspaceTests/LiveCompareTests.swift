@@ -58,7 +58,7 @@ struct LiveCompareTests {
             let (fp, fileDiffs) = try compare(TestPaths.fixture("drift-source.rdb"), "redis://127.0.0.1:17302", ["--passes", "3"], log: "fp.jsonl.zst")
             #expect(fp.status == 1)
             #expect(Set(fileDiffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" }) == want)
-            }
+        }
     }
 
     /// The same logical dataset on Redis 7.0 and Valkey 8.1 (other encodings and orders),
@@ -80,7 +80,7 @@ struct LiveCompareTests {
             #expect(f1.status == 0, "\(f1.stdout) \(f1.stderr)")
             let (f2, _) = try compare("redis://127.0.0.1:17312", TestPaths.fixture("dataset-redis8.rdb"), ["--big-key-threshold", "1"])
             #expect(f2.status == 0, "\(f2.stdout) \(f2.stderr)")
-            }
+        }
     }
 
     /// A dump file against the server it was loaded into: exit 0; after one key changes: exit 1
@@ -102,7 +102,7 @@ struct LiveCompareTests {
                 #expect(r.status == 1)
                 #expect(diffs.map(\.displayKey) == [hashKey] && diffs.first?.kind == .value, "\(extra): \(diffs.map(\.displayKey))")
             }
-            }
+        }
     }
 
     /// A read-only ACL user is enough; a wrong password is a clear error that never shows it;
@@ -120,7 +120,7 @@ struct LiveCompareTests {
             #expect(!bad.stderr.contains("wrong-pw-123") && !bad.stdout.contains("wrong-pw-123"))
             let refused = try slotdiff(["compare", "redis://127.0.0.1:1", TestPaths.fixture("drift-source.rdb"), "--out", path("r.zst")])
             #expect(refused.status == 2 && refused.stderr.contains("127.0.0.1:1"), "\(refused.stderr)")
-            }
+        }
     }
 
     /// A server that goes away in the middle of a run: exit 2 naming it, never a pass.
@@ -143,7 +143,7 @@ struct LiveCompareTests {
             let stderr = r.stderr
             #expect(r.status == 2, "\(r.stdout) \(stderr)")
             #expect(stderr.contains("127.0.0.1:17341"))
-            }
+        }
     }
 }
 
@@ -154,7 +154,7 @@ final class ResultBox: @unchecked Sendable { var result: RunResult? }
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
 struct TLSCompareTests {
     @Test func rediss() async throws {
-        try await offPool { [self] in
+        try await offPool {
             let dir = TestPaths.temporaryDirectory()
             func p(_ n: String) -> String { dir.appendingPathComponent(n).path }
             func openssl(_ args: [String]) throws {
@@ -183,6 +183,6 @@ struct TLSCompareTests {
             let drift = try slotdiff(["compare", TestPaths.fixture("drift-target.rdb"), "rediss://localhost:17352",
                                       "--tls-ca", p("ca.pem"), "--out", out, "--round-delay", "10ms"])
             #expect(drift.status == 1, "\(drift.stderr)")
-            }
+        }
     }
 }

@@ -86,6 +86,6 @@ struct ResumeTests {
             // A checkpoint of another check is refused.
             let other = try slotdiff(["compare"] + common + ["--out", p("kill.jsonl.zst"), "--resume", "--type", "hash"])
             #expect(other.status == 2 && other.stderr.contains("another check"), "\(other.stderr)")
-            }
+        }
     }
 }

@@ -20,7 +20,7 @@ final class Flag: @unchecked Sendable {
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
 struct WatchTests {
     @Test func threePassesSeparateTrafficFromDrift() async throws {
-        try await offPool { [self] in
+        try await offPool {
             try TestServers.start("wt-a", .redis7, port: 17361, load: TestPaths.fixture("dataset-redis7.rdb"))
             try TestServers.start("wt-b", .valkey8, port: 17362, load: TestPaths.fixture("dataset-valkey8.rdb"))
             defer { TestServers.stop("wt-a"); TestServers.stop("wt-b") }
@@ -62,22 +62,16 @@ struct WatchTests {
                 #expect(FileManager.default.fileExists(atPath: dir + String(format: "/pass-%04d.jsonl.zst", n)))
                 #expect(FileManager.default.fileExists(atPath: dir + String(format: "/pass-%04d.summary.json", n)))
             }
-            }
+        }
     }
 }
 
 @Suite struct WatchInterruptTests {
     /// Ctrl-C during a watch: it ends after the pass under way, with the trend written.
     @Test func ctrlCEndsTheWatchCleanly() async throws {
-        try await offPool { [self] in
-            let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
-            let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                                               "--every", "60s", "--dir", dir])
-            for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
-            let sent = Date()
-            bg.signal(SIGINT)
-            let r = bg.wait()
-            #expect(Date().timeIntervalSince(sent) < 10)
+        try await offPool {
+            let (r, seconds, dir) = try watchStopped(by: SIGINT)
+            #expect(seconds < 10)
             #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
             let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
             #expect((trend["passes"] as! [Any]).count == 1)
@@ -88,6 +82,6 @@ struct WatchTests {
             #expect(again.stdout.hasPrefix("pass 2 "), "\(again.stdout)")
             #expect(again.stdout.contains("37 keys drifting"), "\(again.stdout)")
             #expect(FileManager.default.fileExists(atPath: dir + "/pass-0002.jsonl.zst"))
-            }
+        }
     }
 }

@@ -160,3 +160,17 @@ final class BlockingExecutor: TaskExecutor {
         }
     }
 }
+
+/// A `slotdiff watch` of two bundled dumps (one pass a minute, into a new directory) sent
+/// `signal` once its first pass is recorded: how it ended, how long after the signal, and its
+/// directory.
+public func watchStopped(by signal: Int32) throws -> (result: RunResult, seconds: Double, dir: String) {
+    let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
+    let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                                                       "--every", "60s", "--dir", dir])
+    for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
+    let sent = Date()
+    bg.signal(signal)
+    let r = bg.wait()
+    return (r, Date().timeIntervalSince(sent), dir)
+}
