@@ -123,6 +123,36 @@ import Testing
         #expect(Set(server.received("HSCAN").map { $0[1] }) == ["lopsided", "long"])
     }
 
+    /// A reply of another shape than the command's (a proxy or a module answering oddly) ends
+    /// the check naming the command; it is never read as an empty or shorter value.
+    @Test(arguments: [("LRANGE", "list", Reply.simple("OK")), ("HSCAN", "hash", Reply.array([.bulk("0"), .array([.int(1), .bulk("v")])])),
+                      ("XPENDING", "stream", Reply.simple("OK"))])
+    func malformedChunkedReplyIsAnError(command: String, type: String, reply: Reply) async throws {
+        let server = try FakeServer { c, _ in
+            switch c[0].uppercased() {
+            case "INFO": return Self.keyspace
+            case "SCAN": return .array([.bulk("0"), .array([.bulk("k")])])
+            case "PEXPIRETIME": return .int(-1)
+            case "TYPE": return .simple(type)
+            case "LLEN", "HLEN", "XLEN": return .int(100_000)   // over the element bound: read in chunks
+            case "XRANGE": return .array([])
+            case "XINFO": return c[1] == "STREAM" ? .map([("last-generated-id", .bulk("0-0"))])
+                : .array([.map([("name", .bulk("g")), ("last-delivered-id", .bulk("0-0"))])])
+            case command: return reply
+            default: return .error("ERR unexpected \(c[0])")
+            }
+        }
+        defer { server.stop() }
+        let s = try await side(server, options())
+        defer { Task { await s.close() } }
+        do {
+            _ = try await s.collect(filter: KeyFilter())
+            Issue.record("\(command): a malformed reply was read as a value")
+        } catch let e as SlotdiffError {
+            #expect(e.code == .unexpectedReply && e.command == command, "\(e)")
+        }
+    }
+
     /// An empty stream (every entry deleted) is a key: XLEN 0 is not "gone".
     @Test func emptyStreamIsAKey() async throws {
         let server = try FakeServer { c, _ in
@@ -242,6 +272,31 @@ import Testing
         #expect(listed.value.sorted() == keys.sorted())
         #expect(server.received("CLUSTER").filter { $0[1] == "GETKEYSINSLOT" }.map { $0[3] } == ["18", "20"])
         #expect(server.received("SCAN").count == 1)
+    }
+
+    /// The second GETKEYSINSLOT of a grown slot answered with something other than a list:
+    /// an error, not a slot without keys.
+    @Test func malformedGetKeysInSlotIsAnError() async throws {
+        let tag = (0...).lazy.map { "{t\($0)}" }.first { HashSlot.slot(of: Array($0.utf8)) == 5 }!
+        let server = try FakeServer(version: "7.0.15", mode: "cluster") { c, _ in
+            switch (c[0].uppercased(), c.count > 3 ? c[3] : "") {
+            case ("CLUSTER", _) where c[1].uppercased() == "COUNTKEYSINSLOT": return .int(c[2] == "5" ? 2 : 0)
+            case ("CLUSTER", "18"): return .array((0..<18).map { .bulk("\(tag)k\($0)") })   // grown: asked again
+            case ("CLUSTER", _): return .simple("OK")
+            default: return .error("ERR unexpected \(c[0])")
+            }
+        }
+        defer { server.stop() }
+        let node = LiveNode(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options { $0.slotKeysLimit = 20 },
+                            limiter: nil, readOnly: false)
+        try await node.connect()
+        defer { Task { await node.close() } }
+        do {
+            try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(0, 1023)]) { _ in }
+            Issue.record("a malformed GETKEYSINSLOT reply listed no keys")
+        } catch let e as SlotdiffError {
+            #expect(e.code == .unexpectedReply && e.command == "CLUSTER GETKEYSINSLOT", "\(e)")
+        }
     }
 
     /// A node on Valkey 8 whose SCAN cursor turns out not to walk slot by slot is listed with
