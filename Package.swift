@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "slotdiff", targets: ["slotdiff"]),
+        .library(name: "HashSlots", targets: ["HashSlots"]),
         .library(name: "SlotdiffCore", targets: ["SlotdiffCore"]),
         .library(name: "RDB", targets: ["RDB"]),
         .library(name: "RESP", targets: ["RESP"]),
@@ -24,24 +25,26 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .target(name: "SlotdiffCore", dependencies: ["CXXHash", "CZstd"]),
+        // The hash slot, at the bottom: the cluster client and the engine share it.
+        .target(name: "HashSlots"),
+        .target(name: "SlotdiffCore", dependencies: ["HashSlots", "CXXHash", "CZstd"]),
         // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it) and LZF.
         .target(name: "CKernels"),
         .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"]),
         .target(name: "RESP", dependencies: [
-            "SlotdiffCore",
+            "HashSlots",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "Keyspace", dependencies: [
-            "SlotdiffCore", "RDB", "RESP",
+            "HashSlots", "SlotdiffCore", "RDB", "RESP",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .executableTarget(name: "slotdiff", dependencies: [
-            "SlotdiffCore", "RDB", "Keyspace", "RESP",
+            "HashSlots", "SlotdiffCore", "RDB", "Keyspace", "RESP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -51,16 +54,16 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SlotdiffCoreTests", dependencies: ["SlotdiffCore", "TestSupport"]),
-        .testTarget(name: "RDBTests", dependencies: ["RDB", "SlotdiffCore", "TestSupport"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "SlotdiffCoreTests", dependencies: ["HashSlots", "SlotdiffCore", "TestSupport"]),
+        .testTarget(name: "RDBTests", dependencies: ["HashSlots", "RDB", "SlotdiffCore", "TestSupport"]),
+        .testTarget(name: "RESPTests", dependencies: ["HashSlots", "RESP"]),
         .testTarget(name: "KeyspaceTests", dependencies: [
             // The end-to-end suites run the binary: depending on it keeps it from being stale.
-            "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport", "slotdiff",
+            "HashSlots", "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport", "slotdiff",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
-        .testTarget(name: "CLITests", dependencies: ["SlotdiffCore", "TestSupport", "slotdiff"]),
+        .testTarget(name: "CLITests", dependencies: ["HashSlots", "SlotdiffCore", "TestSupport", "slotdiff"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import RDB
 import RESP
 import SlotdiffCore

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import SlotdiffCore
 
 /// One side of a check, whatever it is: dump files (`DumpFileSource`), a live standalone

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import SlotdiffCore
 
 /// The records of an input that cannot be read one slot range at a time (a dump file, or a

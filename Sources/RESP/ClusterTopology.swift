@@ -1,3 +1,4 @@
+import HashSlots
 /// One node of a cluster as CLUSTER SHARDS / CLUSTER SLOTS describe it.
 public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
     public var id: String?
@@ -39,11 +40,11 @@ public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
 
 /// The slots one primary serves, and its replicas.
 public struct ClusterShard: Sendable, Hashable {
-    public var slots: [ClosedRange<ClusterSlot>]
+    public var slots: [ClosedRange<HashSlot>]
     public var primary: ClusterNode
     public var replicas: [ClusterNode]
 
-    public init(slots: [ClosedRange<ClusterSlot>], primary: ClusterNode, replicas: [ClusterNode] = []) {
+    public init(slots: [ClosedRange<HashSlot>], primary: ClusterNode, replicas: [ClusterNode] = []) {
         self.slots = slots
         self.primary = primary
         self.replicas = replicas
@@ -59,7 +60,7 @@ public struct ClusterTopology: Sendable, Hashable {
 
     public init(shards: [ClusterShard]) {
         self.shards = shards
-        var table = [Int16](repeating: -1, count: ClusterSlot.count)
+        var table = [Int16](repeating: -1, count: HashSlot.count)
         for (i, shard) in shards.enumerated() {
             for range in shard.slots {
                 for s in Int(range.lowerBound.rawValue)...Int(range.upperBound.rawValue) where table[s] < 0 {
@@ -70,24 +71,24 @@ public struct ClusterTopology: Sendable, Hashable {
         self.table = table
     }
 
-    public func shardIndex(for slot: ClusterSlot) -> Int? {
+    public func shardIndex(for slot: HashSlot) -> Int? {
         let i = table[Int(slot.rawValue)]
         return i < 0 ? nil : Int(i)
     }
 
-    public func shard(for slot: ClusterSlot) -> ClusterShard? { shardIndex(for: slot).map { shards[$0] } }
+    public func shard(for slot: HashSlot) -> ClusterShard? { shardIndex(for: slot).map { shards[$0] } }
 
-    public func shard(forKey key: some Collection<UInt8>) -> ClusterShard? { shard(for: ClusterSlot(key: key)) }
+    public func shard(forKey key: some Collection<UInt8>) -> ClusterShard? { shard(for: HashSlot(key: key)) }
 
     /// Ranges of slots no shard serves (empty for a healthy cluster).
-    public var unassignedSlots: [ClosedRange<ClusterSlot>] {
-        var out: [ClosedRange<ClusterSlot>] = []
+    public var unassignedSlots: [ClosedRange<HashSlot>] {
+        var out: [ClosedRange<HashSlot>] = []
         var start: Int?
-        for s in 0...ClusterSlot.count {
-            let free = s < ClusterSlot.count && table[s] < 0
+        for s in 0...HashSlot.count {
+            let free = s < HashSlot.count && table[s] < 0
             if free, start == nil { start = s }
             if !free, let a = start {
-                out.append(ClusterSlot(a)!...ClusterSlot(s - 1)!)
+                out.append(HashSlot(a)!...HashSlot(s - 1)!)
                 start = nil
             }
         }
@@ -119,7 +120,7 @@ public struct ClusterTopology: Sendable, Hashable {
             guard let flat = entry["slots"]?.array, flat.count % 2 == 0 else {
                 throw Self.bad("CLUSTER SHARDS", "shard without a slots list", entry)
             }
-            var ranges: [ClosedRange<ClusterSlot>] = []
+            var ranges: [ClosedRange<HashSlot>] = []
             for i in stride(from: 0, to: flat.count, by: 2) {
                 ranges.append(try Self.range(flat[i], flat[i + 1], "CLUSTER SHARDS"))
             }
@@ -190,8 +191,8 @@ public struct ClusterTopology: Sendable, Hashable {
         return asked
     }
 
-    private static func range(_ a: RESPValue, _ b: RESPValue, _ command: String) throws(RedisError) -> ClosedRange<ClusterSlot> {
-        guard let lo = a.int.flatMap({ ClusterSlot(Int($0)) }), let hi = b.int.flatMap({ ClusterSlot(Int($0)) }), lo <= hi else {
+    private static func range(_ a: RESPValue, _ b: RESPValue, _ command: String) throws(RedisError) -> ClosedRange<HashSlot> {
+        guard let lo = a.int.flatMap({ HashSlot(Int($0)) }), let hi = b.int.flatMap({ HashSlot(Int($0)) }), lo <= hi else {
             throw bad(command, "invalid slot range \(a)-\(b)", a)
         }
         return lo...hi

@@ -1,3 +1,4 @@
+import HashSlots
 /// What went wrong talking to a server: a code to match on, a message for people (it names
 /// the endpoint and never holds a password), and the error underneath when there is one.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
@@ -70,11 +71,11 @@ public struct RedisRedirection: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable { case moved = "MOVED", ask = "ASK" }
 
     public var kind: Kind
-    public var slot: ClusterSlot
+    public var slot: HashSlot
     public var host: String
     public var port: Int
 
-    public init(kind: Kind, slot: ClusterSlot, host: String, port: Int) {
+    public init(kind: Kind, slot: HashSlot, host: String, port: Int) {
         self.kind = kind
         self.slot = slot
         self.host = host
@@ -86,7 +87,7 @@ public struct RedisRedirection: Sendable, Hashable, CustomStringConvertible {
     public init?(parsing message: String) {
         let parts = message.split(separator: " ", omittingEmptySubsequences: true)
         guard parts.count == 3, let kind = Kind(rawValue: String(parts[0])),
-              let slotNumber = UInt16(parts[1]), let slot = ClusterSlot(rawValue: slotNumber) else { return nil }
+              let slotNumber = UInt16(parts[1]), let slot = HashSlot(rawValue: slotNumber) else { return nil }
         let address = parts[2]
         guard let colon = address.lastIndex(of: ":"),
               let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 
 /// One self-contained HTML page about diff logs: the counts per kind and per type, a 128×128
 /// heat map of differences per hash slot (where drift concentrates: which shard, which slot

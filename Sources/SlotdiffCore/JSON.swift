@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 
 /// Minimal, allocation-light JSON writing for the diff log: one object a line, keys in a fixed
 /// order so that logs are easy to diff and grep.

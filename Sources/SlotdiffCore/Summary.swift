@@ -65,38 +65,16 @@ public struct Summary: Sendable {
         interruptedPassesLeft != nil ? "interrupted" : counts.totalDifferences == 0 ? "match" : "differences"
     }
 
+    /// The summary file: pretty-printed JSON with sorted keys (`Codable` below).
     public func json() -> String {
-        var o: [String: Any] = [
-            "result": result,
-            "source": ["spec": source.spec, "inputs": source.inputs, "keys": counts.sourceKeys],
-            "target": ["spec": target.spec, "inputs": target.inputs, "keys": counts.targetKeys],
-            "compared": counts.compared,
-            "matched": counts.matched,
-            "expired": counts.expired,
-            "differences": Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, counts.differences[$0] ?? 0) }),
-            "differences_total": counts.totalDifferences,
-            "differences_by_type": counts.differencesByType,
-            "filtered_out": filteredOut,
-            "empty_collections_skipped": emptySkipped,
-            "ttl_tolerance_ms": ttlToleranceMs,
-            "started_at": ISO8601DateFormatter().string(from: startedAt),
-            "seconds": (seconds * 1000).rounded() / 1000,
-        ]
-        for (name, side) in [("source", source), ("target", target)] where !side.skipped.isEmpty {
-            var d = o[name] as! [String: Any]
-            d["skipped"] = side.skipped
-            o[name] = d
-        }
-        if let log { o["log"] = log }
-        o["warnings"] = warnings
-        o["mode"] = mode
-        o["passes"] = passes
-        if let left = interruptedPassesLeft { o["passes_left"] = left }
-        if let r = recheck {
-            o["recheck"] = ["rounds": r.rounds, "first_round_differences": r.firstRound, "resolved_per_round": r.resolvedPerRound]
-        }
-        let data = try! JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+
+    /// A summary file read back (`report`, tests).
+    public init(json data: Data) throws {
+        self = try JSONDecoder().decode(Summary.self, from: data)
     }
 
     public func table() -> String {
@@ -126,5 +104,92 @@ public struct Summary: Sendable {
         if let log { rows.append(("log", log)) }
         let w = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+}
+
+/// The summary file's layout: flat counts, each side with its key count, snake_case names.
+extension Summary: Codable {
+    enum Field: String, CodingKey {
+        case result, source, target, compared, matched, expired, differences, log, warnings, mode, passes, recheck, seconds
+        case differencesTotal = "differences_total", differencesByType = "differences_by_type", filteredOut = "filtered_out"
+        case emptySkipped = "empty_collections_skipped", ttlToleranceMs = "ttl_tolerance_ms", startedAt = "started_at"
+        case passesLeft = "passes_left"
+    }
+
+    struct SideFile: Codable {
+        var spec: String
+        var inputs: [[String: String]]
+        var keys: Int
+        var skipped: [[String: String]]?
+    }
+
+    struct RecheckFile: Codable {
+        var rounds: Int
+        var first_round_differences: Int
+        var resolved_per_round: [Int]
+    }
+
+    static func timestamp() -> ISO8601DateFormatter { ISO8601DateFormatter() }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Field.self)
+        try c.encode(result, forKey: .result)
+        try c.encode(SideFile(spec: source.spec, inputs: source.inputs, keys: counts.sourceKeys, skipped: source.skipped.isEmpty ? nil : source.skipped), forKey: .source)
+        try c.encode(SideFile(spec: target.spec, inputs: target.inputs, keys: counts.targetKeys, skipped: target.skipped.isEmpty ? nil : target.skipped), forKey: .target)
+        try c.encode(counts.compared, forKey: .compared)
+        try c.encode(counts.matched, forKey: .matched)
+        try c.encode(counts.expired, forKey: .expired)
+        try c.encode(Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, counts.differences[$0] ?? 0) }), forKey: .differences)
+        try c.encode(counts.totalDifferences, forKey: .differencesTotal)
+        try c.encode(counts.differencesByType, forKey: .differencesByType)
+        try c.encode(filteredOut, forKey: .filteredOut)
+        try c.encode(emptySkipped, forKey: .emptySkipped)
+        try c.encode(ttlToleranceMs, forKey: .ttlToleranceMs)
+        try c.encode(Self.timestamp().string(from: startedAt), forKey: .startedAt)
+        try c.encode((seconds * 1000).rounded() / 1000, forKey: .seconds)
+        try c.encodeIfPresent(log, forKey: .log)
+        try c.encode(warnings, forKey: .warnings)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(passes, forKey: .passes)
+        try c.encodeIfPresent(interruptedPassesLeft, forKey: .passesLeft)
+        try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, first_round_differences: $0.firstRound, resolved_per_round: $0.resolvedPerRound) },
+                              forKey: .recheck)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Field.self)
+        let s = try c.decode(SideFile.self, forKey: .source)
+        let t = try c.decode(SideFile.self, forKey: .target)
+        var counts = CompareCounts()
+        counts.sourceKeys = s.keys
+        counts.targetKeys = t.keys
+        counts.compared = try c.decode(Int.self, forKey: .compared)
+        counts.matched = try c.decode(Int.self, forKey: .matched)
+        counts.expired = try c.decode(Int.self, forKey: .expired)
+        for (name, n) in try c.decode([String: Int].self, forKey: .differences) where n > 0 {
+            guard let kind = DifferenceKind(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(forKey: .differences, in: c, debugDescription: "unknown kind of difference \(name)")
+            }
+            counts.differences[kind] = n
+        }
+        counts.differencesByType = try c.decode([String: Int].self, forKey: .differencesByType)
+        self.init(source: SideInfo(spec: s.spec, inputs: s.inputs, skipped: s.skipped ?? []),
+                  target: SideInfo(spec: t.spec, inputs: t.inputs, skipped: t.skipped ?? []), counts: counts)
+        filteredOut = try c.decode(Int.self, forKey: .filteredOut)
+        emptySkipped = try c.decode(Int.self, forKey: .emptySkipped)
+        ttlToleranceMs = try c.decode(Int64.self, forKey: .ttlToleranceMs)
+        let started = try c.decode(String.self, forKey: .startedAt)
+        guard let date = Self.timestamp().date(from: started) else {
+            throw DecodingError.dataCorruptedError(forKey: .startedAt, in: c, debugDescription: "not an ISO 8601 time: \(started)")
+        }
+        startedAt = date
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        log = try c.decodeIfPresent(String.self, forKey: .log)
+        mode = try c.decode(String.self, forKey: .mode)
+        passes = try c.decode(Int.self, forKey: .passes)
+        interruptedPassesLeft = try c.decodeIfPresent(Int.self, forKey: .passesLeft)
+        recheck = try c.decodeIfPresent(RecheckFile.self, forKey: .recheck).map {
+            Recheck(rounds: $0.rounds, firstRound: $0.first_round_differences, resolvedPerRound: $0.resolved_per_round)
+        }
     }
 }

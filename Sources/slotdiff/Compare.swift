@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HashSlots
 import Keyspace
 import Logging
 import RDB
@@ -178,192 +179,13 @@ struct CheckArguments: ParsableArguments {
         return options
     }
 
-    /// Runs one check: both sides opened, compared, closed; every difference in the log at
-    /// `out`, the summary JSON at `summaryPath`. Failures come back as `SlotdiffError`.
-    /// Before anything is read or written, the outputs are checked: none is an input dump file
-    /// or another output, and each can be written (`labels` name them in messages).
-    /// With `lock`, the log and checkpoint are locked for this run (`RunLock`) once the outputs
-    /// are checked and before anything is opened or written, and released at its end; without
-    /// it the caller holds a lock over them (a watch holds its directory).
-    func runOnce(out: String, summaryPath: String, checkpoint: String? = nil, resume: Bool = false,
-                 labels: OutputLabels = OutputLabels(), lock: Bool = true, forceUnlock: Bool = false,
-                 stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil,
-                 observe: @escaping (Difference) -> Void = { _ in }) async throws -> Summary {
-        TerminalLogHandler.bootstrap(level: logLevel)
-        let opened = OpenedSides()
-        let outcome: Result<Summary, Error>
-        do {
-            outcome = .success(try await runChecked(out: out, summaryPath: summaryPath, opened: opened, checkpoint: checkpoint,
-                                                    resume: resume, labels: labels, lock: lock, forceUnlock: forceUnlock,
-                                                    stop: stop, progress: progress, observe: observe))
-        } catch { outcome = .failure(error) }
-        for side in opened.sides { await side.close() }
-        return try outcome.get()
-    }
-
-    final class OpenedSides: @unchecked Sendable { var sides: [LiveSide] = [] }
-
-    /// How messages name the outputs of one check.
-    struct OutputLabels {
-        var log = "the diff log (--out)"
-        var summary = "the summary (--summary)"
-        var checkpoint = "the checkpoint (--checkpoint)"
-    }
-
-    /// The dump files of the sides given as files, listed (nothing is opened); nil for a server.
-    func dumpFiles() throws -> (source: DumpFiles?, target: DumpFiles?) {
-        (DumpFiles.looksLikeFiles(source) ? try DumpFiles(spec: source) : nil,
-         DumpFiles.looksLikeFiles(target) ? try DumpFiles(spec: target) : nil)
-    }
-
-    /// Refuses outputs that would overwrite an input or each other, or that cannot be written.
-    static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?)) throws {
-        var inputs: [(what: String, path: String)] = []
-        for (name, f) in [("source", files.source), ("target", files.target)] {
-            for p in f?.paths ?? [] where p != "-" { inputs.append(("the \(name) dump file", p)) }
-        }
-        try Outputs.checkDistinct(outputs, inputs: inputs)
-        for o in outputs { try Outputs.checkWritable(o) }
-    }
-
-    /// Entries of directory sides that are not read, one warning line each on standard error.
-    static func warnSkipped(_ files: (source: DumpFiles?, target: DumpFiles?)) {
-        for (name, f) in [("source", files.source), ("target", files.target)] {
-            for e in f?.skipped ?? [] {
-                FileHandle.standardError.write(Data("slotdiff: warning: \(name): not read: \(e.path): \(e.reason)\n".utf8))
-            }
-        }
-    }
-
-    /// What a checkpoint records: which check it belongs to, the passes done with their
-    /// results, and how much of the log they wrote.
-    struct Checkpoint: Codable {
-        var source: String
-        var target: String
-        var settings: String
-        var passes: Int
-        var done: [Int: CheckResult]
-        var logBytes: Int64
-    }
-
-    /// Everything that changes which keys a pass holds or how they compare.
-    var settings: String {
-        let f = [filters.dbs.map(String.init).joined(separator: ","), filters.match ?? "", filters.types.map(\.description).joined(separator: ","),
-                 filters.slots?.description ?? "", filters.shard.map { "\($0.index)/\($0.count)" } ?? ""]
-        return (f + ["\(ttlTolerance.milliseconds)", live.mode.rawValue]).joined(separator: "|")
-    }
-
-    private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
-                            labels: OutputLabels, lock: Bool, forceUnlock: Bool, stop: @escaping @Sendable () -> Bool,
-                            progress: CheckProgress?, observe: @escaping (Difference) -> Void) async throws -> Summary {
-        let started = Date()
-        do {
-            let files = try dumpFiles()
-            let lockTargets = lock ? RunLocks.targets(log: (out, "\(labels.log) \(out)"),
-                                                      checkpoint: checkpoint.map { ($0, "\(labels.checkpoint) \($0)") }) : []
-            try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: summaryPath)]
-                                  + (checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
-                                  + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
-                                  files: files)
-            // Held from here to the end of the run, however it ends; nothing has been written yet.
-            let locks = try RunLocks.acquire(lockTargets, force: forceUnlock)
-            defer { locks.release() }
-            Self.warnSkipped(files)
-            var options = try options()
-            options.progress = progress
-            let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
-            func spec(_ s: String, _ f: DumpFiles?, _ env: String) async throws -> any KeyspaceSource {
-                if let f { return DumpFileSource(f) }
-                var ep = try RedisEndpoint(url: s)
-                if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
-                let side = try await LiveSide.open(endpoint: ep, options: liveOptions)
-                opened.sides.append(side)
-                return side
-            }
-            let src = try await spec(source, files.source, "SLOTDIFF_SOURCE_PASSWORD")
-            let dst = try await spec(target, files.target, "SLOTDIFF_TARGET_PASSWORD")
-            if let a = files.source, let b = files.target, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
-                throw SlotdiffError(.usage, "standard input (-) can be read for one file only")
-            }
-            var state: Checkpoint?
-            if let checkpoint {
-                let passes = try await options.passCount(source: src, target: dst)
-                options.passes = passes
-                state = Checkpoint(source: RedisEndpoint.redact(source), target: RedisEndpoint.redact(target), settings: settings,
-                                   passes: passes, done: [:], logBytes: 0)
-                if resume {
-                    guard let data = FileManager.default.contents(atPath: checkpoint) else {
-                        throw SlotdiffError(.usage, "--resume: no checkpoint at \(checkpoint)")
-                    }
-                    let saved: Checkpoint
-                    do { saved = try JSONDecoder().decode(Checkpoint.self, from: data) } catch {
-                        throw SlotdiffError(.usage, "--resume: \(checkpoint) is not a checkpoint: \(error)")
-                    }
-                    guard saved.source == state!.source, saved.target == state!.target, saved.settings == state!.settings,
-                          saved.passes == passes else {
-                        throw SlotdiffError(.usage, "--resume: \(checkpoint) belongs to another check (sides, options or pass count differ)")
-                    }
-                    state = saved
-                    options.donePasses = saved.done
-                }
-            }
-            let log = try DiffLogWriter(path: out, appendAfter: resume ? state?.logBytes : nil)
-            func save() throws {
-                guard let checkpoint, let state else { return }
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.sortedKeys]
-                try Outputs.replace(try enc.encode(state), at: checkpoint)
-            }
-            func side(_ spec: String, _ inputs: [[String: String]], _ f: DumpFiles?) -> Summary.SideInfo {
-                .init(spec: RedisEndpoint.redact(spec), inputs: inputs,
-                      skipped: (f?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] })
-            }
-            // Written before any pass, so a run stopped before its first pass ends can be resumed too.
-            if !resume { try save() }
-            let result = try await Check.run(source: src, target: dst, options: options, passDone: { i, r in
-                guard state != nil else { return }
-                try log.flush()
-                state!.done[i] = r
-                state!.logBytes = log.size()
-                try save()
-            }, stop: stop) { d in
-                try log.write(d)
-                observe(d)
-            }
-            if result.passesLeft > 0 {
-                // No closing record: the log reads as incomplete until --resume finishes it.
-                try log.close()
-                var partial = Summary(source: side(source, result.sourceInputs, files.source),
-                                      target: side(target, result.targetInputs, files.target), counts: result.counts)
-                partial.interruptedPassesLeft = result.passesLeft
-                partial.passes = result.passes
-                partial.log = out
-                partial.seconds = Date().timeIntervalSince(started)
-                try Outputs.write(Data((partial.json() + "\n").utf8), to: summaryPath)
-                throw SlotdiffError(.interrupted, "interrupted with \(result.passesLeft) of \(result.passes) passes left"
-                                   + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
-            }
-            // Written after the checkpoint's last logBytes, so a --resume of this run cuts it off
-            // and writes it again at its own end.
-            try log.finish(DiffLogEnd(counts: result.counts, passes: result.passes))
-            var s = Summary(source: side(source, result.sourceInputs, files.source),
-                            target: side(target, result.targetInputs, files.target), counts: result.counts)
-            s.filteredOut = result.filteredOut
-            s.emptySkipped = result.emptySkipped
-            s.ttlToleranceMs = ttlTolerance.milliseconds
-            s.startedAt = started
-            s.seconds = Date().timeIntervalSince(started)
-            s.log = out
-            if src.isLive || dst.isLive {
-                s.recheck = .init(rounds: options.rounds, firstRound: result.firstRoundDifferences, resolvedPerRound: result.resolvedPerRound)
-            }
-            s.mode = live.mode.rawValue
-            s.passes = result.passes
-            try Outputs.write(Data((s.json() + "\n").utf8), to: summaryPath)
-            return s
-        } catch {
-            throw SlotdiffError.from(error)
-        }
+    /// The check these arguments describe, writing to `outputs`; passwords not in a URL come
+    /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
+    func session(_ outputs: CheckOutputs) throws -> CheckSession {
+        let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
+        return CheckSession(source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
+                            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD")),
+                            options: try options(), live: live, outputs: outputs)
     }
 }
 
@@ -404,37 +226,33 @@ extension Slotdiff {
         var forceUnlock = false
 
         func run() async throws {
-            let s: Summary
-            let interrupt = Interrupt.install()
-            let progress = CheckProgress()
-            let display = quiet ? nil : ProgressDisplay.start(progress)
+            TerminalLogHandler.bootstrap(level: check.logLevel)
             // A log written to a device (/dev/null) is not kept: its summary goes there too unless
             // --summary says otherwise, and there is no checkpoint (nothing to resume), rather than
             // files created beside the device (/dev/null.summary.json).
             let logIsDevice = Outputs.isCharacterDevice(out)
-            let checkpointPath = checkpoint ?? (logIsDevice ? nil : Self.base(out) + ".checkpoint.json")
+            let checkpointPath = checkpoint ?? (logIsDevice ? nil : CheckOutputs.base(out) + ".checkpoint.json")
             if resume && checkpointPath == nil {
-                display?.finish()
                 throw fail("--resume: the log \(out) is not a file, so there is nothing to resume; give --out a file (or --checkpoint)")
             }
+            var outputs = CheckOutputs(log: out, summary: summary ?? (logIsDevice ? out : CheckOutputs.summaryPath(forLog: out)),
+                                       checkpoint: checkpointPath)
+            outputs.forceUnlock = forceUnlock
+            let session: CheckSession
+            do { session = try check.session(outputs) } catch { throw fail(SlotdiffError.of(error).description) }
+            let interrupt = Interrupt.install()
+            let progress = CheckProgress()
+            let display = quiet ? nil : ProgressDisplay.start(progress)
+            let s: Summary
             do {
-                s = try await check.runOnce(out: out, summaryPath: summary ?? (logIsDevice ? out : Self.summaryPath(for: out)),
-                                            checkpoint: checkpointPath,
-                                            resume: resume, forceUnlock: forceUnlock, stop: { interrupt.requested }, progress: progress)
+                s = try await session.run(resume: resume, stop: { interrupt.requested }, progress: progress)
                 display?.finish()
-            } catch let e as SlotdiffError {
+            } catch {
                 display?.finish()
-                throw fail(e.description)
+                throw fail(SlotdiffError.of(error).description)
             }
             print(json ? s.json() : s.table())
             if s.exitCode != 0 { throw ExitCode(s.exitCode) }
-        }
-
-        static func summaryPath(for log: String) -> String { base(log) + ".summary.json" }
-
-        static func base(_ log: String) -> String {
-            for ext in [".jsonl.zst", ".zst", ".jsonl"] where log.hasSuffix(ext) { return String(log.dropLast(ext.count)) }
-            return log
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Keyspace
 import SlotdiffCore
 
 extension Slotdiff {
@@ -51,7 +52,7 @@ extension Slotdiff {
             if let html {
                 do {
                     try Outputs.checkDistinct([OutputFile(what: "the page (--html)", path: html)],
-                                              inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", Compare.summaryPath(for: $0)) })
+                                              inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", CheckOutputs.summaryPath(forLog: $0)) })
                     try Outputs.checkWritable(OutputFile(what: "the page (--html)", path: html))
                 } catch let e as SlotdiffError {
                     throw fail(e.description)
@@ -102,7 +103,11 @@ extension Slotdiff {
             case .json:
                 let lines = rows.map { $0.jsonLine() }.joined(separator: ",\n  ")
                 let c = DifferenceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }.joined(separator: ",")
-                let runs = merged.map { m in ",\"runs\":{" + m.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ",") + "}" } ?? ""
+                let runs = merged.map { m in
+                    let fields = ["runs": m.runs, "source_keys": m.counts.sourceKeys, "target_keys": m.counts.targetKeys,
+                                  "compared": m.counts.compared, "matched": m.counts.matched, "expired": m.counts.expired]
+                    return ",\"runs\":{" + fields.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ",") + "}"
+                } ?? ""
                 print("{\"total\":\(total),\"counts\":{\(c)}\(runs),\"differences\":[\n  \(lines)\n]}")
             case .table:
                 print(Self.table(rows))
@@ -110,26 +115,22 @@ extension Slotdiff {
                 let c = DifferenceKind.allCases.compactMap { k in counts[k].map { "\(k.rawValue) \($0)" } }.joined(separator: ", ")
                 print("\(total) differences" + (c.isEmpty ? "" : ": \(c)"))
                 if let m = merged, logs.count > 1 {
-                    print("\(m["runs"]!) runs merged: \(m["source_keys"]!) source keys, \(m["target_keys"]!) target keys, "
-                          + "\(m["compared"]!) compared, \(m["matched"]!) equal, \(m["expired"]!) expired")
+                    print("\(m.runs) runs merged: \(m.counts.sourceKeys) source keys, \(m.counts.targetKeys) target keys, "
+                          + "\(m.counts.compared) compared, \(m.counts.matched) equal, \(m.counts.expired) expired")
                 }
             }
         }
 
         /// The summaries written beside the logs (NAME.summary.json), added up: one result for the
-        /// runs of a check split with --shard. Nil when any is missing.
-        static func mergedSummaries(_ logs: [String]) -> [String: Int]? {
-            var m = ["runs": 0, "source_keys": 0, "target_keys": 0, "compared": 0, "matched": 0, "expired": 0]
+        /// runs of a check split with --shard. Nil when any is missing or unreadable.
+        static func mergedSummaries(_ logs: [String]) -> (runs: Int, counts: CompareCounts)? {
+            var total = CompareCounts()
             for log in logs {
-                let path = Compare.summaryPath(for: log)
-                guard let data = FileManager.default.contents(atPath: path),
-                      let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-                m["runs"]! += 1
-                m["source_keys"]! += ((o["source"] as? [String: Any])?["keys"] as? Int) ?? 0
-                m["target_keys"]! += ((o["target"] as? [String: Any])?["keys"] as? Int) ?? 0
-                for k in ["compared", "matched", "expired"] { m[k]! += (o[k] as? Int) ?? 0 }
+                guard let data = FileManager.default.contents(atPath: CheckOutputs.summaryPath(forLog: log)),
+                      let s = try? Summary(json: data) else { return nil }
+                total = total + s.counts
             }
-            return m
+            return (logs.count, total)
         }
 
         static func table(_ rows: [Difference]) -> String {

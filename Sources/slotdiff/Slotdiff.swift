@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HashSlots
 import SlotdiffCore
 
 @main

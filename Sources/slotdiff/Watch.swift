@@ -54,11 +54,14 @@ extension Slotdiff {
         func run() async throws {
             let trendPath = (dir as NSString).appendingPathComponent("trend.json")
             let lockPath = (dir as NSString).appendingPathComponent("watch.lock")
+            TerminalLogHandler.bootstrap(level: check.logLevel)
             let lock: RunLock
+            let template: CheckSession
             do {
+                template = try check.session(CheckOutputs(log: "", summary: ""))
                 // Nothing is read or written before the outputs are known to be writable and
                 // none of them is an input.
-                let files = try check.dumpFiles()
+                let files = try template.dumpFiles()
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue {
                     throw SlotdiffError(.usage, "--dir \(dir): not a directory")
@@ -74,14 +77,14 @@ extension Slotdiff {
                 }
                 try Outputs.makeDirectory(dir, what: "--dir")
                 if access(dir, W_OK | X_OK) != 0 { throw SlotdiffError(.usage, "--dir \(dir): cannot create files in it: \(Outputs.reason())") }
-                try CheckArguments.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
+                try CheckSession.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
                                                  OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
                                                 files: files)
                 // One watch per directory, for the whole watch: its passes' logs and trend.json
                 // are written by this one process (the passes themselves take no lock).
                 lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
             } catch {
-                throw fail(SlotdiffError.from(error).description)
+                throw fail(SlotdiffError.of(error).description)
             }
             defer { lock.release() }
             var trend = DriftTrend()
@@ -109,9 +112,11 @@ extension Slotdiff {
                 do {
                     // The differences come to the trend as they go to the log, not read back from it.
                     var diffs: [Difference] = []
-                    let s = try await check.runOnce(out: log, summaryPath: summaryPath,
-                                                    labels: .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)"),
-                                                    lock: false, stop: { interrupt.requested }, observe: { diffs.append($0) })
+                    var session = template
+                    session.outputs = CheckOutputs(log: log, summary: summaryPath)
+                    session.outputs.labels = .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)")
+                    session.outputs.lock = false
+                    let s = try await session.run(stop: { interrupt.requested }, observe: { diffs.append($0) })
                     trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)
@@ -123,7 +128,7 @@ extension Slotdiff {
                     lastStatus = s.exitCode
                 } catch {
                     // Any failure of a pass is recorded, and the watch goes on.
-                    let e = SlotdiffError.from(error)
+                    let e = SlotdiffError.of(error)
                     trend.recordFailure(number: pass, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
                     metrics?.recordFailure(e, seconds: Date().timeIntervalSince(started))
                     FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))

@@ -61,13 +61,15 @@ enum RunResultFiles {
         }
     }
 
-    /// The refusal of a second run: exit 2 within a second, naming this host and the holder's pid.
+    /// The refusal of a second run: exit 2 at once, naming this host and the holder's pid. "At
+    /// once" is well under the 30 s after which a silent lock counts as stale: a start of the
+    /// process on a loaded 2-core machine takes a second or more.
     static func expectRefused(_ args: [String], holder: pid_t, _ note: String) throws {
         let t0 = Date()
         let r = try slotdiff(args)
         let took = Date().timeIntervalSince(t0)
         #expect(r.status == 2, "\(note): \(r.stdout) \(r.stderr)")
-        #expect(took < 1.0, "\(note): refused after \(took) s")
+        #expect(took < 5.0, "\(note): refused after \(took) s")
         #expect(r.stderr.contains("in use by another run") && r.stderr.contains("host \(hostName)")
                 && r.stderr.contains("pid \(holder)"), "\(note): \(r.stderr)")
     }

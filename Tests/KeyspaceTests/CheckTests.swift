@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import NIOConcurrencyHelpers
 import SlotdiffCore
 import Testing

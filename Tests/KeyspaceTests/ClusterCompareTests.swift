@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import Testing
 import RESP
 import SlotdiffCore

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import NIOConcurrencyHelpers
 import RESP
 import SlotdiffCore

@@ -1,3 +1,4 @@
+import HashSlots
 import NIOCore
 import Testing
 
@@ -44,16 +45,16 @@ struct ClusterTopologyTests {
         #expect(t.coversAllSlots)
         #expect(t.unassignedSlots.isEmpty)
         let a = t.shards[0]
-        #expect(a.slots == [ClusterSlot(0)!...ClusterSlot(5460)!, ClusterSlot(10923)!...ClusterSlot(10923)!])
+        #expect(a.slots == [HashSlot(0)!...HashSlot(5460)!, HashSlot(10923)!...HashSlot(10923)!])
         #expect(a.primary.id == "a" && a.primary.port == 30001 && a.primary.tlsPort == 31001 && a.primary.isPrimary)
         #expect(a.replicas.map(\.id) == ["a2"])
         #expect(t.shards[1].primary.id == "b")
         #expect(t.shards[1].primary.host == "127.0.0.1", "'?' endpoint falls back to the IP")
         #expect(t.shards[2].primary.id == "c", "a failed primary is passed over")
         #expect(t.shards[2].primary.host == "node-c.example")
-        #expect(t.shard(for: ClusterSlot(10923)!)?.primary.id == "a")
+        #expect(t.shard(for: HashSlot(10923)!)?.primary.id == "a")
         #expect(t.shard(forKey: Array("foo".utf8))?.primary.id == "c")  // slot 12182
-        #expect(t.shardIndex(for: ClusterSlot(5461)!) == 1)
+        #expect(t.shardIndex(for: HashSlot(5461)!) == 1)
 
         let template = try RedisEndpoint(url: "rediss://u:pw@seed:1/2")
         let e = try #require(a.primary.endpoint(from: template))
@@ -77,9 +78,9 @@ struct ClusterTopologyTests {
         #expect(t.shards[0].slots.count == 2)
         #expect(t.shards[0].replicas.map(\.port) == [30004])
         #expect(t.shards[1].primary.host == "seed", "unknown endpoint is the host asked")
-        #expect(t.unassignedSlots == [ClusterSlot(10924)!...ClusterSlot(16383)!])
+        #expect(t.unassignedSlots == [HashSlot(10924)!...HashSlot(16383)!])
         #expect(!t.coversAllSlots)
-        #expect(t.shard(for: ClusterSlot(16000)!) == nil)
+        #expect(t.shard(for: HashSlot(16000)!) == nil)
     }
 
     @Test("malformed topology replies are errors naming the command")

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import Testing
 
 @testable import RESP
@@ -90,9 +91,9 @@ struct RedirectionTests {
     @Test("MOVED and ASK parse into slot, host and port")
     func parse() {
         #expect(RedisRedirection(parsing: "MOVED 3999 127.0.0.1:6381")
-            == RedisRedirection(kind: .moved, slot: ClusterSlot(3999)!, host: "127.0.0.1", port: 6381))
+            == RedisRedirection(kind: .moved, slot: HashSlot(3999)!, host: "127.0.0.1", port: 6381))
         #expect(RedisRedirection(parsing: "ASK 0 cache-1.example:7000")
-            == RedisRedirection(kind: .ask, slot: ClusterSlot(0)!, host: "cache-1.example", port: 7000))
+            == RedisRedirection(kind: .ask, slot: HashSlot(0)!, host: "cache-1.example", port: 7000))
         #expect(RedisRedirection(parsing: "MOVED 16383 ::1:7001")?.host == "::1")
         #expect(RedisRedirection(parsing: "MOVED 5 :7001")?.host == "")
         #expect(RedisRedirection(parsing: "MOVED 16384 h:1") == nil)
@@ -105,7 +106,7 @@ struct RedirectionTests {
     func serverError() {
         let e = RedisServerError("MOVED 12182 10.0.0.2:6379")
         #expect(e.code == "MOVED")
-        #expect(e.redirection?.slot == ClusterSlot(key: Array("foo".utf8)))
+        #expect(e.redirection?.slot == HashSlot(key: Array("foo".utf8)))
         do {
             try RESPValue.error(e).throwIfError()
             Issue.record("did not throw")

@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import NIOCore
 import Testing
 
@@ -292,7 +293,7 @@ struct IntegrationTests {
                 #expect(topology.coversAllSlots)
                 #expect(topology.shard(forKey: bytes("foo"))?.primary.port == b.port)  // 12182
                 #expect(topology.shard(forKey: bytes("bar"))?.primary.port == a.port)  // 5061
-                #expect(topology.shard(for: ClusterSlot(8191)!)?.primary.endpoint(from: a.endpoint)?.port == a.port)
+                #expect(topology.shard(for: HashSlot(8191)!)?.primary.endpoint(from: a.endpoint)?.port == a.port)
 
                 let slots = try ClusterTopology(clusterSlots: try await ca.send("CLUSTER", "SLOTS").throwIfError())
                 #expect(slots.shards.count == 2)
@@ -308,7 +309,7 @@ struct IntegrationTests {
                 let moved = try await ca.send("GET", "foo")
                 let redirect = try #require(moved.serverError?.redirection, "\(moved)")
                 #expect(redirect.kind == .moved)
-                #expect(redirect.slot == ClusterSlot(12182)!)
+                #expect(redirect.slot == HashSlot(12182)!)
                 #expect(redirect.port == b.port)
                 #expect(redirect.host == "127.0.0.1")
                 await ca.close()

@@ -1,3 +1,4 @@
+import HashSlots
 import NIOCore
 import Testing
 
@@ -73,21 +74,21 @@ struct HashSlotTests {
         ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015),
     ])
     func slot(_ key: String, _ expected: Int) {
-        #expect(ClusterSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
+        #expect(HashSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
     }
 
     @Test("hash tags")
     func tags() {
-        #expect(ClusterSlot(key: Array("{user1000}.following".utf8)) == ClusterSlot(key: Array("{user1000}.followers".utf8)))
-        #expect(ClusterSlot(key: Array("foo{bar}".utf8)) == ClusterSlot(key: Array("bar".utf8)))
+        #expect(HashSlot(key: Array("{user1000}.following".utf8)) == HashSlot(key: Array("{user1000}.followers".utf8)))
+        #expect(HashSlot(key: Array("foo{bar}".utf8)) == HashSlot(key: Array("bar".utf8)))
     }
 
     @Test("slot values and ranges")
     func values() {
-        #expect(ClusterSlot(16383) != nil)
-        #expect(ClusterSlot(16384) == nil)
-        #expect(ClusterSlot(rawValue: 16384) == nil)
-        #expect(ClusterSlot.all.count == 16384)
-        #expect((ClusterSlot(10)!...ClusterSlot(12)!).map(\.rawValue) == [10, 11, 12])
+        #expect(HashSlot(16383) != nil)
+        #expect(HashSlot(16384) == nil)
+        #expect(HashSlot(rawValue: 16384) == nil)
+        #expect(HashSlot.all.count == 16384)
+        #expect((HashSlot(10)!...HashSlot(12)!).map(\.rawValue) == [10, 11, 12])
     }
 }

@@ -1,3 +1,4 @@
+import HashSlots
 import Testing
 import SlotdiffCore
 

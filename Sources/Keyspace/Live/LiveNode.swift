@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

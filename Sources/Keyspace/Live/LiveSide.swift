@@ -1,4 +1,5 @@
 import Foundation
+import HashSlots
 import Logging
 import NIOConcurrencyHelpers
 import RESP
@@ -399,6 +400,6 @@ public final class LiveSide: KeyspaceSource, Sendable {
     private func nodeFor(key: [UInt8]) -> Int {
         guard let topology, nodes.count > 1 else { return 0 }
         let slot = HashSlot.slot(of: key)
-        return topology.shardIndex(for: ClusterSlot(Int(slot))!) ?? 0
+        return topology.shardIndex(for: HashSlot(Int(slot))!) ?? 0
     }
 }

@@ -2,21 +2,27 @@ import Foundation
 import SlotdiffCore
 
 /// A file a command will write, named for messages ("the diff log (--out)").
-struct OutputFile {
-    var what: String
-    var path: String
+public struct OutputFile: Sendable {
+    public var what: String
+    public var path: String
     /// A character device (/dev/null, /dev/stdout) is accepted: the file is written in place,
     /// never replaced. False for files replaced by renaming (checkpoint, trend).
-    var deviceAllowed = true
+    public var deviceAllowed = true
+
+    public init(what: String, path: String, deviceAllowed: Bool = true) {
+        self.what = what
+        self.path = path
+        self.deviceAllowed = deviceAllowed
+    }
 }
 
 /// Which file a path names: the same device and inode when it exists (symlinks and hard links
 /// included), otherwise its absolute path with `.`, `..` and its directory's symlinks resolved.
-enum FileIdentity: Equatable {
+public enum FileIdentity: Equatable, Sendable {
     case inode(UInt64, UInt64)
     case path(String)
 
-    init(_ path: String) {
+    public init(_ path: String) {
         var st = stat()
         if stat(path, &st) == 0 {
             self = .inode(UInt64(st.st_dev), UInt64(st.st_ino))
@@ -25,7 +31,7 @@ enum FileIdentity: Equatable {
         }
     }
 
-    static func normalized(_ path: String) -> String {
+    public static func normalized(_ path: String) -> String {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let std = (absolute as NSString).standardizingPath
         let dir = (std as NSString).deletingLastPathComponent
@@ -37,12 +43,12 @@ enum FileIdentity: Equatable {
 
 /// Checks made before a command reads anything, and writes that fail with the path and the
 /// system's reason.
-enum Outputs {
-    static func reason() -> String { String(cString: strerror(errno)) }
+public enum Outputs {
+    public static func reason() -> String { String(cString: strerror(errno)) }
 
     /// Refuses an output that is one of the inputs, or the same file as another output (two
     /// outputs on one character device, such as /dev/null, are fine).
-    static func checkDistinct(_ outputs: [OutputFile], inputs: [(what: String, path: String)]) throws {
+    public static func checkDistinct(_ outputs: [OutputFile], inputs: [(what: String, path: String)]) throws {
         let ids = outputs.map { FileIdentity($0.path) }
         let inputIDs = inputs.map { FileIdentity($0.path) }
         for (o, id) in zip(outputs, ids) {
@@ -58,7 +64,7 @@ enum Outputs {
         }
     }
 
-    static func isCharacterDevice(_ path: String) -> Bool {
+    public static func isCharacterDevice(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR
     }
@@ -66,7 +72,7 @@ enum Outputs {
     /// The output can be written: an existing path is a regular file (or an accepted character
     /// device) that may be written, a new one lies in an existing directory that may be written
     /// (files replaced by renaming need that in any case). Nothing is created or truncated.
-    static func checkWritable(_ o: OutputFile) throws {
+    public static func checkWritable(_ o: OutputFile) throws {
         var st = stat()
         let exists = stat(o.path, &st) == 0
         if !exists && errno != ENOENT {
@@ -99,7 +105,7 @@ enum Outputs {
     }
 
     /// `mkdir -p`: the directory and any missing parents.
-    static func makeDirectory(_ path: String, what: String) throws {
+    public static func makeDirectory(_ path: String, what: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
             if (st.st_mode & S_IFMT) != S_IFDIR { throw SlotdiffError(.io, "\(what) \(path): not a directory") }
@@ -113,7 +119,7 @@ enum Outputs {
     }
 
     /// Writes a whole file in place (created or truncated), as a regular file or a device.
-    static func write(_ data: Data, to path: String) throws {
+    public static func write(_ data: Data, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw SlotdiffError(.io, "cannot write \(path): \(reason())") }
         do { try writeAll(fd, data, path) } catch {
@@ -126,7 +132,7 @@ enum Outputs {
     /// Replaces a file by writing a new one beside it and renaming it over the old, so a reader
     /// (or a crash) sees the old or the new file, never half of one. Only a regular file is ever
     /// replaced.
-    static func replace(_ data: Data, at path: String) throws {
+    public static func replace(_ data: Data, at path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             throw SlotdiffError(.io, "cannot write \(path): not a regular file (it is replaced by renaming, which is never done to a device or pipe)")

@@ -21,7 +21,7 @@ import SlotdiffCore
 /// A flock held by someone else always means a live holder: refused. `--force-unlock` removes
 /// any lock, with a warning; a run whose lock was removed or taken stops at its next heartbeat
 /// (exit 2) rather than write to outputs that are no longer its own.
-final class RunLock: @unchecked Sendable {
+public final class RunLock: @unchecked Sendable {
     static let heartbeatInterval: TimeInterval = 5
     static let staleAfter: TimeInterval = 30
 
@@ -81,7 +81,7 @@ final class RunLock: @unchecked Sendable {
     /// Takes the lock at `path` for `what` ("the diff log (--out) x.jsonl.zst", named in the
     /// refusal), or throws `SlotdiffError` naming the run that holds it. `force` removes a lock
     /// held by anyone. Warnings (a lock taken over or removed) go to `warn`.
-    static func acquire(path: String, what: String, force: Bool,
+    public static func acquire(path: String, what: String, force: Bool,
                         warn: (String) -> Void = { FileHandle.standardError.write(Data("slotdiff: warning: \($0)\n".utf8)) }) throws -> RunLock {
         var forced = false
         // A few rounds: a lock released or replaced between two steps is looked at again.
@@ -222,7 +222,7 @@ final class RunLock: @unchecked Sendable {
     }
 
     /// Removes the lock (when it is still this run's) and lets go of it. Safe to call twice.
-    func release() {
+    public func release() {
         mutex.lock()
         defer { mutex.unlock() }
         if released { return }
@@ -315,16 +315,16 @@ final class RunLock: @unchecked Sendable {
 }
 
 /// The locks of one run, released together.
-struct RunLocks {
+public struct RunLocks {
     private var locks: [RunLock] = []
 
     /// The lock files of a check's outputs, with what each guards (for messages): beside the
     /// log (unless it is a device such as /dev/null, which two runs may share) and beside the
     /// checkpoint. One file when they lie beside each other (the default), two when
     /// `--checkpoint` lies elsewhere, so that two runs sharing either one are refused.
-    static func targets(log: (path: String, what: String), checkpoint: (path: String, what: String)?) -> [(path: String, what: String)] {
+    public static func targets(log: (path: String, what: String), checkpoint: (path: String, what: String)?) -> [(path: String, what: String)] {
         var out: [(path: String, what: String)] = []
-        if !Outputs.isCharacterDevice(log.path) { out.append((Slotdiff.Compare.base(log.path) + ".lock", log.what)) }
+        if !Outputs.isCharacterDevice(log.path) { out.append((CheckOutputs.base(log.path) + ".lock", log.what)) }
         if let checkpoint {
             let suffix = ".checkpoint.json"
             let c = checkpoint.path
@@ -335,7 +335,7 @@ struct RunLocks {
     }
 
     /// Takes every lock in `targets` (path, what it guards) or none.
-    static func acquire(_ targets: [(path: String, what: String)], force: Bool) throws -> RunLocks {
+    public static func acquire(_ targets: [(path: String, what: String)], force: Bool) throws -> RunLocks {
         var held = RunLocks()
         do {
             for t in targets { held.locks.append(try RunLock.acquire(path: t.path, what: t.what, force: force)) }
@@ -346,5 +346,5 @@ struct RunLocks {
         return held
     }
 
-    func release() { for l in locks.reversed() { l.release() } }
+    public func release() { for l in locks.reversed() { l.release() } }
 }

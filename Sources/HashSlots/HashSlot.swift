@@ -1,10 +1,43 @@
 import Foundation
 
-/// Cluster hash slots: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384.
-/// Standalone servers have slots too: keys are bucketed by slot on the client so that every
-/// source, live or file, is partitioned the same way.
-public enum HashSlot {
+/// A cluster hash slot, 0...16383: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo
+/// 16384 — the one slot type of the whole tool, at the bottom of its dependency graph. Standalone
+/// servers have slots too: keys are bucketed by slot on the client so that every source, live or
+/// file, is partitioned the same way. Hot paths keep the bare `UInt16` (`HashSlot.slot(of:)`);
+/// the cluster map keeps ranges of slots as `ClosedRange<HashSlot>`.
+public struct HashSlot: RawRepresentable, Hashable, Comparable, Strideable, Sendable, CustomStringConvertible {
     public static let count = 16384
+    public static let min = HashSlot(unchecked: 0)
+    public static let max = HashSlot(unchecked: UInt16(count - 1))
+    public static let all: ClosedRange<HashSlot> = min...max
+
+    public let rawValue: UInt16
+
+    public init?(rawValue: UInt16) {
+        guard Int(rawValue) < Self.count else { return nil }
+        self.rawValue = rawValue
+    }
+
+    public init?(_ value: Int) {
+        guard (0..<Self.count).contains(value) else { return nil }
+        self.rawValue = UInt16(value)
+    }
+
+    init(unchecked value: UInt16) { rawValue = value }
+
+    /// The slot of a key (bytes, never text: keys are binary-safe).
+    public init(key: some Collection<UInt8>) {
+        rawValue = Self.slot(of: Array(key))
+    }
+
+    public static func < (a: HashSlot, b: HashSlot) -> Bool { a.rawValue < b.rawValue }
+
+    public func distance(to other: HashSlot) -> Int { Int(other.rawValue) - Int(rawValue) }
+
+    /// Steps past the ends only as far as a range's end index needs (`max + 1`).
+    public func advanced(by n: Int) -> HashSlot { HashSlot(unchecked: UInt16(Int(rawValue) + n)) }
+
+    public var description: String { String(rawValue) }
 
     @usableFromInline
     static let table: [UInt16] = (0..<256).map { i -> UInt16 in
