@@ -12,7 +12,7 @@ import SlotdiffCore
 final class WatchMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
     private let keysCompared: Metrics.Counter
-    private let passes: Metrics.Counter
+    private let runs: Metrics.Counter
     private var differences: [DifferenceKind: Metrics.Counter] = [:]
     private var lastDifferences: [DifferenceKind: Metrics.Gauge] = [:]
     private let duration: Metrics.Gauge
@@ -25,21 +25,21 @@ final class WatchMetrics: @unchecked Sendable {
     init() {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         keysCompared = Metrics.Counter(label: "slotdiff_keys_compared_total")
-        passes = Metrics.Counter(label: "slotdiff_passes_total")
-        duration = Metrics.Gauge(label: "slotdiff_last_pass_duration_seconds")
-        lastTime = Metrics.Gauge(label: "slotdiff_last_pass_timestamp_seconds")
-        lastResult = Metrics.Gauge(label: "slotdiff_last_pass_result")
+        runs = Metrics.Counter(label: "slotdiff_runs_total")
+        duration = Metrics.Gauge(label: "slotdiff_last_run_duration_seconds")
+        lastTime = Metrics.Gauge(label: "slotdiff_last_run_timestamp_seconds")
+        lastResult = Metrics.Gauge(label: "slotdiff_last_run_result")
         drifting = Metrics.Gauge(label: "slotdiff_drifting_keys")
         for k in DifferenceKind.allCases {
             differences[k] = Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", k.rawValue)])
-            lastDifferences[k] = Metrics.Gauge(label: "slotdiff_last_pass_differences", dimensions: [("kind", k.rawValue)])
+            lastDifferences[k] = Metrics.Gauge(label: "slotdiff_last_run_differences", dimensions: [("kind", k.rawValue)])
         }
     }
 
-    /// A completed pass. Result: 0 match, 1 differences.
+    /// A completed run. Result: 0 match, 1 differences.
     func record(_ s: Summary, drifting n: Int) {
         keysCompared.increment(by: s.counts.compared)
-        passes.increment()
+        runs.increment()
         for k in DifferenceKind.allCases {
             differences[k]?.increment(by: s.counts.differences[k] ?? 0)
             lastDifferences[k]?.record(s.counts.differences[k] ?? 0)
@@ -50,11 +50,11 @@ final class WatchMetrics: @unchecked Sendable {
         drifting.record(n)
     }
 
-    /// A pass that could not be done (result 2), counted against the endpoint it names.
-    /// A pass that could not be done, counted against the server it names (`unknown` when the
+    /// A run that could not be done (result 2), counted against the endpoint it names.
+    /// A run that could not be done, counted against the server it names (`unknown` when the
     /// failure was not a server's, e.g. a file that could not be written).
     func recordFailure(_ error: SlotdiffError, seconds: Double) {
-        passes.increment()
+        runs.increment()
         duration.record(seconds)
         lastTime.record(Date().timeIntervalSince1970)
         lastResult.record(2)

@@ -9,28 +9,28 @@ extension Slotdiff {
         static let configuration = CommandConfiguration(
             abstract: "Repeat the check on a schedule during a dual-write period and follow the trend.",
             discussion: """
-                Each pass writes DIR/pass-NNNN.jsonl.zst and its summary; DIR/trend.json holds the differences per \\
-                kind per pass and, for every key still different, in how many consecutive passes it was. A pass \\
-                never overlaps the previous one. A pass that cannot be done is recorded and the watch goes on. \\
-                Exit status after the last pass (--count): 0 it matched, 1 differences, 2 it could not be done.
+                Each run writes DIR/run-NNNN.jsonl.zst and its summary; DIR/trend.json holds the differences per \\
+                kind per run and, for every key still different, in how many consecutive runs it was. A run \\
+                never overlaps the previous one. A run that cannot be done is recorded and the watch goes on. \\
+                Exit status after the last run (--count): 0 it matched, 1 differences, 2 it could not be done.
                 """
         )
 
         @OptionGroup var check: CheckArguments
 
-        @Option(help: "Start a pass this often (e.g. 10m, 30s); a pass that runs longer is followed at once by the next.")
+        @Option(help: "Start a run this often (e.g. 10m, 30s); a run that takes longer is followed at once by the next.")
         var every: DurationArg = DurationArg(argument: "10m")!
 
-        @Option(help: "Directory for the passes' logs, summaries and trend.json.")
+        @Option(help: "Directory for the runs' logs, summaries and trend.json.")
         var dir: String = "slotdiff-watch"
 
-        @Option(help: "Stop after this many passes (default: run until interrupted).")
+        @Option(help: "Stop after this many runs (default: run until interrupted).")
         var count: Int?
 
-        @Option(help: "A key different in this many consecutive passes is reported as drift.")
+        @Option(help: "A key different in this many consecutive runs is reported as drift.")
         var driftAfter: Int = 5
 
-        @Flag(help: "Continue the watch whose trend.json is in --dir (pass numbers and streaks go on).")
+        @Flag(help: "Continue the watch whose trend.json is in --dir (run numbers and streaks go on).")
         var resume = false
 
         @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics.")
@@ -44,8 +44,8 @@ extension Slotdiff {
 
         func validate() throws {
             if every.milliseconds < 1 { throw ValidationError("--every \(every.text): must be more than 0 (e.g. 30s, 10m)") }
-            if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1 pass") }
-            if driftAfter < 1 { throw ValidationError("--drift-after \(driftAfter): must be at least 1 pass") }
+            if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1 run") }
+            if driftAfter < 1 { throw ValidationError("--drift-after \(driftAfter): must be at least 1 run") }
             if let metricsPort, !(1...65535).contains(metricsPort) {
                 throw ValidationError("--metrics-port \(metricsPort): must be a TCP port, 1 to 65535")
             }
@@ -70,8 +70,8 @@ extension Slotdiff {
                     for p in f.paths where p != "-" && FileIdentity(p) != FileIdentity(trendPath) {
                         let name = (p as NSString).lastPathComponent
                         if FileIdentity((p as NSString).deletingLastPathComponent) == FileIdentity(dir),
-                           name.hasPrefix("pass-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json")) {
-                            throw SlotdiffError(.usage, "input \(p) lies in --dir \(dir) with the name of a pass's output; an input is never overwritten")
+                           name.hasPrefix("run-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json")) {
+                            throw SlotdiffError(.usage, "input \(p) lies in --dir \(dir) with the name of a run's output; an input is never overwritten")
                         }
                     }
                 }
@@ -80,8 +80,8 @@ extension Slotdiff {
                 try CheckSession.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
                                                  OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
                                                 files: files)
-                // One watch per directory, for the whole watch: its passes' logs and trend.json
-                // are written by this one process (the passes themselves take no lock).
+                // One watch per directory, for the whole watch: its runs' logs and trend.json
+                // are written by this one process (the runs themselves take no lock).
                 lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
             } catch {
                 throw fail(SlotdiffError.of(error).description)
@@ -100,13 +100,13 @@ extension Slotdiff {
                 }
                 metrics = m
             }
-            var pass = trend.passes.last?.number ?? 0
-            let first = pass
+            var number = trend.runs.last?.number ?? 0
+            let first = number
             var lastStatus: Int32 = 0
-            while count.map({ pass - first < $0 }) ?? true {
-                pass += 1
+            while count.map({ number - first < $0 }) ?? true {
+                number += 1
                 let started = Date()
-                let name = String(format: "pass-%04d", pass)
+                let name = String(format: "run-%04d", number)
                 let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
                 let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
                 do {
@@ -114,30 +114,30 @@ extension Slotdiff {
                     var diffs: [Difference] = []
                     var session = template
                     session.outputs = CheckOutputs(log: log, summary: summaryPath)
-                    session.outputs.labels = .init(log: "the pass's diff log (--dir)", summary: "the pass's summary (--dir)")
+                    session.outputs.labels = .init(log: "the run's diff log (--dir)", summary: "the run's summary (--dir)")
                     session.outputs.lock = false
                     let s = try await session.run(stop: { interrupt.requested }, observe: { diffs.append($0) })
-                    trend.record(number: pass, startedAt: started, seconds: s.seconds, differences: diffs)
+                    trend.record(number: number, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)
                     let kinds = DifferenceKind.allCases.compactMap { k in s.counts.differences[k].map { "\(k.rawValue) \($0)" } }
-                    print("pass \(pass) \(ISO8601DateFormatter().string(from: started)): "
+                    print("run \(number) \(ISO8601DateFormatter().string(from: started)): "
                           + (s.counts.totalDifferences == 0 ? "match" : "\(s.counts.totalDifferences) differences (\(kinds.joined(separator: ", ")))")
                           + ", \(s.counts.compared) keys compared in \(String(format: "%.1f", s.seconds)) s"
-                          + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ passes in a row)"))
+                          + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ runs in a row)"))
                     lastStatus = s.exitCode
                 } catch {
-                    // Any failure of a pass is recorded, and the watch goes on.
+                    // Any failure of a run is recorded, and the watch goes on.
                     let e = SlotdiffError.of(error)
-                    trend.recordFailure(number: pass, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
+                    trend.recordFailure(number: number, startedAt: started, seconds: Date().timeIntervalSince(started), error: e.description)
                     metrics?.recordFailure(e, seconds: Date().timeIntervalSince(started))
-                    FileHandle.standardError.write(Data("slotdiff: pass \(pass) could not be done: \(e.description)\n".utf8))
+                    FileHandle.standardError.write(Data("slotdiff: run \(number) could not be done: \(e.description)\n".utf8))
                     lastStatus = 2
                 }
                 do { try Outputs.replace(Data((trend.json(driftAfter: driftAfter) + "\n").utf8), at: trendPath) } catch let e as SlotdiffError {
                     throw fail(e.description)
                 }
-                if let count, pass - first >= count { break }
+                if let count, number - first >= count { break }
                 if interrupt.requested { break }
                 // Wait for the next start, waking early on Ctrl-C.
                 let next = started.addingTimeInterval(Double(every.milliseconds) / 1000)

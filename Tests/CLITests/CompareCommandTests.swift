@@ -258,17 +258,17 @@ struct HTMLReportTests {
                                             "--metrics-host", "127.0.0.1"], timeout: 120)
                 done.signal()
             }
-            let text = scrape(17371) { $0.contains("slotdiff_passes_total 2") }
-            #expect(text.contains("slotdiff_passes_total 2"), "\(text)")
+            let text = scrape(17371) { $0.contains("slotdiff_runs_total 2") }
+            #expect(text.contains("slotdiff_runs_total 2"), "\(text)")
             #expect(text.contains("slotdiff_differences_total{kind=\"value\"} 40"), "\(text)")
-            #expect(text.contains("slotdiff_last_pass_differences{kind=\"missing\"} 5"), "\(text)")
+            #expect(text.contains("slotdiff_last_run_differences{kind=\"missing\"} 5"), "\(text)")
             #expect(text.contains("slotdiff_keys_compared_total 450"), "\(text)")
-            #expect(text.contains("slotdiff_last_pass_result 1"))
+            #expect(text.contains("slotdiff_last_run_result 1"))
             #expect(text.contains("# TYPE slotdiff_keys_compared_total counter"))
             done.wait()
             #expect(box.result?.status == 1)
 
-            // A side that cannot be read: the pass fails, counted against its address.
+            // A side that cannot be read: the run fails, counted against its address.
             let done2 = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
                 _ = try? slotdiff(["watch", "redis://127.0.0.1:1", TestPaths.fixture("drift-target.rdb"), "--every", "2s", "--count", "2",
@@ -277,7 +277,7 @@ struct HTMLReportTests {
             }
             let errText = scrape(17372) { $0.contains("slotdiff_errors_total") }
             #expect(errText.contains("slotdiff_errors_total{addr=\"127.0.0.1:1\"} 1"), "\(errText)")
-            #expect(errText.contains("slotdiff_last_pass_result 2"))
+            #expect(errText.contains("slotdiff_last_run_result 2"))
             done2.wait()
         }
     }
