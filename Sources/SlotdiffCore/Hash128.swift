@@ -43,7 +43,7 @@ public struct Hash128: Hashable, Sendable, CustomStringConvertible {
     /// One-shot XXH3-128 of a byte range.
     @inlinable
     public static func of(_ bytes: UnsafeRawBufferPointer) -> Hash128 {
-        let h = xxh3_128(bytes.baseAddress, bytes.count)
+        let h = xxh3Hash128(bytes.baseAddress, bytes.count)
         return Hash128(low: h.low64, high: h.high64)
     }
 
@@ -52,7 +52,7 @@ public struct Hash128: Hashable, Sendable, CustomStringConvertible {
 
 /// One code path per binary: the x86 dispatcher picks the fastest vector unit at run time.
 @inlinable @inline(__always)
-func xxh3_128(_ p: UnsafeRawPointer?, _ n: Int) -> XXH128_hash_t {
+func xxh3Hash128(_ p: UnsafeRawPointer?, _ n: Int) -> XXH128_hash_t {
     #if arch(x86_64)
     return XXH3_128bits_dispatch(p, n)
     #else

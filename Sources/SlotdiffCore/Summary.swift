@@ -125,8 +125,14 @@ extension Summary: Codable {
 
     struct RecheckFile: Codable {
         var rounds: Int
-        var first_round_differences: Int
-        var resolved_per_round: [Int]
+        var firstRound: Int
+        var resolvedPerRound: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case rounds
+            case firstRound = "first_round_differences"
+            case resolvedPerRound = "resolved_per_round"
+        }
     }
 
     static func timestamp() -> ISO8601DateFormatter { ISO8601DateFormatter() }
@@ -152,7 +158,7 @@ extension Summary: Codable {
         try c.encode(mode, forKey: .mode)
         try c.encode(passes, forKey: .passes)
         try c.encodeIfPresent(interruptedPassesLeft, forKey: .passesLeft)
-        try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, first_round_differences: $0.firstRound, resolved_per_round: $0.resolvedPerRound) },
+        try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound) },
                               forKey: .recheck)
     }
 
@@ -189,7 +195,7 @@ extension Summary: Codable {
         passes = try c.decode(Int.self, forKey: .passes)
         interruptedPassesLeft = try c.decodeIfPresent(Int.self, forKey: .passesLeft)
         recheck = try c.decodeIfPresent(RecheckFile.self, forKey: .recheck).map {
-            Recheck(rounds: $0.rounds, firstRound: $0.first_round_differences, resolvedPerRound: $0.resolved_per_round)
+            Recheck(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound)
         }
     }
 }

@@ -31,9 +31,14 @@ struct ExpectedDifference: Decodable, Hashable {
     var kind: String
     var db: Int
     var key: String?
-    var key_base64: String?
+    var keyBase64: String?
 
-    var keyBytes: [UInt8] { key.map { Array($0.utf8) } ?? Array(Data(base64Encoded: key_base64 ?? "") ?? Data()) }
+    enum CodingKeys: String, CodingKey {
+        case kind, db, key
+        case keyBase64 = "key_base64"
+    }
+
+    var keyBytes: [UInt8] { key.map { Array($0.utf8) } ?? Array(Data(base64Encoded: keyBase64 ?? "") ?? Data()) }
 }
 
 @Suite struct DumpCompareTests {
