@@ -212,7 +212,7 @@ public enum DumpLoader {
 }
 
 /// A dump file parsed once for a check in several passes, its records kept per pass.
-struct SpilledDump: @unchecked Sendable {
+struct SpilledDump: Sendable {
     let path: String
     let store: SpillStore
     let info: RDBFileInfo

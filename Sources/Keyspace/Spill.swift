@@ -7,6 +7,8 @@ import SlotdiffCore
 /// temporary file per pass, so a check in N passes does not read that input N times. A pass
 /// loads its file into a key table and deletes it. Records: db (u16), slot (u16), type (u8),
 /// expiry (i64, or Int64.min), digest (2 × u64), key length (u32), key — little-endian.
+// Unchecked: every mutable field (the open C `FILE` pointers and counts) is touched only under
+// `lock`, which the compiler cannot see through the C pointers.
 final class SpillStore: @unchecked Sendable {
     let passes: [SlotRange]
     let directory: URL

@@ -65,6 +65,8 @@ public enum RESPCommand {
 /// loops: no array per command or per argument. `begin(n)` starts a command of `n`
 /// arguments, then `arg` adds each of them. The bytes are kept in memory of its own and
 /// become one `ByteBuffer` when sent.
+// Unchecked: a batch is built by one task and handed over whole when it is sent; its raw buffer
+// and `@exclusivity(unchecked)` counters (the per-argument hot path) are never shared while built.
 public final class RESPBatch: @unchecked Sendable {
     @exclusivity(unchecked) private var base: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var capacity: Int

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 #if canImport(Glibc)
@@ -182,10 +183,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
 /// The first error a connection closed with, shared between its handler (event loop) and
 /// the callers that write to it.
-final class CloseReason: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: RedisError?
+final class CloseReason: Sendable {
+    private let error = NIOLockedValueBox<RedisError?>(nil)
 
-    func set(_ e: RedisError) { lock.withLock { if error == nil { error = e } } }
-    var value: RedisError? { lock.withLock { error } }
+    func set(_ e: RedisError) { error.withLockedValue { if $0 == nil { $0 = e } } }
+    var value: RedisError? { error.withLockedValue { $0 } }
 }

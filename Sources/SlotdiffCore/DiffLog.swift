@@ -4,6 +4,8 @@ import Foundation
 /// Writes differences as zstd-compressed JSON Lines while the check runs. Lines are collected
 /// and written as independent zstd frames (every 64 KiB of text, every second, and at close),
 /// so a run that is killed still leaves a log that reads up to its last frame.
+// Unchecked: every mutable field (the pending text, the zstd context, a C pointer) is touched
+// only under `lock`.
 public final class DiffLogWriter: @unchecked Sendable {
     public let path: String
     private let fd: Int32

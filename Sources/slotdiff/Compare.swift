@@ -3,6 +3,7 @@ import Foundation
 import HashSlots
 import Keyspace
 import Logging
+import NIOConcurrencyHelpers
 import RDB
 import RESP
 import SlotdiffCore
@@ -245,7 +246,7 @@ extension Slotdiff {
             let display = quiet ? nil : ProgressDisplay.start(progress)
             let s: Summary
             do {
-                s = try await session.run(resume: resume, stop: { interrupt.requested }, progress: progress)
+                s = try await session.run(resume: resume, stop: interrupt.stop, progress: progress)
                 display?.finish()
             } catch {
                 display?.finish()
@@ -260,24 +261,37 @@ extension Slotdiff {
 /// Ctrl-C (SIGINT) or SIGTERM (what Kubernetes and systemd send): the first asks the check to
 /// stop after the pass under way (the log frame is finished, the checkpoint and a partial
 /// summary written, exit 2); a second ends the process at once (130 for SIGINT, 143 for SIGTERM).
-final class Interrupt: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    private var sources: [DispatchSourceSignal] = []
+final class Interrupt {
+    /// Signals received so far; shared with the signal handlers and the check's `stop`.
+    private let count: NIOLockedValueBox<Int>
+    /// Kept for as long as the command runs: a signal source let go stops delivering.
+    private let sources: [DispatchSourceSignal]
 
-    var requested: Bool { lock.withLock { count > 0 } }
+    var requested: Bool { count.withLockedValue { $0 > 0 } }
+
+    /// What the check asks between passes.
+    var stop: @Sendable () -> Bool {
+        let count = self.count
+        return { count.withLockedValue { $0 > 0 } }
+    }
+
+    private init(count: NIOLockedValueBox<Int>, sources: [DispatchSourceSignal]) {
+        self.count = count
+        self.sources = sources
+    }
 
     static func install() -> Interrupt {
-        let i = Interrupt()
+        let count = NIOLockedValueBox(0)
         let queue = DispatchQueue(label: "slotdiff.signals")
+        var sources: [DispatchSourceSignal] = []
         for (sig, name) in [(SIGINT, "Ctrl-C"), (SIGTERM, "SIGTERM")] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             s.setEventHandler {
                 // Signals that arrive together are merged into one event: `data` counts them.
-                let n = i.lock.withLock { () -> Int in
-                    i.count += max(1, Int(s.data))
-                    return i.count
+                let n = count.withLockedValue { c -> Int in
+                    c += max(1, Int(s.data))
+                    return c
                 }
                 if n == 1 {
                     FileHandle.standardError.write(Data("slotdiff: \(name): stopping after the pass under way (again to end at once)\n".utf8))
@@ -286,39 +300,39 @@ final class Interrupt: @unchecked Sendable {
                 }
             }
             s.resume()
-            i.sources.append(s)
+            sources.append(s)
         }
-        return i
+        return Interrupt(count: count, sources: sources)
     }
 }
 
 /// CheckProgress on standard error: refreshed in place every second on a terminal, a plain line
 /// every ten seconds otherwise.
-final class ProgressDisplay: @unchecked Sendable {
-    let progress: CheckProgress
-    let tty = isatty(2) != 0
-    private var task: Task<Void, Never>?
-    private var printed = false
+final class ProgressDisplay {
+    private let task: Task<Void, Never>
+    private let printed: NIOLockedValueBox<Bool>
+    private let tty = isatty(2) != 0
 
-    init(_ progress: CheckProgress) { self.progress = progress }
-
-    static func start(_ progress: CheckProgress) -> ProgressDisplay {
-        let d = ProgressDisplay(progress)
-        d.task = Task.detached {
-            let every: UInt64 = d.tty ? 1 : 10
+    private init(_ progress: CheckProgress) {
+        let printed = NIOLockedValueBox(false)
+        let tty = self.tty
+        self.printed = printed
+        task = Task.detached {
+            let every: UInt64 = tty ? 1 : 10
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: every * 1_000_000_000)
                 if Task.isCancelled { break }
                 let line = progress.snapshot.line
-                FileHandle.standardError.write(Data((d.tty ? "\r\u{1B}[K" + line : "slotdiff: " + line + "\n").utf8))
-                d.printed = true
+                FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : "slotdiff: " + line + "\n").utf8))
+                printed.withLockedValue { $0 = true }
             }
         }
-        return d
     }
 
+    static func start(_ progress: CheckProgress) -> ProgressDisplay { ProgressDisplay(progress) }
+
     func finish() {
-        task?.cancel()
-        if tty && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        task.cancel()
+        if tty && printed.withLockedValue({ $0 }) { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

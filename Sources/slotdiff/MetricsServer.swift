@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -9,18 +10,18 @@ import SlotdiffCore
 /// The watch's metrics, through swift-metrics into a Prometheus registry, served as text at
 /// `/metrics`. Names follow the usual Redis-exporter style: a `slotdiff_` prefix, `_total` for
 /// counters, `kind` and `addr` labels.
-final class WatchMetrics: @unchecked Sendable {
+final class WatchMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let keysCompared: Metrics.Counter
     private let runs: Metrics.Counter
-    private var differences: [DifferenceKind: Metrics.Counter] = [:]
-    private var lastDifferences: [DifferenceKind: Metrics.Gauge] = [:]
+    private let differences: [DifferenceKind: Metrics.Counter]
+    private let lastDifferences: [DifferenceKind: Metrics.Gauge]
     private let duration: Metrics.Gauge
     private let lastTime: Metrics.Gauge
     private let lastResult: Metrics.Gauge
     private let drifting: Metrics.Gauge
-    private var errors: [String: Metrics.Counter] = [:]
-    private let lock = NSLock()
+    /// Per endpoint, made when an endpoint first fails.
+    private let errors = NIOLockedValueBox<[String: Metrics.Counter]>([:])
 
     init() {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -30,10 +31,12 @@ final class WatchMetrics: @unchecked Sendable {
         lastTime = Metrics.Gauge(label: "slotdiff_last_run_timestamp_seconds")
         lastResult = Metrics.Gauge(label: "slotdiff_last_run_result")
         drifting = Metrics.Gauge(label: "slotdiff_drifting_keys")
-        for k in DifferenceKind.allCases {
-            differences[k] = Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", k.rawValue)])
-            lastDifferences[k] = Metrics.Gauge(label: "slotdiff_last_run_differences", dimensions: [("kind", k.rawValue)])
-        }
+        differences = Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map {
+            ($0, Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", $0.rawValue)]))
+        })
+        lastDifferences = Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map {
+            ($0, Metrics.Gauge(label: "slotdiff_last_run_differences", dimensions: [("kind", $0.rawValue)]))
+        })
     }
 
     /// A completed run. Result: 0 match, 1 differences.
@@ -59,7 +62,7 @@ final class WatchMetrics: @unchecked Sendable {
         lastTime.record(Date().timeIntervalSince1970)
         lastResult.record(2)
         let addr = error.endpoint ?? "unknown"
-        let c = lock.withLock { () -> Metrics.Counter in
+        let c = errors.withLockedValue { errors -> Metrics.Counter in
             if let c = errors[addr] { return c }
             let c = Metrics.Counter(label: "slotdiff_errors_total", dimensions: [("addr", addr)])
             errors[addr] = c
@@ -74,15 +77,17 @@ final class WatchMetrics: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(MetricsHandler(registry: registry))
+                // Added on the channel's own event loop, so the handler never crosses threads.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(registry: registry))
                 }
             }
         return try await bootstrap.bind(host: host, port: port).get()
     }
 }
 
-final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+final class MetricsHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     let registry: PrometheusCollectorRegistry

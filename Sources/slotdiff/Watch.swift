@@ -116,7 +116,7 @@ extension Slotdiff {
                     session.outputs = CheckOutputs(log: log, summary: summaryPath)
                     session.outputs.labels = .init(log: "the run's diff log (--dir)", summary: "the run's summary (--dir)")
                     session.outputs.lock = false
-                    let s = try await session.run(stop: { interrupt.requested }, observe: { diffs.append($0) })
+                    let s = try await session.run(stop: interrupt.stop, observe: { diffs.append($0) })
                     trend.record(number: number, startedAt: started, seconds: s.seconds, differences: diffs)
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)

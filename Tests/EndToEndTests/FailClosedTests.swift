@@ -119,12 +119,12 @@ import TestSupport
             try Data("x".utf8).write(to: URL(fileURLWithPath: file))
             let w = try slotdiff(["watch", source, target, "--dir", file, "--count", "1"])
             #expect(w.status == 2 && w.stderr.contains(file), "\(w.stderr)")
-            // An input where a pass's log would go.
+            // An input where a run's log would go.
             let watchDir = path("watch")
-            try copy(source, watchDir + "/pass-0001.jsonl.zst")
-            let w2 = try slotdiff(["watch", watchDir + "/pass-0001.jsonl.zst", target, "--dir", watchDir, "--count", "1"])
+            try copy(source, watchDir + "/run-0001.jsonl.zst")
+            let w2 = try slotdiff(["watch", watchDir + "/run-0001.jsonl.zst", target, "--dir", watchDir, "--count", "1"])
             #expect(w2.status == 2 && w2.stderr.contains("never overwritten"), "\(w2.stderr)")
-            #expect(bytes(watchDir + "/pass-0001.jsonl.zst") == bytes(source))
+            #expect(bytes(watchDir + "/run-0001.jsonl.zst") == bytes(source))
             // report --html: checked before the logs are read, never over a log.
             let log = path("r.jsonl.zst")
             #expect(try slotdiff(["compare", source, target, "--out", log]).status == 1)
@@ -401,8 +401,8 @@ struct TerminationTests {
             #expect(seconds < 10)
             #expect(r.status == 1 && r.stderr.contains("SIGTERM"), "\(r.status) \(r.stdout) \(r.stderr)")
             let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
-            #expect((trend["passes"] as! [Any]).count == 1)
-            let log = DiffLogReader(path: dir + "/pass-0001.jsonl.zst")
+            #expect((trend["runs"] as! [Any]).count == 1)
+            let log = DiffLogReader(path: dir + "/run-0001.jsonl.zst")
             try log.forEach { _ in }
             #expect(log.complete && log.consistent)
         }

@@ -337,7 +337,7 @@ struct RunLockLiveTests {
             let r = first.wait(timeout: 30)
             #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: wdir + "/watch.lock"))
-            #expect(!FileManager.default.fileExists(atPath: wdir + "/pass-0002.jsonl.zst"), "the refused watch wrote a pass")
+            #expect(!FileManager.default.fileExists(atPath: wdir + "/run-0002.jsonl.zst"), "the refused watch wrote a run")
         }
     }
 }

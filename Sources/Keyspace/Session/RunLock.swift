@@ -21,6 +21,8 @@ import SlotdiffCore
 /// A flock held by someone else always means a live holder: refused. `--force-unlock` removes
 /// any lock, with a warning; a run whose lock was removed or taken stops at its next heartbeat
 /// (exit 2) rather than write to outputs that are no longer its own.
+// Unchecked: the holder record and `released` change only under `mutex`, from the caller and
+// the heartbeat timer's queue; the file descriptor is immutable.
 public final class RunLock: @unchecked Sendable {
     static let heartbeatInterval: TimeInterval = 5
     static let staleAfter: TimeInterval = 30
