@@ -78,10 +78,10 @@ public final class KeyTable: @unchecked Sendable {
         let tag = hash >> 32
         var i = Int(truncatingIfNeeded: hash) & indexMask
         while true {
-            let slot = index[i]
-            if slot == 0 { return nil }
-            if slot >> 32 == tag {
-                let e = Int(slot & 0xFFFF_FFFF) - 1
+            let bucket = index[i]
+            if bucket == 0 { return nil }
+            if bucket >> 32 == tag {
+                let e = Int(bucket & 0xFFFF_FFFF) - 1
                 let en = entries[e]
                 if Int(en.db) == db && Int(en.keyLength) == key.count {
                     let k = keyBytes(en)

@@ -148,7 +148,7 @@ struct CheckArguments: ParsableArguments {
     @Option(help: "Expiry times closer than this are equal (e.g. 1s, 500ms).")
     var ttlTolerance: DurationArg = DurationArg(argument: "1s")!
 
-    @Option(help: "Parallel workers: dump files parsed at once, connections per live side (default: cores, at least 4 for live sides).")
+    @Option(help: "Parallel workers: dump files parsed at once; for a server, connections to it and batches in flight on them; for a cluster, that many per node, all nodes read at once (default: cores, at least 4 for servers).")
     var workers: Int?
 
     @OptionGroup var live: LiveArguments

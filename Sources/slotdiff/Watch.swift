@@ -106,6 +106,9 @@ extension Slotdiff {
             while count.map({ number - first < $0 }) ?? true {
                 number += 1
                 let started = Date()
+                // The schedule runs on the monotonic clock: a wall clock set back or forward
+                // (NTP, a VM resumed) neither stalls nor rushes the next run.
+                let startedTick = ContinuousClock.now
                 let name = String(format: "run-%04d", number)
                 let log = (dir as NSString).appendingPathComponent(name + ".jsonl.zst")
                 let summaryPath = (dir as NSString).appendingPathComponent(name + ".summary.json")
@@ -140,8 +143,8 @@ extension Slotdiff {
                 if let count, number - first >= count { break }
                 if interrupt.requested { break }
                 // Wait for the next start, waking early on Ctrl-C.
-                let next = started.addingTimeInterval(Double(every.milliseconds) / 1000)
-                while Date() < next && !interrupt.requested { try await Task.sleep(nanoseconds: 100_000_000) }
+                let next = startedTick + .milliseconds(every.milliseconds)
+                while ContinuousClock.now < next && !interrupt.requested { try await Task.sleep(for: .milliseconds(100)) }
                 if interrupt.requested { break }
             }
             if lastStatus != 0 { throw ExitCode(lastStatus) }
