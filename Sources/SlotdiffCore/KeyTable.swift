@@ -138,6 +138,23 @@ public final class KeyTable: @unchecked Sendable {
         capacity = n
     }
 
+    /// Gives every entry the database `renumber` says (a side compared under other database
+    /// numbers); the index is rebuilt, since the hash includes the database. Nil from
+    /// `renumber`: an entry of a database that has no number here, which is an error.
+    public func renumberDatabases(_ renumber: (Int) -> Int?) throws {
+        for i in 0..<count {
+            guard let db = renumber(Int(entries[i].db)) else {
+                throw SlotdiffError(.inconsistent, "\(origin): a key of database \(entries[i].db) was read, which no --map-db names")
+            }
+            entries[i].db = UInt16(truncatingIfNeeded: db)
+        }
+        index.initialize(repeating: 0, count: indexMask + 1)
+        for i in 0..<count {
+            let e = entries[i]
+            place(entry: i, hash: Self.hash(db: Int(e.db), key: keyBytes(e)))
+        }
+    }
+
     private func growIndex() {
         let n = (indexMask + 1) * 2
         index.deallocate()

@@ -25,6 +25,8 @@ public struct Summary: Sendable {
     public var startedAt = Date()
     public var mode = "digest"
     public var passes = 1
+    /// `--map-db` pairs, `SOURCE:TARGET,…`: the log names keys by the target's database.
+    public var databaseMap: String?
     /// Set when the run was stopped (Ctrl-C) with passes left: a partial result.
     public var interruptedPassesLeft: Int?
 
@@ -82,6 +84,7 @@ public struct Summary: Sendable {
             ("source", "\(source.spec) (\(counts.sourceKeys) keys)"),
             ("target", "\(target.spec) (\(counts.targetKeys) keys)"),
             ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal"),
+        ] + (databaseMap.map { [("databases", "source:target \($0) (the log names keys by the target's database)")] } ?? []) + [
         ]
         for k in DifferenceKind.allCases {
             let n = counts.differences[k] ?? 0
@@ -113,7 +116,7 @@ extension Summary: Codable {
         case result, source, target, compared, matched, expired, differences, log, warnings, mode, passes, recheck, seconds
         case differencesTotal = "differences_total", differencesByType = "differences_by_type", filteredOut = "filtered_out"
         case emptySkipped = "empty_collections_skipped", ttlToleranceMs = "ttl_tolerance_ms", startedAt = "started_at"
-        case passesLeft = "passes_left"
+        case passesLeft = "passes_left", databaseMap = "database_map"
     }
 
     struct SideFile: Codable {
@@ -158,6 +161,7 @@ extension Summary: Codable {
         try c.encode(mode, forKey: .mode)
         try c.encode(passes, forKey: .passes)
         try c.encodeIfPresent(interruptedPassesLeft, forKey: .passesLeft)
+        try c.encodeIfPresent(databaseMap, forKey: .databaseMap)
         try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound) },
                               forKey: .recheck)
     }
@@ -194,6 +198,7 @@ extension Summary: Codable {
         mode = try c.decode(String.self, forKey: .mode)
         passes = try c.decode(Int.self, forKey: .passes)
         interruptedPassesLeft = try c.decodeIfPresent(Int.self, forKey: .passesLeft)
+        databaseMap = try c.decodeIfPresent(String.self, forKey: .databaseMap)
         recheck = try c.decodeIfPresent(RecheckFile.self, forKey: .recheck).map {
             Recheck(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound)
         }

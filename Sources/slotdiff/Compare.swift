@@ -24,6 +24,9 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "Check the I-th of N equal slot ranges (0-based, e.g. 2/4), so N processes split one check.")
     var shard: ShardArg?
 
+    @Option(name: .customLong("map-db"), help: "Compare the source's database S with the target's database T (S:T, repeatable; e.g. 3:0 for a standalone source moving to a cluster). Only the named databases are compared.")
+    var mapDB: [DatabasePair] = []
+
     func validate() throws {
         if let shard {
             guard shard.count >= 1 && shard.count <= HashSlot.count else {
@@ -37,6 +40,8 @@ struct FilterOptions: ParsableArguments {
             }
         }
         if let bad = dbs.first(where: { $0 < 0 }) { throw ValidationError("--db \(bad): a database number is 0 or more") }
+        if !mapDB.isEmpty && !dbs.isEmpty { throw ValidationError("--db and --map-db together: --map-db names the databases compared") }
+        _ = try databaseMap()
     }
 
     func filter() throws -> KeyFilter {
@@ -55,6 +60,26 @@ struct FilterOptions: ParsableArguments {
         }
         return KeyFilter(dbs: dbs.isEmpty ? nil : Set(dbs), match: match.map(GlobPattern.init),
                          types: types.isEmpty ? nil : Set(types), slots: range)
+    }
+}
+
+extension FilterOptions {
+    func databaseMap() throws -> DatabaseMap {
+        do { return try DatabaseMap(mapDB.map { (source: $0.source, target: $0.target) }) } catch let e as SlotdiffError {
+            throw ValidationError(e.message)
+        }
+    }
+}
+
+/// `S:T` of `--map-db`.
+struct DatabasePair: ExpressibleByArgument {
+    var source: Int
+    var target: Int
+    init?(argument: String) {
+        let p = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard p.count == 2, let s = Int(p[0]), let t = Int(p[1]) else { return nil }
+        source = s
+        target = t
     }
 }
 
@@ -166,6 +191,7 @@ struct CheckArguments: ParsableArguments {
     func options() throws -> CheckOptions {
         var options = CheckOptions()
         options.allowEmpty = allowEmpty
+        options.databaseMap = try filters.databaseMap()
         options.filter = try filters.filter()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
         options.mode = live.mode

@@ -108,11 +108,13 @@ public struct CheckSession: Sendable {
     /// with other settings belongs to another check.
     var settings: String {
         let f = options.filter
-        return [f.dbs.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "",
-                f.match.map { String(decoding: $0.pattern, as: UTF8.self) } ?? "",
-                f.types.map { $0.map(\.description).sorted().joined(separator: ",") } ?? "",
-                f.slots?.description ?? "",
-                "\(options.rule.ttlToleranceMs)", options.mode.rawValue].joined(separator: "|")
+        var fields: [String] = [f.dbs.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "",
+                      f.match.map { String(decoding: $0.pattern, as: UTF8.self) } ?? "",
+                      f.types.map { $0.map(\.description).sorted().joined(separator: ",") } ?? "",
+                      f.slots?.description ?? "",
+                      "\(options.rule.ttlToleranceMs)", options.mode.rawValue]
+        if !options.databaseMap.isEmpty { fields.append(options.databaseMap.description) }
+        return fields.joined(separator: "|")
     }
 
     /// Runs the check. `stop` is asked between passes (Ctrl-C): a run stopped with passes left
@@ -158,10 +160,21 @@ public struct CheckSession: Sendable {
         if let a = files.source, let b = files.target, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
             throw SlotdiffError(.usage, "standard input (-) can be read for one file only")
         }
-        let src = try await openSide(source, files: files.source, live: live)
+        var src = try await openSide(source, files: files.source, live: live)
         await opened.add(src)
         let dst = try await openSide(target, files: files.target, live: live)
         await opened.add(dst)
+        if !options.databaseMap.isEmpty {
+            let map = options.databaseMap
+            if options.filter.dbs != nil {
+                throw SlotdiffError(.usage, "--db and --map-db together: --map-db names the databases compared")
+            }
+            if dst.isCluster, let p = map.pairs.first(where: { $0.target != 0 }) {
+                throw SlotdiffError(.usage, "--map-db \(p.source):\(p.target): the target is a cluster, which has only database 0")
+            }
+            src = RenumberedSource(src, map: map.sourceToTarget)
+            options.filter.dbs = Set(map.pairs.map(\.target))
+        }
 
         let checkpoint = outputs.checkpoint
         var state: Checkpoint?
@@ -234,6 +247,7 @@ public struct CheckSession: Sendable {
             s.recheck = .init(rounds: options.rounds, firstRound: result.firstRoundDifferences, resolvedPerRound: result.resolvedPerRound)
         }
         s.mode = options.mode.rawValue
+        if !options.databaseMap.isEmpty { s.databaseMap = options.databaseMap.description }
         try Outputs.write(Data((s.json() + "\n").utf8), to: outputs.summary)
         return s
     }
