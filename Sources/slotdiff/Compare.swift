@@ -76,11 +76,17 @@ struct DatabasePair: ExpressibleByArgument {
     var source: Int
     var target: Int
     init?(argument: String) {
-        let p = argument.split(separator: ":", omittingEmptySubsequences: false)
-        guard p.count == 2, let s = Int(p[0]), let t = Int(p[1]) else { return nil }
+        guard let (s, t) = integerPair(argument, ":") else { return nil }
         source = s
         target = t
     }
+}
+
+/// `A<separator>B` with two integers, as options write pairs.
+func integerPair(_ text: String, _ separator: Character) -> (Int, Int)? {
+    let p = text.split(separator: separator, omittingEmptySubsequences: false)
+    guard p.count == 2, let a = Int(p[0]), let b = Int(p[1]) else { return nil }
+    return (a, b)
 }
 
 /// `I/N`; its range is checked by `FilterOptions.validate()`, which says what is wrong.
@@ -88,8 +94,7 @@ struct ShardArg: ExpressibleByArgument, CustomStringConvertible {
     var index: Int
     var count: Int
     init?(argument: String) {
-        let p = argument.split(separator: "/", omittingEmptySubsequences: false)
-        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]) else { return nil }
+        guard let (i, n) = integerPair(argument, "/") else { return nil }
         index = i
         count = n
     }
