@@ -30,7 +30,7 @@ final class LiveNode: Sendable {
         /// What the first handshake told of the server.
         var server = ServerDescription()
         var countKeysAllowed: Bool?
-        var warned: Set<String> = []
+        var plan = ReadPlan()
     }
 
     private let state: NIOLockedValueBox<State>
@@ -54,10 +54,34 @@ final class LiveNode: Sendable {
 
     var logger: Logger { options.logger }
 
-    /// Tells the operator once per node about a fallback that costs time, not correctness.
-    func warnOnce(_ message: String) {
-        let first = state.withLockedValue { $0.warned.insert(message).inserted }
-        if first { logger.warning("\(message)", metadata: ["endpoint": "\(endpoint)"]) }
+
+    /// How this node is read: the default plan, or what it fell back to and why.
+    var plan: ReadPlan { state.withLockedValue { $0.plan } }
+
+    /// Records a fallback the first time it is needed and warns once for the node. `command`
+    /// is the one refused: PEXPIRETIME, DUMP, or MEMORY USAGE (without which no value's size
+    /// is known, so none may be DUMPed).
+    func fallBack(_ change: ReadPlanChange, _ command: String, _ e: RedisServerError) {
+        let why = "\(command) \(ReadPlan.reason(e))"
+        let first = state.withLockedValue { s -> Bool in
+            switch change {
+            case .expiryByPTTL where s.plan.expiryByPTTL == nil: s.plan.expiryByPTTL = why
+            case .valuesByType where s.plan.valuesByType == nil:
+                s.plan.valuesByType = why
+                s.plan.dumpAllowed = command != "DUMP"
+            default: return false
+            }
+            return true
+        }
+        guard first else { return }
+        switch change {
+        case .expiryByPTTL:
+            logger.warning("\(why) (\(e.message)); expiry is read with PTTL and this machine's clock",
+                           metadata: ["endpoint": "\(endpoint)"])
+        case .valuesByType:
+            logger.warning("\(why) (\(e.message)); values are read with per-type commands (GETRANGE, LRANGE, SSCAN, HSCAN, ZSCAN, XRANGE) instead of DUMP",
+                           metadata: ["endpoint": "\(endpoint)"])
+        }
     }
 
     /// How many connections were replaced so far (see `replaced`).
@@ -445,6 +469,48 @@ final class LiveNode: Sendable {
             return UInt16(field[field.index(after: field.startIndex)..<arrow.lowerBound])
         }
     }
+}
+
+/// How a node's values and expiries are read when the default plan (DUMP, PEXPIRETIME) is not
+/// allowed: each field is nil for the default, else why the fallback is used. Either way the
+/// records are the same: per-type reads feed the same canonical digest as DUMP, and an expiry
+/// from PTTL is compared within the expiry tolerance.
+public struct ReadPlan: Sendable, Hashable {
+    /// Why expiries are read with PTTL + this machine's clock (e.g. "PEXPIRETIME refused (NOPERM)").
+    public var expiryByPTTL: String?
+    /// Why values are read with per-type commands instead of DUMP.
+    public var valuesByType: String?
+    /// False when DUMP itself was refused (module values, which only DUMP reads, cannot be read).
+    var dumpAllowed = true
+
+    public init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
+        self.expiryByPTTL = expiryByPTTL
+        self.valuesByType = valuesByType
+    }
+
+    /// The plan in words, for the summary: nil for the default.
+    public var text: String? {
+        var parts: [String] = []
+        if let v = valuesByType { parts.append("values by type reads: \(v)") }
+        if let e = expiryByPTTL { parts.append("expiry by PTTL: \(e)") }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
+
+    /// Whether an error reply means the command cannot be used on this node at all (refused to
+    /// this user, or unknown: renamed away, disabled, or older than the command), rather than
+    /// a failure of this one read.
+    static func isUnusable(_ e: RedisServerError) -> Bool {
+        e.code == "NOPERM" || e.message.lowercased().contains("unknown command")
+    }
+
+    static func reason(_ e: RedisServerError) -> String {
+        if e.code == "NOPERM" { return "refused (NOPERM)" }
+        return e.message.lowercased().contains("unknown command") ? "unknown (renamed or disabled)" : "refused (\(e.code))"
+    }
+}
+
+enum ReadPlanChange {
+    case expiryByPTTL, valuesByType
 }
 
 /// A server as its handshake (HELLO) described it: which server, which version, which mode.

@@ -173,9 +173,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// loads the pass from what `readOnce` kept).
     public func records(_ read: ReadContext, kept: (any KeptPasses)?) async throws -> SideRecords {
         let (tables, filtered) = try await collect(filter: read.filter, progress: read.progress, kept: kept as? Kept)
-        var r = SideRecords(tables: tables, inputs: [["endpoint": endpoint.description, "server": describe]])
+        var input = ["endpoint": endpoint.description, "server": describe]
+        if let plan = readPlan { input["read"] = plan }
+        var r = SideRecords(tables: tables, inputs: [input])
         r.filteredOut = filtered
         return r
+    }
+
+    /// How this side was read where that is not the default plan (DUMP and PEXPIRETIME), in
+    /// words; per node when a cluster's nodes differ. Nil for the default plan.
+    public var readPlan: String? {
+        let all = nodes + extraNodes.withLockedValue { $0.values.sorted { $0.address < $1.address } }
+        let texts = all.map { ($0.address, $0.plan.text) }
+        let distinct = Set(texts.map(\.1))
+        if distinct == [nil] { return nil }
+        if distinct.count == 1 { return texts[0].1 }
+        return texts.compactMap { a, t in t.map { "\(a): \($0)" } }.joined(separator: "; ")
     }
 
     public func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?] {
