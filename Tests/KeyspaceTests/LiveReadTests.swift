@@ -132,6 +132,25 @@ import Testing
         #expect(server.received("HSCAN").count == 4)
     }
 
+    /// A server that stops answering mid-check: the request is sent once more on a new
+    /// connection, gets no answer either, and the check ends naming the server, within about
+    /// twice the reply time limit.
+    @Test func silentServerEndsTheCheck() async throws {
+        let server = try FakeServer(script: Self.strings { c in c[0] == "SCAN" ? .silence : nil })
+        defer { server.stop() }
+        let s = try await side(server, options { $0.replyTimeout = .milliseconds(400) })
+        defer { Task { await s.close() } }
+        let start = ContinuousClock.now
+        do {
+            _ = try await s.collect(filter: KeyFilter())
+            Issue.record("a silent server was read")
+        } catch let e as SlotdiffError {
+            #expect(e.code == .connection && e.description.contains("127.0.0.1:\(server.port)") && e.description.contains("no reply for 400 ms, twice"), "\(e)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(server.received("SCAN").count == 2)
+    }
+
     /// One huge field among thousands of tiny ones: sized exactly (SAMPLES 0), read in chunks,
     /// never DUMPed; a hash over the element bound is not even sized.
     @Test func sizeBoundIsExact() async throws {
@@ -305,7 +324,7 @@ import Testing
         }
         #expect(listed.value.sorted() == keys.sorted())
         #expect(server.received("CLUSTER").filter { $0[1] == "GETKEYSINSLOT" }.map { $0[3] } == ["18", "20"])
-        #expect(server.received("SCAN").count == 1)
+        #expect(server.received("SCAN").count == 2)
     }
 
     /// The second GETKEYSINSLOT of a grown slot answered with something other than a list:

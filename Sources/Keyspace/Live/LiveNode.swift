@@ -46,7 +46,8 @@ final class LiveNode: Sendable {
         self.readOnly = readOnly
         address = endpoint.address
         dumpName = "DUMP reply from \(endpoint.address)"
-        connectOptions = RedisConnectionOptions(tls: options.tls, clientName: "slotdiff")
+        connectOptions = RedisConnectionOptions(connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
+                                                tls: options.tls, clientName: "slotdiff")
         let n = max(1, options.workers)
         state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
                                         everConnected: Array(repeating: false, count: n)))
@@ -130,12 +131,7 @@ final class LiveNode: Sendable {
 
     private func connection(_ index: Int) async throws -> RedisConnection {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
-        let c: RedisConnection
-        do {
-            c = try await RedisConnection.connect(to: endpoint, options: connectOptions, retrying: options.reconnectAttempts)
-        } catch {
-            throw SlotdiffError(.connection, "cannot read \(endpoint): \(error.description)", endpoint: endpoint.address)
-        }
+        let c = try await open()
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
                                          mode: c.serverInfo["mode"])
@@ -155,6 +151,64 @@ final class LiveNode: Sendable {
         return c
     }
 
+    /// Makes a connection, retrying transient failures (`reconnectAttempts` tries in all).
+    /// A server that accepts the connection but does not answer the handshake within
+    /// `replyTimeout` is not tried again: it is stopped or hung, and another try only waits
+    /// as long once more.
+    private func open() async throws -> RedisConnection {
+        let connectedBefore = state.withLockedValue { $0.everConnected.contains(true) }
+        let backoff = RedisBackoff()
+        var attempt = 1
+        while true {
+            let e: RedisError
+            do {
+                return try await awaitingReply { () async throws(RedisError) -> RedisConnection in
+                    try await RedisConnection.connect(to: endpoint, options: connectOptions)
+                }
+            } catch {
+                e = error
+            }
+            if e.code == .requestTimeout { throw silent(again: connectedBefore) }
+            guard e.isTransient, attempt < max(1, options.reconnectAttempts) else {
+                throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
+            }
+            try await Task.sleep(for: backoff.delay(beforeRetry: attempt - 1))
+            attempt += 1
+        }
+    }
+
+    /// The check's end when a node stays silent: which node, for how long, and what to do.
+    private func silent(again: Bool) -> SlotdiffError {
+        let what = again ? "no reply for \(Self.show(options.replyTimeout)), twice (the request was sent again once on a new connection)"
+            : "the server accepted the connection but did not answer for \(Self.show(options.replyTimeout))"
+        return SlotdiffError(.connection, "\(endpoint): \(what); it may be stopped (SIGSTOP), hung or overloaded; giving up (--timeout \(Self.show(options.replyTimeout)))",
+                             endpoint: endpoint.address)
+    }
+
+    static func show(_ d: Duration) -> String {
+        let ms = Int64(d.components.seconds) * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+    }
+
+    /// Runs `body` (one request and its reply), warning each `silenceWarning` while no reply
+    /// has come: a stopped server otherwise looks like a slow check until the time limit.
+    private func awaitingReply<T: Sendable>(_ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+        let every = options.silenceWarning
+        let limit = options.replyTimeout
+        let watch = Task { [logger, endpoint] in
+            var waited = Duration.zero
+            while true {
+                try await Task.sleep(for: every)
+                waited += every
+                if waited >= limit { return }   // the time limit says it from here
+                logger.warning("no reply for \(Self.show(waited)); giving up after \(Self.show(limit)) (--timeout)",
+                               metadata: ["endpoint": "\(endpoint)"])
+            }
+        }
+        defer { watch.cancel() }
+        return try await body()
+    }
+
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
     func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
@@ -170,13 +224,17 @@ final class LiveNode: Sendable {
     /// it twice changes nothing. `leavesDatabaseUnknown`: the batch selects databases itself.
     func pipeline(db: Int?, _ batch: RESPBatch, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
         if batch.isEmpty { return [] }
+        // The other side failed: stop reading this one.
+        try Task.checkCancellation()
         if let limiter { await limiter.acquire(batch.count) }
+        try Task.checkCancellation()
         let index = state.withLockedValue { s -> Int in
             s.next = (s.next + 1) % s.connections.count
             return s.next
         }
         var attempt = 0
         var busy = 0
+        var silences = 0
         while true {
             do {
                 let c = try await connection(index)
@@ -186,7 +244,7 @@ final class LiveNode: Sendable {
                     let select = RESPBatch(capacity: batch.bytes.count + 32)
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
-                    replies = try await c.pipeline(select)
+                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(select) }
                     if case .error(let e) = replies[0] {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
                         throw refusal("SELECT \(db)", e)
@@ -194,7 +252,7 @@ final class LiveNode: Sendable {
                     state.withLockedValue { $0.selected[index] = db }
                     replies.removeFirst()
                 } else {
-                    replies = try await c.pipeline(batch)
+                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(batch) }
                 }
                 if leavesDatabaseUnknown { state.withLockedValue { $0.selected[index] = nil } }
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
@@ -207,6 +265,14 @@ final class LiveNode: Sendable {
                 }
                 if batch.asking { return stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                 return replies
+            } catch let e as RedisError where e.code == .requestTimeout {
+                // Sent again once, on a new connection (the timed-out one is closed: a late
+                // reply could not be matched any more); a second silence ends the check.
+                silences += 1
+                if silences > 1 { throw silent(again: true) }
+                logger.warning("no reply for \(Self.show(options.replyTimeout)); sending the request again once on a new connection",
+                               metadata: ["endpoint": "\(endpoint)"])
+                state.withLockedValue { $0.connections[index] = nil }
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1
                 logger.warning("connection lost (\(e.description)); connecting again", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)"])

@@ -34,6 +34,12 @@ public struct LiveOptions: Sendable {
     public var tls: RedisTLS?
     /// Attempts to reconnect a lost connection before the check fails.
     public var reconnectAttempts = 5
+    /// How long one reply may take. A node silent that long is sent the request once more on
+    /// a new connection; silent again (the handshake included), the check fails naming it. So
+    /// a stopped server ends a check within about twice this time, with warnings meanwhile.
+    public var replyTimeout: Duration = .seconds(30)
+    /// After how long without a reply the operator is told (again at each such interval).
+    public var silenceWarning: Duration { min(.seconds(10), max(.seconds(1), replyTimeout / 2)) }
     /// Where reconnects, redirects, retries, fallbacks and restarted listings are told.
     public var logger = Logger(label: "slotdiff.live")
 

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+/// Servers that do not answer: a stopped (SIGSTOP) server ends a check within a bound named
+/// by `--timeout`, with warnings meanwhile.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct ReachTests {
+    let dir = TestPaths.temporaryDirectory()
+    func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+
+    func args(_ a: String, _ b: String, _ extra: [String]) -> [String] {
+        ["compare", a, b, "--out", path("rt-\(UUID().uuidString).jsonl.zst"), "--round-delay", "50ms", "--quiet"] + extra
+    }
+
+    static func pid(_ name: String) throws -> pid_t {
+        let text = try String(contentsOfFile: TestPaths.root.appendingPathComponent(".servers/\(name)/server.pid").path, encoding: .utf8)
+        guard let p = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestServers.Failure(description: "no pid for \(name)") }
+        return p
+    }
+
+    static let fill = "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'k:' .. i, i) redis.call('HSET', 'h:' .. i, 'f', i) end return 1"
+
+    /// A target stopped before the check starts (it accepts connections, the kernel does that,
+    /// but never answers) and one stopped while the check runs: exit 2 within about twice
+    /// --timeout, naming the server and saying how long it was silent, with a warning before.
+    @Test func stoppedServerEndsTheCheckInTime() async throws {
+        try await offPool { [self] in
+            try TestServers.start("rt-src", .valkey8, port: 17620)
+            try TestServers.start("rt-dst", .valkey8, port: 17621)
+            defer { TestServers.stop("rt-src"); TestServers.stop("rt-dst") }
+            for port in [17620, 17621] { try TestServers.cli(port: port, ["EVAL", Self.fill, "0", "3000"]) }
+            let stopped = try Self.pid("rt-dst")
+            kill(stopped, SIGSTOP)
+            defer { kill(stopped, SIGCONT) }
+            let start = Date()
+            let r = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
+            let took = Date().timeIntervalSince(start)
+            #expect(r.status == 2, "\(r.status) \(r.stderr)")
+            #expect(took < 20, "took \(took) s")
+            #expect(r.stderr.contains("127.0.0.1:17621") && r.stderr.contains("did not answer for 4 s") && r.stderr.contains("--timeout"), "\(r.stderr)")
+            #expect(r.stderr.contains("warning: no reply for 2 s"), "\(r.stderr)")
+            kill(stopped, SIGCONT)
+
+            // Stopped while its keys are read (slowed down by --qps so that the check is under way).
+            let check = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                                                                       ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
+            Thread.sleep(forTimeInterval: 2)
+            kill(stopped, SIGSTOP)
+            let midStart = Date()
+            let mid = check.wait(timeout: 120)
+            let midTook = Date().timeIntervalSince(midStart)
+            kill(stopped, SIGCONT)
+            #expect(mid.status == 2, "\(mid.status) \(mid.stderr)")
+            #expect(midTook < 20, "took \(midTook) s after the stop")
+            #expect(mid.stderr.contains("127.0.0.1:17621") && mid.stderr.contains("no reply for 4 s, twice") && mid.stderr.contains("--timeout"),
+                    "\(mid.stderr)")
+            #expect(mid.stderr.contains("warning: no reply for 2 s"), "\(mid.stderr)")
+
+            // Answering again: the same check is exact.
+            let ok = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
+            #expect(ok.status == 0, "\(ok.stderr)")
+        }
+    }
+}
