@@ -3,8 +3,10 @@ import Testing
 import SlotdiffCore
 import TestSupport
 
-/// Servers that do not answer: a stopped (SIGSTOP) server ends a check within a bound named
-/// by `--timeout`, with warnings meanwhile.
+/// Servers that are there but cannot be reached as announced, or do not answer: a stopped
+/// (SIGSTOP) server ends a check within a bound named by `--timeout`, with warnings meanwhile;
+/// a cluster whose nodes announce addresses this machine cannot reach is checked through
+/// `--address-map`, and without it fails naming the node and the option.
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
 struct ReachTests {
     let dir = TestPaths.temporaryDirectory()
@@ -61,6 +63,50 @@ struct ReachTests {
             // Answering again: the same check is exact.
             let ok = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
             #expect(ok.status == 0, "\(ok.stderr)")
+        }
+    }
+
+    /// A cluster whose nodes announce hostnames that do not resolve here (as inside a VPC or
+    /// Kubernetes): without a map, exit 2 naming the announced node and --address-map; with
+    /// the map, an exact check, a real difference found.
+    @Test func announcedAddressesAreMapped() async throws {
+        try await offPool { [self] in
+            try TestServers.cluster("rt-cl", .valkey8, base: 17630, n: 3)
+            try TestServers.start("rt-plain", .valkey8, port: 17634)
+            defer { TestServers.stop("rt-cl"); TestServers.stop("rt-plain") }
+            for i in 1...200 {
+                try TestServers.cli(port: 17630, ["SET", "k:\(i)", "\(i)"], cluster: true)
+                try TestServers.cli(port: 17634, ["SET", "k:\(i)", "\(i)"])
+            }
+            try TestServers.cli(port: 17634, ["SET", "k:7", "other"])
+            for i in 0..<3 {
+                try TestServers.cli(port: 17630 + i, ["CONFIG", "SET", "cluster-announce-hostname", "node-\(i).invalid"])
+                try TestServers.cli(port: 17630 + i, ["CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"])
+            }
+            // Until every node's hostname has reached the seed by gossip.
+            for _ in 0..<100 {
+                let shards = try TestServers.cli(port: 17630, ["CLUSTER", "SLOTS"])
+                if (0..<3).allSatisfy({ shards.contains("node-\($0).invalid") }) { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            let seed = "redis://127.0.0.1:17630", plain = "redis://127.0.0.1:17634"
+            let start = Date()
+            let bare = try run(TestPaths.slotdiffBinary, args(plain, seed, []), timeout: 120)
+            #expect(bare.status == 2, "\(bare.status) \(bare.stderr)")
+            #expect(Date().timeIntervalSince(start) < 30)
+            #expect(bare.stderr.contains(".invalid:1763") && bare.stderr.contains("--address-map node-"), "\(bare.stderr)")
+
+            let map = (0..<3).flatMap { ["--address-map", "node-\($0).invalid:\(17630 + $0)=127.0.0.1:\(17630 + $0)"] }
+            let out = path("rt-map.jsonl.zst")
+            let mapped = try run(TestPaths.slotdiffBinary, ["compare", plain, seed, "--out", out, "--round-delay", "50ms", "--quiet"] + map,
+                                 timeout: 120)
+            #expect(mapped.status == 1, "\(mapped.status) \(mapped.stderr)")
+            var diffs: [String] = []
+            try DiffLogReader(path: out).forEach { diffs.append("\($0.kind.rawValue) \($0.displayKey)") }
+            #expect(diffs == ["value k:7"], "\(diffs)")
+
+            let wrong = try run(TestPaths.slotdiffBinary, args(plain, seed, ["--address-map", "node-0.invalid=127.0.0.1:1"]), timeout: 60)
+            #expect(wrong.status == 2 && wrong.stderr.contains("--address-map node-0.invalid=127.0.0.1:1"), "\(wrong.stderr)")
         }
     }
 }

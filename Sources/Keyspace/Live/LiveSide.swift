@@ -49,12 +49,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
             var nodes: [LiveNode] = []
             for shard in t.shards {
                 let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
-                guard let node = candidates.first, let ep = node.endpoint(from: endpoint) else {
+                guard let node = candidates.first, let announced = node.endpoint(from: endpoint) else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
+                let ep = options.reachable(announced)
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 opened.append(n)
-                try await n.connect()
+                try await connectNode(n, announced: announced, cluster: endpoint)
                 nodes.append(n)
             }
             var describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
@@ -63,6 +64,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
         } catch {
             for n in opened { await n.close() }
             throw error
+        }
+    }
+
+    /// Connects to a node found from the cluster map or a redirection. A node that cannot be
+    /// reached at the address the cluster announces (NAT, container or pod addresses, a
+    /// hostname only resolvable elsewhere) is named with the way to reach it another way.
+    private static func connectNode(_ n: LiveNode, announced: RedisEndpoint, cluster: RedisEndpoint) async throws {
+        do {
+            try await n.connect()
+        } catch var e as SlotdiffError where e.code == .connection {
+            if n.endpoint.address == announced.address {
+                e.message += "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
+            } else {
+                e.message += " (announced as \(announced.address), mapped by --address-map)"
+            }
+            throw e
         }
     }
 
@@ -350,15 +367,16 @@ public final class LiveSide: KeyspaceSource, Sendable {
     }
 
     private func node(host: String, port: Int) async throws -> LiveNode {
-        let key = "\(host):\(port)"
-        if let n = nodes.first(where: { $0.endpoint.host == host && $0.endpoint.port == port }) { return n }
+        var announced = endpoint
+        announced.host = host
+        announced.port = port
+        announced.db = nil
+        let ep = options.reachable(announced)
+        let key = ep.address
+        if let n = nodes.first(where: { $0.endpoint.host == ep.host && $0.endpoint.port == ep.port }) { return n }
         if let n = extraNodes.withLockedValue({ $0[key] }) { return n }
-        var ep = endpoint
-        ep.host = host
-        ep.port = port
-        ep.db = nil
         let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: false)
-        try await n.connect()
+        try await Self.connectNode(n, announced: announced, cluster: endpoint)
         // Two tasks may meet the same new node at once: one connection set is kept.
         let kept = extraNodes.withLockedValue { nodes -> LiveNode in
             if let other = nodes[key] { return other }
