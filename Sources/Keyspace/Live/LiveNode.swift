@@ -541,21 +541,21 @@ final class LiveNode: Sendable {
 /// allowed: each field is nil for the default, else why the fallback is used. Either way the
 /// records are the same: per-type reads feed the same canonical digest as DUMP, and an expiry
 /// from PTTL is compared within the expiry tolerance.
-public struct ReadPlan: Sendable, Hashable {
+struct ReadPlan: Sendable, Hashable {
     /// Why expiries are read with PTTL + this machine's clock (e.g. "PEXPIRETIME refused (NOPERM)").
-    public var expiryByPTTL: String?
+    var expiryByPTTL: String?
     /// Why values are read with per-type commands instead of DUMP.
-    public var valuesByType: String?
+    var valuesByType: String?
     /// False when DUMP itself was refused (module values, which only DUMP reads, cannot be read).
     var dumpAllowed = true
 
-    public init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
+    init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
         self.expiryByPTTL = expiryByPTTL
         self.valuesByType = valuesByType
     }
 
     /// The plan in words, for the summary: nil for the default.
-    public var text: String? {
+    var text: String? {
         var parts: [String] = []
         if let v = valuesByType { parts.append("values by type reads: \(v)") }
         if let e = expiryByPTTL { parts.append("expiry by PTTL: \(e)") }
