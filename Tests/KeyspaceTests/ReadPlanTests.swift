@@ -161,6 +161,38 @@ struct ReadPlanTests {
         }
     }
 
+    /// A cluster whose nodes differ: two refuse DUMP to the user, one allows it. Each node
+    /// keeps its own plan; the summary names the nodes that fell back; the check against a
+    /// standalone server with the same data is exact, before and after a change.
+    @Test func clusterNodesFallBackEachOnItsOwn() async throws {
+        try await offPool { [self] in
+            try TestServers.cluster("rp-cl", .valkey8, base: 17615, n: 3)
+            try TestServers.start("rp-alone", .valkey8, port: 17618)
+            defer { TestServers.stop("rp-cl"); TestServers.stop("rp-alone") }
+            let fill = "for i = 1, 40 do redis.call('HSET', KEYS[1] .. i, 'f', i) redis.call('RPUSH', KEYS[2] .. i, 'a', i) end return 1"
+            // One hash tag per script keeps it on one node; the tags spread over all three.
+            for tag in ["{a}", "{b}", "{c}", "{d}", "{e}", "{f}"] {
+                try TestServers.cli(port: 17615, ["EVAL", fill, "2", "\(tag)h:", "\(tag)l:"], cluster: true)
+                try TestServers.cli(port: 17618, ["EVAL", fill, "2", "\(tag)h:", "\(tag)l:"])
+            }
+            let grants = Self.base + ["+cluster|shards", "+cluster|slots", "+cluster|nodes"]
+            for port in 17615...17617 {
+                try TestServers.cli(port: port, ["ACL", "SETUSER", "checker", "reset", "on", ">pw"] + grants + (port == 17617 ? [] : ["-dump"]))
+            }
+            let alone = "redis://127.0.0.1:17618", cluster = "redis://checker:pw@127.0.0.1:17615"
+            let o = try compare(alone, cluster)
+            #expect(o.run.status == 0 && o.keys("target") == 480, "\(o.run.status) \(o.kinds) \(o.run.stderr)")
+            let parts = Set((o.read("target") ?? "").components(separatedBy: "; "))
+            #expect(parts == ["127.0.0.1:17615: values by type reads: DUMP refused (NOPERM)", "127.0.0.1:17616: values by type reads: DUMP refused (NOPERM)"],
+                    "\(parts)")
+            // {a} lives on the node that allows DUMP, {b} on one that does not.
+            try TestServers.cli(port: 17615, ["HSET", "{a}h:3", "f", "other"], cluster: true)
+            try TestServers.cli(port: 17615, ["RPUSH", "{b}l:9", "more"], cluster: true)
+            let d = try compare(alone, cluster)
+            #expect(d.run.status == 1 && d.kinds == ["value {a}h:3", "value {b}l:9"], "\(d.kinds) \(d.run.stderr)")
+        }
+    }
+
     /// DUMP and PEXPIRETIME renamed away on the server (rename-command): read the other way,
     /// and the summary says the commands are unknown there.
     @Test func renamedCommandsAreReadAnotherWay() async throws {
