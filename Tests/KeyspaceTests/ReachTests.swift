@@ -96,7 +96,10 @@ struct ReachTests {
             #expect(Date().timeIntervalSince(start) < 30)
             #expect(bare.stderr.contains(".invalid:1763") && bare.stderr.contains("--address-map node-"), "\(bare.stderr)")
 
-            let map = (0..<3).flatMap { ["--address-map", "node-\($0).invalid:\(17630 + $0)=127.0.0.1:\(17630 + $0)"] }
+            // Host names in any case (node 0's written in capitals).
+            let map = (0..<3).flatMap { i in
+                ["--address-map", "\(i == 0 ? "NODE-0.INVALID" : "node-\(i).invalid"):\(17630 + i)=127.0.0.1:\(17630 + i)"]
+            }
             let out = path("rt-map.jsonl.zst")
             let mapped = try run(TestPaths.slotdiffBinary, ["compare", plain, seed, "--out", out, "--round-delay", "50ms", "--quiet"] + map,
                                  timeout: 120)

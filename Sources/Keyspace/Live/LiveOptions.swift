@@ -52,7 +52,9 @@ public struct LiveOptions: Sendable {
     /// Where to connect for a node the cluster announced at `announced`: the address map's
     /// entry for it, else the announced address.
     func reachable(_ announced: RedisEndpoint) -> RedisEndpoint {
-        guard let to = addressMap[announced.address], let (host, port) = Self.hostPort(to) else { return announced }
+        guard let to = addressMap[Self.address(announced.host.lowercased(), announced.port)], let (host, port) = Self.hostPort(to) else {
+            return announced
+        }
         var ep = announced
         ep.host = host
         ep.port = port
@@ -68,7 +70,8 @@ public struct LiveOptions: Sendable {
             guard parts.count == 2, let a = hostPort(String(parts[0])), let b = hostPort(String(parts[1])) else {
                 return .failure(SlotdiffError(.usage, "--address-map \(e): expected ANNOUNCED=REACHABLE, each host:port"))
             }
-            let key = Self.address(a.0, a.1)
+            // Host names are case-insensitive: a cluster may announce them in another case.
+            let key = Self.address(a.0.lowercased(), a.1)
             if let other = map[key], other != Self.address(b.0, b.1) {
                 return .failure(SlotdiffError(.usage, "--address-map: \(key) is mapped twice (\(other), \(parts[1]))"))
             }
