@@ -63,6 +63,18 @@ struct ReachTests {
             // Answering again: the same check is exact.
             let ok = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
             #expect(ok.status == 0, "\(ok.stderr)")
+
+            // Stopped for 6 s, past one --timeout but not two: the request sent again on a new
+            // connection is answered, the node's listing starts over, and the check is exact.
+            let paused = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                                                                        ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
+            Thread.sleep(forTimeInterval: 1)
+            kill(stopped, SIGSTOP)
+            Thread.sleep(forTimeInterval: 6)
+            kill(stopped, SIGCONT)
+            let resumed = paused.wait(timeout: 180)
+            #expect(resumed.status == 0, "\(resumed.status) \(resumed.stderr)")
+            #expect(resumed.stderr.contains("sending the request again once on a new connection"), "\(resumed.stderr)")
         }
     }
 
