@@ -102,9 +102,8 @@ public enum Check {
         var kept: [(any KeptPasses)?] = [nil, nil]
         if passes > 1, !todo.isEmpty, !stop() {
             // Both at once; a side stopped early keeps nothing, and every pass is left undone.
-            async let s = source.readOnce(passes: todo, read)
-            async let t = target.readOnce(passes: todo, read)
-            kept = try await [s, t]
+            let (s, t) = try await both({ try await source.readOnce(passes: todo, read) }, { try await target.readOnce(passes: todo, read) })
+            kept = [s, t]
         }
         var total: CheckResult?
         var left = 0
@@ -160,14 +159,30 @@ public enum Check {
         }
     }
 
+    /// Runs `a` and `b` at the same time. The first to fail ends both (the other is cancelled):
+    /// a side that fails (a stopped server) is told at once, not after the other side's
+    /// whole read.
+    static func both<A: Sendable, B: Sendable>(_ a: @escaping @Sendable () async throws -> A,
+                                               _ b: @escaping @Sendable () async throws -> B) async throws -> (A, B) {
+        try await withThrowingTaskGroup(of: (A?, B?).self) { group in
+            group.addTask { (try await a(), nil) }
+            group.addTask { (nil, try await b()) }
+            var ra: A?, rb: B?
+            for try await r in group {
+                if let v = r.0 { ra = v }
+                if let v = r.1 { rb = v }
+            }
+            return (ra!, rb!)
+        }
+    }
+
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
     static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
                         stop: @escaping @Sendable () -> Bool, emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let read = ReadContext(filter: options.filter, mode: options.mode, workers: options.workers, progress: options.progress, stop: stop)
         // Both sides are read at the same time: less time between the two reads of a key.
-        async let sourceRecords = source.records(read, kept: kept[0])
-        async let targetRecords = target.records(read, kept: kept[1])
-        let (src, dst) = try await (sourceRecords, targetRecords)
+        let (keptSource, keptTarget) = (kept[0], kept[1])
+        let (src, dst) = try await both({ try await source.records(read, kept: keptSource) }, { try await target.records(read, kept: keptTarget) })
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         func sided(_ duplicates: [Difference], _ s: Side) -> [Difference] {
             duplicates.map { d in

@@ -101,6 +101,10 @@ public struct Summary: Sendable {
                          + side.skipped.prefix(3).compactMap { $0["path"].map { ($0 as NSString).lastPathComponent } }.joined(separator: ", ")
                          + (side.skipped.count > 3 ? ", …" : "")))
         }
+        // How a side was read, where it is not the default plan (a restricted user, a renamed command).
+        for (name, side) in [("source", source), ("target", target)] {
+            for read in side.inputs.compactMap({ $0["read"] }) { rows.append(("\(name) read", read)) }
+        }
         for w in warnings { rows.append(("WARNING", w)) }
         rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
         rows.append(("time", String(format: "%.2f s", seconds)))

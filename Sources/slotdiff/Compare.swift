@@ -129,6 +129,12 @@ struct LiveArguments: ParsableArguments {
     @Option(help: "primary or replica: where cluster keys are read.")
     var readFrom: ReadFrom = .primary
 
+    @Option(help: "How long one reply from a live server may take. A server silent that long is asked once more on a new connection; silent again, the check ends (exit 2). A warning names it every 10 s meanwhile.")
+    var timeout: DurationArg = DurationArg(argument: "30s")!
+
+    @Option(help: "ANNOUNCED=REACHABLE, each host:port (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, redirections) at REACHABLE instead, on both sides (NAT, container addresses).")
+    var addressMap: [String] = []
+
     @Option(help: "CA certificate file (PEM) for rediss:// servers.") var tlsCa: String?
     @Option(help: "Client certificate (PEM) for rediss://.") var tlsCert: String?
     @Option(help: "Client key (PEM) for rediss://.") var tlsKey: String?
@@ -149,6 +155,10 @@ struct LiveArguments: ParsableArguments {
         }
         if batch < 1 { throw ValidationError("--batch \(batch): must be at least 1 key") }
         if slotKeysLimit < 1 { throw ValidationError("--slot-keys-limit \(slotKeysLimit): must be at least 1 key") }
+        if timeout.milliseconds < 100 || timeout.milliseconds > 3_600_000 {
+            throw ValidationError("--timeout \(timeout.text): must be between 100ms and 1h")
+        }
+        if case .failure(let e) = LiveOptions.addressMap(addressMap) { throw ValidationError(e.message) }
     }
 
     func liveOptions(workers: Int) throws -> LiveOptions {
@@ -160,6 +170,8 @@ struct LiveArguments: ParsableArguments {
         o.slotKeysLimit = max(1, slotKeysLimit)
         o.readFromReplica = readFrom == .replica
         o.mode = mode
+        o.replyTimeout = .milliseconds(timeout.milliseconds)
+        o.addressMap = try LiveOptions.addressMap(addressMap).get()
         o.tls = try RedisTLS(TLSOptions(caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
                                         insecure: tlsInsecure))
         return o

@@ -162,6 +162,11 @@ import TestSupport
         (["--ttl-tolerance=-1s"], "--ttl-tolerance", "-1s"),
         (["--round-delay", "2h"], "--round-delay", "2h"),
         (["--db=-1"], "--db", "-1"),
+        (["--timeout", "10ms"], "--timeout", "10ms"),
+        (["--timeout", "2h"], "--timeout", "2h"),
+        (["--address-map", "10.0.0.1:6379"], "--address-map", "10.0.0.1:6379"),
+        (["--address-map", "10.0.0.1:6379=127.0.0.1:99999"], "--address-map", "127.0.0.1:99999"),
+        (["--address-map", "a:1=b:2", "--address-map", "a:1=c:3"], "--address-map", "a:1 is mapped twice"),
     ]
 
     @Test(arguments: cases)

@@ -88,6 +88,8 @@ indirect enum Reply: Sendable {
     case map([(String, Reply)])
     /// Closes the connection instead of answering.
     case hangUp
+    /// Never answers, and keeps the connection open (a stopped or hung server).
+    case silence
 
     static let ok = Reply.simple("OK")
 
@@ -101,7 +103,7 @@ indirect enum Reply: Sendable {
         case .null: return Array("$-1\r\n".utf8)
         case .array(let items): return Array("*\(items.count)\r\n".utf8) + items.flatMap(\.encoded)
         case .map(let pairs): return Array("%\(pairs.count)\r\n".utf8) + pairs.flatMap { Reply.bulk($0.0).encoded + $0.1.encoded }
-        case .hangUp: return []
+        case .hangUp, .silence: return []
         }
     }
 }
@@ -142,6 +144,7 @@ private final class ScriptHandler: ChannelInboundHandler, Sendable {
             context.close(promise: nil)
             return
         }
+        if case .silence = reply { return }
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: reply.encoded)), promise: nil)
     }
 }

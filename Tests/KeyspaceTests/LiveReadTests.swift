@@ -99,6 +99,59 @@ import Testing
         #expect(server.received("TYPE").filter { $0[1] == "b" }.count == 2)
     }
 
+    /// DUMP refused and PEXPIRETIME unknown (renamed away): the node's plan switches at the
+    /// first such reply, for the rest of the check — values by HSCAN, expiries by PTTL — and
+    /// the side says so; neither command is sent again.
+    @Test func refusedDumpAndExpiryFallBack() async throws {
+        let server = try FakeServer { c, _ in
+            switch c[0].uppercased() {
+            case "INFO": return Self.keyspace
+            case "SCAN": return .array([.bulk("0"), .array([.bulk("h1"), .bulk("h2")])])
+            case "PEXPIRETIME": return .error("ERR unknown command 'PEXPIRETIME', with args beginning with: '\(c[1])' ")
+            case "PTTL": return .int(c[1] == "h1" ? 5000 : -1)
+            case "TYPE": return .simple("hash")
+            case "HLEN": return .int(1)
+            case "MEMORY": return .int(100)
+            case "DUMP": return .error("NOPERM User checker has no permissions to run the 'dump' command")
+            case "HSCAN": return .array([.bulk("0"), .array([.bulk("f"), .bulk("v-" + c[1])])])
+            default: return .error("ERR unexpected \(c[0])")
+            }
+        }
+        defer { server.stop() }
+        let s = try await side(server, options())
+        defer { Task { await s.close() } }
+        #expect(s.readPlan == nil)
+        let (tables, _) = try await s.collect(filter: KeyFilter())
+        #expect(tables.map(\.count).reduce(0, +) == 2)
+        #expect(s.readPlan == "values by type reads: DUMP refused (NOPERM); expiry by PTTL: PEXPIRETIME unknown (renamed or disabled)")
+        let sent = (server.received("DUMP").count, server.received("PEXPIRETIME").count, server.received("MEMORY").count)
+        let (again, _) = try await s.collect(filter: KeyFilter())
+        #expect(again.map(\.count).reduce(0, +) == 2)
+        // The second reading asks neither refused command, nor the size (no DUMP to bound).
+        #expect(server.received("DUMP").count == sent.0 && server.received("PEXPIRETIME").count == sent.1)
+        #expect(server.received("MEMORY").count == sent.2)
+        #expect(server.received("HSCAN").count == 4)
+    }
+
+    /// A server that stops answering mid-check: the request is sent once more on a new
+    /// connection, gets no answer either, and the check ends naming the server, within about
+    /// twice the reply time limit.
+    @Test func silentServerEndsTheCheck() async throws {
+        let server = try FakeServer(script: Self.strings { c in c[0] == "SCAN" ? .silence : nil })
+        defer { server.stop() }
+        let s = try await side(server, options { $0.replyTimeout = .milliseconds(400) })
+        defer { Task { await s.close() } }
+        let start = ContinuousClock.now
+        do {
+            _ = try await s.collect(filter: KeyFilter())
+            Issue.record("a silent server was read")
+        } catch let e as SlotdiffError {
+            #expect(e.code == .connection && e.description.contains("127.0.0.1:\(server.port)") && e.description.contains("no reply for 400 ms, twice"), "\(e)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(server.received("SCAN").count == 2)
+    }
+
     /// One huge field among thousands of tiny ones: sized exactly (SAMPLES 0), read in chunks,
     /// never DUMPed; a hash over the element bound is not even sized.
     @Test func sizeBoundIsExact() async throws {

@@ -39,10 +39,7 @@ extension LiveNode {
             while true {
                 let r = try await one(db, ["LRANGE", k, RESPArg(start), RESPArg(start + n - 1)])
                 guard let items = r.array else { throw unexpected("LRANGE") }
-                for it in items {
-                    guard let b = it.buffer else { throw unexpected("LRANGE") }
-                    b.withUnsafeReadableBytes { d.element($0) }
-                }
+                try listElements(items, d)
                 if items.count < n { break }
                 start += n
             }
@@ -62,18 +59,7 @@ extension LiveNode {
                     }
                     ttls = fieldTTLs
                 }
-                for i in stride(from: 0, to: items.count - width + 1, by: width) {
-                    d.beginItem()
-                    items[i].buffer!.withUnsafeReadableBytes { d.component($0) }
-                    if type == .hash { items[i + 1].buffer!.withUnsafeReadableBytes { d.component($0) } }
-                    if type == .zset {
-                        let text = items[i + 1].string ?? ""
-                        let score = Array(text.utf8).withUnsafeBytes { parseDouble($0) } ?? items[i + 1].double ?? .nan
-                        d.score(score)
-                    }
-                    if type == .hash, i / 2 < ttls.count, let t = ttls[i / 2].int, t >= 0 { d.fixed(UInt64(t)) }
-                    d.endItem(unique: &seen)
-                }
+                try self.scanItems(type, command, items, ttls: ttls, d, seen: &seen)
             }
         case .stream:
             try await chunkedStream(db, k, d, asking: asking)
@@ -83,6 +69,35 @@ extension LiveNode {
                                 endpoint: endpoint.address)
         }
         return d.finish()
+    }
+
+    /// List elements of an LRANGE reply into the digest.
+    func listElements(_ items: [RESPValue], _ d: CanonicalDigester) throws {
+        for it in items {
+            guard let b = it.buffer else { throw unexpected("LRANGE") }
+            b.withUnsafeReadableBytes { d.element($0) }
+        }
+    }
+
+    /// Members (sets), field/value pairs (hashes, with each field's expiry from `ttls` where
+    /// given) or member/score pairs (sorted sets) of an SSCAN/HSCAN/ZSCAN reply into the
+    /// digest; an item already seen (SCAN may return one twice) is counted once.
+    func scanItems(_ type: ValueType, _ command: String, _ items: [RESPValue], ttls: [RESPValue], _ d: CanonicalDigester,
+                   seen: inout Set<Hash128>) throws {
+        let width = type == .set ? 1 : 2
+        guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw unexpected(command) }
+        for i in stride(from: 0, to: items.count - width + 1, by: width) {
+            d.beginItem()
+            items[i].buffer!.withUnsafeReadableBytes { d.component($0) }
+            if type == .hash { items[i + 1].buffer!.withUnsafeReadableBytes { d.component($0) } }
+            if type == .zset {
+                let text = items[i + 1].string ?? ""
+                let score = Array(text.utf8).withUnsafeBytes { parseDouble($0) } ?? items[i + 1].double ?? .nan
+                d.score(score)
+            }
+            if type == .hash, i / 2 < ttls.count, let t = ttls[i / 2].int, t >= 0 { d.fixed(UInt64(t)) }
+            d.endItem(unique: &seen)
+        }
     }
 
     /// One command; a MOVED/ASK reply is thrown as `Redirected`; a WRONGTYPE or "no such key"

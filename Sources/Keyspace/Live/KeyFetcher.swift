@@ -22,6 +22,8 @@ enum Word {
     static let type: RESPArg = "TYPE", dump: RESPArg = "DUMP", getrange: RESPArg = "GETRANGE", zero: RESPArg = "0"
     static let strlen: RESPArg = "STRLEN", llen: RESPArg = "LLEN", scard: RESPArg = "SCARD", zcard: RESPArg = "ZCARD"
     static let hlen: RESPArg = "HLEN", xlen: RESPArg = "XLEN", exists: RESPArg = "EXISTS"
+    static let lrange: RESPArg = "LRANGE", sscan: RESPArg = "SSCAN", hscan: RESPArg = "HSCAN", zscan: RESPArg = "ZSCAN"
+    static let count: RESPArg = "COUNT"
 }
 
 extension LiveNode {
@@ -40,7 +42,9 @@ extension LiveNode {
         var results = [FetchResult](repeating: .absent, count: keys.count)
         let keyBytes = keys.reduce(0) { $0 + $1.count }
         var batch = RESPBatch(capacity: keyBytes * 2 + keys.count * 48, asking: asking)
-        let expiryWord = hasPexpiretime ? Word.pexpiretime : Word.pttl
+        let plan = self.plan
+        let byPexpiretime = hasPexpiretime && plan.expiryByPTTL == nil
+        let expiryWord = byPexpiretime ? Word.pexpiretime : Word.pttl
         for k in keys {
             batch.begin(2)
             batch.arg(expiryWord)
@@ -58,19 +62,25 @@ extension LiveNode {
             let exp = probe[2 * i], typeReply = probe[2 * i + 1]
             if let e = exp.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
-                throw refusal(hasPexpiretime ? "PEXPIRETIME" : "PTTL", e)
+                if byPexpiretime && ReadPlan.isUnusable(e) {
+                    // Not allowed here: PTTL and this machine's clock give the same expiry
+                    // within the tolerance. The batch is read again from the start.
+                    fallBack(.expiryByPTTL, "PEXPIRETIME", e)
+                    return try await fetch(db: db, keys: keys, digester: d, asking: asking)
+                }
+                throw refusal(byPexpiretime ? "PEXPIRETIME" : "PTTL", e)
             }
             if let e = typeReply.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 throw refusal("TYPE", e)
             }
-            guard let x = exp.int else { throw unexpected(hasPexpiretime ? "PEXPIRETIME" : "PTTL") }
+            guard let x = exp.int else { throw unexpected(byPexpiretime ? "PEXPIRETIME" : "PTTL") }
             guard let type = try valueType(typeReply) else { continue }   // `none`: no such key (any more)
             if x == -2 {
                 results[i] = .changed   // written between the two commands: its expiry is unknown
                 continue
             }
-            if x >= 0 { expiries[i] = hasPexpiretime ? x : now + x }
+            if x >= 0 { expiries[i] = byPexpiretime ? x : now + x }
             typed.append((i, type))
         }
         if options.mode == .keys {
@@ -97,7 +107,7 @@ extension LiveNode {
             }
         }
         let second = try await pipeline(db: db, batch)
-        var dumps: [(Int, ValueType)] = []
+        var dumps: [(Int, ValueType, count: Int)] = []
         var sized: [(Int, ValueType, count: Int)] = []
         var big: [(Int, ValueType, count: Int)] = []
         for (n, (i, t)) in typed.enumerated() {
@@ -131,12 +141,16 @@ extension LiveNode {
                 if Int(bytes) > limit {
                     throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces", endpoint: endpoint.address)
                 }
-                dumps.append((i, t))
+                if let why = plan.valuesByType, !plan.dumpAllowed {
+                    throw SlotdiffError(.refused, "\(endpoint): key \(Difference.display(keys[i])) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump", endpoint: endpoint.address, command: "DUMP")
+                }
+                dumps.append((i, t, 0))
             } else {
                 guard let count = reply.int, count >= 0 else { throw unexpected(command) }
                 // Gone since the probe; but a stream whose entries were all deleted is still there.
                 if count == 0 && t != .stream { continue }
-                if count > options.elementBound { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
+                // Without DUMP the size does not matter: every collection is read by type.
+                if count > options.elementBound || plan.valuesByType != nil { big.append((i, t, Int(count))) } else { sized.append((i, t, Int(count))) }
             }
         }
         if options.mode == .length { return results }
@@ -150,28 +164,34 @@ extension LiveNode {
                 if let e = reply.serverError {
                     if let r = e.redirection { results[i] = .redirect(r); continue }
                     // Without MEMORY the size is unknown: bounded reads are exact, only slower.
-                    warnOnce("MEMORY USAGE refused (\(e.message)); collections are read in chunks instead of with DUMP")
+                    fallBack(.valuesByType, "MEMORY USAGE", e)
                     big.append((i, t, count))
                     continue
                 }
                 if reply.isNull { continue }   // gone since the probe
                 guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
-                if Int(bytes) <= limit { dumps.append((i, t)) } else { big.append((i, t, count)) }
+                if Int(bytes) <= limit { dumps.append((i, t, count)) } else { big.append((i, t, count)) }
             }
         }
         // Values under the bound: one DUMP each, pipelined.
         batch = RESPBatch(capacity: keyBytes + keys.count * 32, asking: asking)
-        for (i, _) in dumps {
+        for (i, _, _) in dumps {
             batch.begin(2)
             batch.arg(Word.dump)
             batch.arg(keys[i])
         }
         let payloads = try await pipeline(db: db, batch)
-        for (n, (i, probed)) in dumps.enumerated() {
+        for (n, (i, probed, count)) in dumps.enumerated() {
             let reply = payloads[n]
             if let e = reply.serverError {
                 // Moved since the probe (a slot migration under way): read where it went.
                 if let r = e.redirection { results[i] = .redirect(r); continue }
+                if ReadPlan.isUnusable(e) && probed != .module {
+                    // Not allowed here: the per-type reads give the same digest.
+                    fallBack(.valuesByType, "DUMP", e)
+                    big.append((i, probed, count))
+                    continue
+                }
                 throw refusal("DUMP", e)
             }
             if reply.isNull { continue }   // gone since the probe: expired or deleted
@@ -189,6 +209,10 @@ extension LiveNode {
             if empty { continue }
             results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
         }
+        // Small collections read by type (DUMP not allowed here, or their size unknown without
+        // MEMORY): one bounded read each, pipelined. One that does not come back whole (grown
+        // since it was counted, a SCAN cursor not done) is read in chunks from the start.
+        big = try await readWhole(db: db, keys: keys, big, expiries: expiries, into: &results, digester: d, asking: asking)
         // Big values: bounded reads.
         for (i, t, count) in big {
             do {
@@ -207,6 +231,65 @@ extension LiveNode {
             }
         }
         return results
+    }
+
+    /// Reads the collections of `candidates` that fit in one chunk (`chunkSize` elements) with
+    /// one LRANGE/SSCAN/HSCAN/ZSCAN each, in one pipeline, into `results`; returns the others,
+    /// and those that did not come back whole, for the chunked reader. Hashes on servers with
+    /// field TTLs are left to the chunked reader, which reads each field's expiry too.
+    private func readWhole(db: Int?, keys: [[UInt8]], _ candidates: [(Int, ValueType, count: Int)], expiries: [Int64?],
+                           into results: inout [FetchResult], digester d: CanonicalDigester, asking: Bool) async throws -> [(Int, ValueType, count: Int)] {
+        let n = max(1, options.chunkSize)
+        var rest: [(Int, ValueType, count: Int)] = []
+        var whole: [(Int, ValueType, count: Int)] = []
+        for c in candidates {
+            let fits = c.count > 0 && c.count < n && (c.1 == .list || c.1 == .set || c.1 == .zset || (c.1 == .hash && !hasFieldTTLs))
+            if fits { whole.append(c) } else { rest.append(c) }
+        }
+        if whole.isEmpty { return rest }
+        let batch = RESPBatch(capacity: whole.reduce(0) { $0 + keys[$1.0].count } + whole.count * 48, asking: asking)
+        for (i, t, _) in whole {
+            if t == .list {
+                batch.begin(4)
+                batch.arg(Word.lrange)
+                batch.arg(keys[i])
+                batch.arg(Word.zero)
+                batch.arg(n - 1)
+            } else {
+                batch.begin(5)
+                batch.arg(t == .set ? Word.sscan : t == .hash ? Word.hscan : Word.zscan)
+                batch.arg(keys[i])
+                batch.arg(Word.zero)
+                batch.arg(Word.count)
+                batch.arg(n)
+            }
+        }
+        let replies = try await pipeline(db: db, batch)
+        for (r, (i, t, count)) in whole.enumerated() {
+            let reply = replies[r]
+            let command = t == .list ? "LRANGE" : t == .set ? "SSCAN" : t == .hash ? "HSCAN" : "ZSCAN"
+            if let e = reply.serverError {
+                if let moved = e.redirection { results[i] = .redirect(moved); continue }
+                if e.code == "WRONGTYPE" { results[i] = .changed; continue }
+                throw refusal(command, e)
+            }
+            d.begin(t)
+            if t == .list {
+                guard let items = reply.array else { throw unexpected(command) }
+                if items.count >= n { rest.append((i, t, count)); continue }   // grown: maybe more than one read
+                try listElements(items, d)
+            } else {
+                guard let parts = reply.array, parts.count == 2, let cursor = parts[0].string else { throw unexpected(command) }
+                if cursor != "0" { rest.append((i, t, count)); continue }
+                // RESP3 may answer with a map for HSCAN/ZSCAN pairs.
+                let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
+                var seen = Set<Hash128>()
+                try scanItems(t, command, items, ttls: [], d, seen: &seen)
+            }
+            if d.count == 0 { continue }   // gone since the probe
+            results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: d.finish()))
+        }
+        return rest
     }
 
     private func memoryUsage(_ batch: inout RESPBatch, _ key: [UInt8]) {

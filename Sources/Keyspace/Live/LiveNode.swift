@@ -31,7 +31,7 @@ final class LiveNode: Sendable {
         /// What the first handshake told of the server.
         var server = ServerDescription()
         var countKeysAllowed: Bool?
-        var warned: Set<String> = []
+        var plan = ReadPlan()
     }
 
     private let state: NIOLockedValueBox<State>
@@ -47,7 +47,8 @@ final class LiveNode: Sendable {
         self.readOnly = readOnly
         address = endpoint.address
         dumpName = "DUMP reply from \(endpoint.address)"
-        connectOptions = RedisConnectionOptions(tls: options.tls, clientName: "slotdiff")
+        connectOptions = RedisConnectionOptions(connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
+                                                tls: options.tls, clientName: "slotdiff")
         let n = max(1, options.workers)
         state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
                                         everConnected: Array(repeating: false, count: n)))
@@ -55,10 +56,34 @@ final class LiveNode: Sendable {
 
     var logger: Logger { options.logger }
 
-    /// Tells the operator once per node about a fallback that costs time, not correctness.
-    func warnOnce(_ message: String) {
-        let first = state.withLockedValue { $0.warned.insert(message).inserted }
-        if first { logger.warning("\(message)", metadata: ["endpoint": "\(endpoint)"]) }
+
+    /// How this node is read: the default plan, or what it fell back to and why.
+    var plan: ReadPlan { state.withLockedValue { $0.plan } }
+
+    /// Records a fallback the first time it is needed and warns once for the node. `command`
+    /// is the one refused: PEXPIRETIME, DUMP, or MEMORY USAGE (without which no value's size
+    /// is known, so none may be DUMPed).
+    func fallBack(_ change: ReadPlanChange, _ command: String, _ e: RedisServerError) {
+        let why = "\(command) \(ReadPlan.reason(e))"
+        let first = state.withLockedValue { s -> Bool in
+            switch change {
+            case .expiryByPTTL where s.plan.expiryByPTTL == nil: s.plan.expiryByPTTL = why
+            case .valuesByType where s.plan.valuesByType == nil:
+                s.plan.valuesByType = why
+                s.plan.dumpAllowed = command != "DUMP"
+            default: return false
+            }
+            return true
+        }
+        guard first else { return }
+        switch change {
+        case .expiryByPTTL:
+            logger.warning("\(why) (\(e.message)); expiry is read with PTTL and this machine's clock",
+                           metadata: ["endpoint": "\(endpoint)"])
+        case .valuesByType:
+            logger.warning("\(why) (\(e.message)); values are read with per-type commands (GETRANGE, LRANGE, SSCAN, HSCAN, ZSCAN, XRANGE) instead of DUMP",
+                           metadata: ["endpoint": "\(endpoint)"])
+        }
     }
 
     /// How many connections were replaced so far (see `replaced`).
@@ -107,12 +132,7 @@ final class LiveNode: Sendable {
 
     private func connection(_ index: Int) async throws -> RedisConnection {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
-        let c: RedisConnection
-        do {
-            c = try await RedisConnection.connect(to: endpoint, options: connectOptions, retrying: options.reconnectAttempts)
-        } catch {
-            throw SlotdiffError(.connection, "cannot read \(endpoint): \(error.description)", endpoint: endpoint.address)
-        }
+        let c = try await open()
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
                                          mode: c.serverInfo["mode"])
@@ -132,6 +152,64 @@ final class LiveNode: Sendable {
         return c
     }
 
+    /// Makes a connection, retrying transient failures (`reconnectAttempts` tries in all).
+    /// A server that accepts the connection but does not answer the handshake within
+    /// `replyTimeout` is not tried again: it is stopped or hung, and another try only waits
+    /// as long once more.
+    private func open() async throws -> RedisConnection {
+        let connectedBefore = state.withLockedValue { $0.everConnected.contains(true) }
+        let backoff = RedisBackoff()
+        var attempt = 1
+        while true {
+            let e: RedisError
+            do {
+                return try await awaitingReply { () async throws(RedisError) -> RedisConnection in
+                    try await RedisConnection.connect(to: endpoint, options: connectOptions)
+                }
+            } catch {
+                e = error
+            }
+            if e.code == .requestTimeout { throw silent(again: connectedBefore) }
+            guard e.isTransient, attempt < max(1, options.reconnectAttempts) else {
+                throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
+            }
+            try await Task.sleep(for: backoff.delay(beforeRetry: attempt - 1))
+            attempt += 1
+        }
+    }
+
+    /// The check's end when a node stays silent: which node, for how long, and what to do.
+    private func silent(again: Bool) -> SlotdiffError {
+        let what = again ? "no reply for \(Self.show(options.replyTimeout)), twice (the request was sent again once on a new connection)"
+            : "the server accepted the connection but did not answer for \(Self.show(options.replyTimeout))"
+        return SlotdiffError(.connection, "\(endpoint): \(what); it may be stopped (SIGSTOP), hung or overloaded; giving up (--timeout \(Self.show(options.replyTimeout)))",
+                             endpoint: endpoint.address)
+    }
+
+    static func show(_ d: Duration) -> String {
+        let ms = Int64(d.components.seconds) * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+    }
+
+    /// Runs `body` (one request and its reply), warning each `silenceWarning` while no reply
+    /// has come: a stopped server otherwise looks like a slow check until the time limit.
+    private func awaitingReply<T: Sendable>(_ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+        let every = options.silenceWarning
+        let limit = options.replyTimeout
+        let watch = Task { [logger, endpoint] in
+            var waited = Duration.zero
+            while true {
+                try await Task.sleep(for: every)
+                waited += every
+                if waited >= limit { return }   // the time limit says it from here
+                logger.warning("no reply for \(Self.show(waited)); giving up after \(Self.show(limit)) (--timeout)",
+                               metadata: ["endpoint": "\(endpoint)"])
+            }
+        }
+        defer { watch.cancel() }
+        return try await body()
+    }
+
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
     func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
@@ -147,13 +225,17 @@ final class LiveNode: Sendable {
     /// it twice changes nothing. `leavesDatabaseUnknown`: the batch selects databases itself.
     func pipeline(db: Int?, _ batch: RESPBatch, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
         if batch.isEmpty { return [] }
+        // The other side failed: stop reading this one.
+        try Task.checkCancellation()
         if let limiter { await limiter.acquire(batch.count) }
+        try Task.checkCancellation()
         let index = state.withLockedValue { s -> Int in
             s.next = (s.next + 1) % s.connections.count
             return s.next
         }
         var attempt = 0
         var busy = 0
+        var silences = 0
         while true {
             do {
                 let c = try await connection(index)
@@ -163,7 +245,7 @@ final class LiveNode: Sendable {
                     let select = RESPBatch(capacity: batch.bytes.count + 32)
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
-                    replies = try await c.pipeline(select)
+                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(select) }
                     if case .error(let e) = replies[0] {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
                         throw refusal("SELECT \(db)", e)
@@ -171,7 +253,7 @@ final class LiveNode: Sendable {
                     state.withLockedValue { $0.selected[index] = db }
                     replies.removeFirst()
                 } else {
-                    replies = try await c.pipeline(batch)
+                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(batch) }
                 }
                 if leavesDatabaseUnknown { state.withLockedValue { $0.selected[index] = nil } }
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
@@ -184,6 +266,14 @@ final class LiveNode: Sendable {
                 }
                 if batch.asking { return stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                 return replies
+            } catch let e as RedisError where e.code == .requestTimeout {
+                // Sent again once, on a new connection (the timed-out one is closed: a late
+                // reply could not be matched any more); a second silence ends the check.
+                silences += 1
+                if silences > 1 { throw silent(again: true) }
+                logger.warning("no reply for \(Self.show(options.replyTimeout)); sending the request again once on a new connection",
+                               metadata: ["endpoint": "\(endpoint)"])
+                state.withLockedValue { $0.connections[index] = nil }
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1
                 logger.warning("connection lost (\(e.description)); connecting again", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)"])
@@ -446,6 +536,48 @@ final class LiveNode: Sendable {
             return UInt16(field[field.index(after: field.startIndex)..<arrow.lowerBound])
         }
     }
+}
+
+/// How a node's values and expiries are read when the default plan (DUMP, PEXPIRETIME) is not
+/// allowed: each field is nil for the default, else why the fallback is used. Either way the
+/// records are the same: per-type reads feed the same canonical digest as DUMP, and an expiry
+/// from PTTL is compared within the expiry tolerance.
+struct ReadPlan: Sendable, Hashable {
+    /// Why expiries are read with PTTL + this machine's clock (e.g. "PEXPIRETIME refused (NOPERM)").
+    var expiryByPTTL: String?
+    /// Why values are read with per-type commands instead of DUMP.
+    var valuesByType: String?
+    /// False when DUMP itself was refused (module values, which only DUMP reads, cannot be read).
+    var dumpAllowed = true
+
+    init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
+        self.expiryByPTTL = expiryByPTTL
+        self.valuesByType = valuesByType
+    }
+
+    /// The plan in words, for the summary: nil for the default.
+    var text: String? {
+        var parts: [String] = []
+        if let v = valuesByType { parts.append("values by type reads: \(v)") }
+        if let e = expiryByPTTL { parts.append("expiry by PTTL: \(e)") }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
+
+    /// Whether an error reply means the command cannot be used on this node at all (refused to
+    /// this user, or unknown: renamed away, disabled, or older than the command), rather than
+    /// a failure of this one read.
+    static func isUnusable(_ e: RedisServerError) -> Bool {
+        e.code == "NOPERM" || e.message.lowercased().contains("unknown command")
+    }
+
+    static func reason(_ e: RedisServerError) -> String {
+        if e.code == "NOPERM" { return "refused (NOPERM)" }
+        return e.message.lowercased().contains("unknown command") ? "unknown (renamed or disabled)" : "refused (\(e.code))"
+    }
+}
+
+enum ReadPlanChange {
+    case expiryByPTTL, valuesByType
 }
 
 /// A server as its handshake (HELLO) described it: which server, which version, which mode.

@@ -34,8 +34,60 @@ public struct LiveOptions: Sendable {
     public var tls: RedisTLS?
     /// Attempts to reconnect a lost connection before the check fails.
     public var reconnectAttempts = 5
+    /// How long one reply may take. A node silent that long is sent the request once more on
+    /// a new connection; silent again (the handshake included), the check fails naming it. So
+    /// a stopped server ends a check within about twice this time, with warnings meanwhile.
+    public var replyTimeout: Duration = .seconds(30)
+    /// After how long without a reply the operator is told (again at each such interval).
+    public var silenceWarning: Duration { min(.seconds(10), max(.seconds(1), replyTimeout / 2)) }
+    /// Announced cluster node addresses (`host:port`) replaced by ones this machine can reach
+    /// (NAT, container or pod addresses): every node found from the cluster map or a
+    /// redirection is connected to through this map.
+    public var addressMap: [String: String] = [:]
     /// Where reconnects, redirects, retries, fallbacks and restarted listings are told.
     public var logger = Logger(label: "slotdiff.live")
 
     public init() {}
+
+    /// Where to connect for a node the cluster announced at `announced`: the address map's
+    /// entry for it, else the announced address.
+    func reachable(_ announced: RedisEndpoint) -> RedisEndpoint {
+        guard let to = addressMap[Self.address(announced.host.lowercased(), announced.port)], let (host, port) = Self.hostPort(to) else {
+            return announced
+        }
+        var ep = announced
+        ep.host = host
+        ep.port = port
+        return ep
+    }
+
+    /// Reads `ANNOUNCED=REACHABLE` entries (`host:port=host:port`; IPv6 hosts in brackets).
+    /// An entry of another form, or one address mapped twice, is a usage error.
+    public static func addressMap(_ entries: [String]) -> Result<[String: String], SlotdiffError> {
+        var map: [String: String] = [:]
+        for e in entries {
+            let parts = e.split(separator: "=", omittingEmptySubsequences: false)
+            guard parts.count == 2, let a = hostPort(String(parts[0])), let b = hostPort(String(parts[1])) else {
+                return .failure(SlotdiffError(.usage, "--address-map \(e): expected ANNOUNCED=REACHABLE, each host:port"))
+            }
+            // Host names are case-insensitive: a cluster may announce them in another case.
+            let key = Self.address(a.0.lowercased(), a.1)
+            if let other = map[key], other != Self.address(b.0, b.1) {
+                return .failure(SlotdiffError(.usage, "--address-map: \(key) is mapped twice (\(other), \(parts[1]))"))
+            }
+            map[key] = Self.address(b.0, b.1)
+        }
+        return .success(map)
+    }
+
+    static func address(_ host: String, _ port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func hostPort(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
 }

@@ -50,12 +50,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
             var nodes: [LiveNode] = []
             for shard in t.shards {
                 let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
-                guard let node = candidates.first, let ep = node.endpoint(from: endpoint) else {
+                guard let node = candidates.first, let announced = node.endpoint(from: endpoint) else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
+                let ep = options.reachable(announced)
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 opened.append(n)
-                try await n.connect()
+                try await connectNode(n, announced: announced, cluster: endpoint)
                 nodes.append(n)
             }
             var describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
@@ -64,6 +65,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
         } catch {
             for n in opened { await n.close() }
             throw error
+        }
+    }
+
+    /// Connects to a node found from the cluster map or a redirection. A node that cannot be
+    /// reached at the address the cluster announces (NAT, container or pod addresses, a
+    /// hostname only resolvable elsewhere) is named with the way to reach it another way.
+    private static func connectNode(_ n: LiveNode, announced: RedisEndpoint, cluster: RedisEndpoint) async throws {
+        do {
+            try await n.connect()
+        } catch var e as SlotdiffError where e.code == .connection {
+            if n.endpoint.address == announced.address {
+                e.message += "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
+            } else {
+                e.message += " (announced as \(announced.address), mapped by --address-map)"
+            }
+            throw e
         }
     }
 
@@ -174,9 +191,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// loads the pass from what `readOnce` kept).
     public func records(_ read: ReadContext, kept: (any KeptPasses)?) async throws -> SideRecords {
         let (tables, filtered) = try await collect(filter: read.filter, progress: read.progress, kept: kept as? Kept)
-        var r = SideRecords(tables: tables, inputs: [["endpoint": endpoint.description, "server": describe]])
+        var input = ["endpoint": endpoint.description, "server": describe]
+        if let plan = readPlan { input["read"] = plan }
+        var r = SideRecords(tables: tables, inputs: [input])
         r.filteredOut = filtered
         return r
+    }
+
+    /// How this side was read where that is not the default plan (DUMP and PEXPIRETIME), in
+    /// words; per node when a cluster's nodes differ. Nil for the default plan.
+    public var readPlan: String? {
+        let all = nodes + extraNodes.withLockedValue { $0.values.sorted { $0.address < $1.address } }
+        let texts = all.map { ($0.address, $0.plan.text) }
+        let distinct = Set(texts.map(\.1))
+        if distinct == [nil] { return nil }
+        if distinct.count == 1 { return texts[0].1 }
+        return texts.compactMap { a, t in t.map { "\(a): \($0)" } }.joined(separator: "; ")
     }
 
     public func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?] {
@@ -338,15 +368,16 @@ public final class LiveSide: KeyspaceSource, Sendable {
     }
 
     private func node(host: String, port: Int) async throws -> LiveNode {
-        let key = "\(host):\(port)"
-        if let n = nodes.first(where: { $0.endpoint.host == host && $0.endpoint.port == port }) { return n }
+        var announced = endpoint
+        announced.host = host
+        announced.port = port
+        announced.db = nil
+        let ep = options.reachable(announced)
+        let key = ep.address
+        if let n = nodes.first(where: { $0.endpoint.host == ep.host && $0.endpoint.port == ep.port }) { return n }
         if let n = extraNodes.withLockedValue({ $0[key] }) { return n }
-        var ep = endpoint
-        ep.host = host
-        ep.port = port
-        ep.db = nil
         let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: false)
-        try await n.connect()
+        try await Self.connectNode(n, announced: announced, cluster: endpoint)
         // Two tasks may meet the same new node at once: one connection set is kept.
         let kept = extraNodes.withLockedValue { nodes -> LiveNode in
             if let other = nodes[key] { return other }

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+import SlotdiffCore
+import TestSupport
+
+/// Servers that are there but cannot be reached as announced, or do not answer: a stopped
+/// (SIGSTOP) server ends a check within a bound named by `--timeout`, with warnings meanwhile;
+/// a cluster whose nodes announce addresses this machine cannot reach is checked through
+/// `--address-map`, and without it fails naming the node and the option.
+@Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+struct ReachTests {
+    let dir = TestPaths.temporaryDirectory()
+    func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+
+    func args(_ a: String, _ b: String, _ extra: [String]) -> [String] {
+        ["compare", a, b, "--out", path("rt-\(UUID().uuidString).jsonl.zst"), "--round-delay", "50ms", "--quiet"] + extra
+    }
+
+    static func pid(_ name: String) throws -> pid_t {
+        let text = try String(contentsOfFile: TestPaths.root.appendingPathComponent(".servers/\(name)/server.pid").path, encoding: .utf8)
+        guard let p = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestServers.Failure(description: "no pid for \(name)") }
+        return p
+    }
+
+    static let fill = "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'k:' .. i, i) redis.call('HSET', 'h:' .. i, 'f', i) end return 1"
+
+    /// A target stopped before the check starts (it accepts connections, the kernel does that,
+    /// but never answers) and one stopped while the check runs: exit 2 within about twice
+    /// --timeout, naming the server and saying how long it was silent, with a warning before.
+    @Test func stoppedServerEndsTheCheckInTime() async throws {
+        try await offPool { [self] in
+            try TestServers.start("rt-src", .valkey8, port: 17620)
+            try TestServers.start("rt-dst", .valkey8, port: 17621)
+            defer { TestServers.stop("rt-src"); TestServers.stop("rt-dst") }
+            for port in [17620, 17621] { try TestServers.cli(port: port, ["EVAL", Self.fill, "0", "3000"]) }
+            let stopped = try Self.pid("rt-dst")
+            kill(stopped, SIGSTOP)
+            defer { kill(stopped, SIGCONT) }
+            let start = Date()
+            let r = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
+            let took = Date().timeIntervalSince(start)
+            #expect(r.status == 2, "\(r.status) \(r.stderr)")
+            #expect(took < 20, "took \(took) s")
+            #expect(r.stderr.contains("127.0.0.1:17621") && r.stderr.contains("did not answer for 4 s") && r.stderr.contains("--timeout"), "\(r.stderr)")
+            #expect(r.stderr.contains("warning: no reply for 2 s"), "\(r.stderr)")
+            kill(stopped, SIGCONT)
+
+            // Stopped while its keys are read (slowed down by --qps so that the check is under way).
+            let check = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                                                                       ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
+            Thread.sleep(forTimeInterval: 2)
+            kill(stopped, SIGSTOP)
+            let midStart = Date()
+            let mid = check.wait(timeout: 120)
+            let midTook = Date().timeIntervalSince(midStart)
+            kill(stopped, SIGCONT)
+            #expect(mid.status == 2, "\(mid.status) \(mid.stderr)")
+            #expect(midTook < 20, "took \(midTook) s after the stop")
+            #expect(mid.stderr.contains("127.0.0.1:17621") && mid.stderr.contains("no reply for 4 s, twice") && mid.stderr.contains("--timeout"),
+                    "\(mid.stderr)")
+            #expect(mid.stderr.contains("warning: no reply for 2 s"), "\(mid.stderr)")
+
+            // Answering again: the same check is exact.
+            let ok = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621", ["--timeout", "4s"]), timeout: 120)
+            #expect(ok.status == 0, "\(ok.stderr)")
+
+            // Stopped for 6 s, past one --timeout but not two: the request sent again on a new
+            // connection is answered, the node's listing starts over, and the check is exact.
+            let paused = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                                                                        ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
+            Thread.sleep(forTimeInterval: 1)
+            kill(stopped, SIGSTOP)
+            Thread.sleep(forTimeInterval: 6)
+            kill(stopped, SIGCONT)
+            let resumed = paused.wait(timeout: 180)
+            #expect(resumed.status == 0, "\(resumed.status) \(resumed.stderr)")
+            #expect(resumed.stderr.contains("sending the request again once on a new connection"), "\(resumed.stderr)")
+        }
+    }
+
+    /// A cluster whose nodes announce hostnames that do not resolve here (as inside a VPC or
+    /// Kubernetes): without a map, exit 2 naming the announced node and --address-map; with
+    /// the map, an exact check, a real difference found.
+    @Test func announcedAddressesAreMapped() async throws {
+        try await offPool { [self] in
+            try TestServers.cluster("rt-cl", .valkey8, base: 17630, n: 3)
+            try TestServers.start("rt-plain", .valkey8, port: 17634)
+            defer { TestServers.stop("rt-cl"); TestServers.stop("rt-plain") }
+            for i in 1...200 {
+                try TestServers.cli(port: 17630, ["SET", "k:\(i)", "\(i)"], cluster: true)
+                try TestServers.cli(port: 17634, ["SET", "k:\(i)", "\(i)"])
+            }
+            try TestServers.cli(port: 17634, ["SET", "k:7", "other"])
+            for i in 0..<3 {
+                try TestServers.cli(port: 17630 + i, ["CONFIG", "SET", "cluster-announce-hostname", "node-\(i).invalid"])
+                try TestServers.cli(port: 17630 + i, ["CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"])
+            }
+            // Until every node's hostname has reached the seed by gossip.
+            for _ in 0..<100 {
+                let shards = try TestServers.cli(port: 17630, ["CLUSTER", "SLOTS"])
+                if (0..<3).allSatisfy({ shards.contains("node-\($0).invalid") }) { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            let seed = "redis://127.0.0.1:17630", plain = "redis://127.0.0.1:17634"
+            let start = Date()
+            let bare = try run(TestPaths.slotdiffBinary, args(plain, seed, []), timeout: 120)
+            #expect(bare.status == 2, "\(bare.status) \(bare.stderr)")
+            #expect(Date().timeIntervalSince(start) < 30)
+            #expect(bare.stderr.contains(".invalid:1763") && bare.stderr.contains("--address-map node-"), "\(bare.stderr)")
+
+            // Host names in any case (node 0's written in capitals).
+            let map = (0..<3).flatMap { i in
+                ["--address-map", "\(i == 0 ? "NODE-0.INVALID" : "node-\(i).invalid"):\(17630 + i)=127.0.0.1:\(17630 + i)"]
+            }
+            let out = path("rt-map.jsonl.zst")
+            let mapped = try run(TestPaths.slotdiffBinary, ["compare", plain, seed, "--out", out, "--round-delay", "50ms", "--quiet"] + map,
+                                 timeout: 120)
+            #expect(mapped.status == 1, "\(mapped.status) \(mapped.stderr)")
+            var diffs: [String] = []
+            try DiffLogReader(path: out).forEach { diffs.append("\($0.kind.rawValue) \($0.displayKey)") }
+            #expect(diffs == ["value k:7"], "\(diffs)")
+
+            let wrong = try run(TestPaths.slotdiffBinary, args(plain, seed, ["--address-map", "node-0.invalid=127.0.0.1:1"]), timeout: 60)
+            #expect(wrong.status == 2 && wrong.stderr.contains("--address-map node-0.invalid=127.0.0.1:1"), "\(wrong.stderr)")
+        }
+    }
+}
