@@ -48,7 +48,8 @@ struct ReachTests {
             // Stopped while its keys are read (slowed down by --qps so that the check is under way).
             let check = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                                                                        ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
-            Thread.sleep(forTimeInterval: 2)
+            let listed = try TestServers.calls(port: 17621, "scan")
+            for _ in 0..<300 where try TestServers.calls(port: 17621, "scan") <= listed { Thread.sleep(forTimeInterval: 0.05) }
             kill(stopped, SIGSTOP)
             let midStart = Date()
             let mid = check.wait(timeout: 120)
@@ -68,7 +69,10 @@ struct ReachTests {
             // connection is answered, the node's listing starts over, and the check is exact.
             let paused = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                                                                         ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
-            Thread.sleep(forTimeInterval: 1)
+            // Stopped once the check reads (its keys being listed), not during its handshake,
+            // which a loaded machine can take a second or more to reach.
+            let before = try TestServers.calls(port: 17621, "scan")
+            for _ in 0..<300 where try TestServers.calls(port: 17621, "scan") <= before { Thread.sleep(forTimeInterval: 0.05) }
             kill(stopped, SIGSTOP)
             Thread.sleep(forTimeInterval: 6)
             kill(stopped, SIGCONT)
