@@ -268,7 +268,9 @@ import Testing
         }
     }
 
-    /// MOVED in the probe and in the middle of a chunked read: the key is read where it went.
+    /// MOVED in the probe and in the middle of a chunked read: the key is read where it went;
+    /// a MOVED without a host (`:PORT`, cluster-preferred-endpoint-type unknown-endpoint) is to
+    /// the host that sent it.
     @Test func redirectionsAreFollowed() async throws {
         let there = try FakeServer(script: Self.strings { c in
             switch c[0] {
@@ -287,7 +289,7 @@ import Testing
             case "PEXPIRETIME": return c[1] == "a" ? moved : .int(-1)
             case "TYPE": return c[1] == "a" ? moved : .simple("hash")
             case "HLEN": return .int(20_000)
-            case "HSCAN": return c[2] == "0" ? .array([.bulk("5"), .array([.bulk("g"), .bulk("w")])]) : moved
+            case "HSCAN": return c[2] == "0" ? .array([.bulk("5"), .array([.bulk("g"), .bulk("w")])]) : .error("MOVED 866 :\(there.port)")
             default: return .error("ERR unexpected \(c[0])")
             }
         }

@@ -353,7 +353,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
                     hops += 1
                     options.logger.debug("key redirected: \(r)", metadata: ["endpoint": "\(at.endpoint)"])
                     if hops > 5 { throw SlotdiffError(.unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))", endpoint: endpoint.address) }
-                    at = try await self.node(host: r.host, port: r.port)
+                    // An empty host (`MOVED 3999 :6381`, cluster-preferred-endpoint-type unknown-endpoint)
+                    // is the host that sent the redirection.
+                    at = try await self.node(host: r.host.isEmpty ? at.endpoint.host : r.host, port: r.port)
                     results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
                 case .changed:
                     changes += 1
