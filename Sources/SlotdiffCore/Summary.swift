@@ -27,6 +27,8 @@ public struct Summary: Sendable {
     public var passes = 1
     /// Set when the run was stopped (Ctrl-C) with passes left: a partial result.
     public var interruptedPassesLeft: Int?
+    /// A sampled check (`--sample`): its estimate for the whole keyspace.
+    public var sample: SampleEstimate?
 
     /// Live checks: differences of the first pass, and how many each re-check round cleared.
     public struct Recheck: Sendable {
@@ -92,6 +94,7 @@ public struct Summary: Sendable {
         o["mode"] = mode
         o["passes"] = passes
         if let left = interruptedPassesLeft { o["passes_left"] = left }
+        if let sample { o["sample"] = sample.json }
         if let r = recheck {
             o["recheck"] = ["rounds": r.rounds, "first_round_differences": r.firstRound, "resolved_per_round": r.resolvedPerRound]
         }
@@ -121,7 +124,15 @@ public struct Summary: Sendable {
                          + (side.skipped.count > 3 ? ", …" : "")))
         }
         for w in warnings { rows.append(("WARNING", w)) }
-        rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
+        if let e = sample {
+            rows.append(("sample", "\(SlotSample.format(e.percent))% of the slots (seed \(e.seed)): \(e.sampledSlots) of \(e.populationSlots) slots checked, "
+                         + "\(e.found) differences in \(e.slotsWithDifferences) of them"))
+            rows.append(("ESTIMATE", e.sampledSlots >= e.populationSlots ? "every slot was checked: the counts above are exact"
+                         : String(format: "about %.0f differences in all %d slots (95%% interval %.0f to %.0f); an estimate from a sample, not a full check",
+                                  e.estimate, e.populationSlots, e.low.rounded(.down), e.high.rounded(.up))))
+        }
+        let inSample = sample.map { $0.sampledSlots < $0.populationSlots } == true ? " in the sampled slots" : ""
+        rows.append(("result", counts.totalDifferences == 0 ? "MATCH\(inSample)" : "\(counts.totalDifferences) DIFFERENCES\(inSample)"))
         rows.append(("time", String(format: "%.2f s", seconds)))
         if let log { rows.append(("log", log)) }
         let w = rows.map(\.0.count).max() ?? 0

@@ -151,6 +151,8 @@ struct CheckArguments: ParsableArguments {
 
     @OptionGroup var live: LiveArguments
 
+    @OptionGroup var sampling: SampleOptions
+
     @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
     var allowEmpty = false
 
@@ -165,6 +167,7 @@ struct CheckArguments: ParsableArguments {
         var options = CheckOptions()
         options.allowEmpty = allowEmpty
         options.filter = try filters.filter()
+        options.filter.sample = sampling.slotSample()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
         options.mode = live.mode
         options.rounds = max(0, live.rounds)
@@ -250,7 +253,7 @@ struct CheckArguments: ParsableArguments {
     var settings: String {
         let f = [filters.dbs.map(String.init).joined(separator: ","), filters.match ?? "", filters.types.map(\.description).joined(separator: ","),
                  filters.slots?.description ?? "", filters.shard.map { "\($0.index)/\($0.count)" } ?? ""]
-        return (f + ["\(ttlTolerance.milliseconds)", live.mode.rawValue]).joined(separator: "|")
+        return (f + ["\(ttlTolerance.milliseconds)", live.mode.rawValue] + (sampling.percent == nil ? [] : [sampling.settings])).joined(separator: "|")
     }
 
     private func runChecked(out: String, summaryPath: String, opened: OpenedSides, checkpoint: String?, resume: Bool,
@@ -269,6 +272,7 @@ struct CheckArguments: ParsableArguments {
             let locks = try RunLocks.acquire(lockTargets, force: forceUnlock)
             defer { locks.release() }
             Self.warnSkipped(files)
+            sampling.announce()
             var options = try options()
             options.progress = progress
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
@@ -358,6 +362,7 @@ struct CheckArguments: ParsableArguments {
                 s.recheck = .init(rounds: options.rounds, firstRound: result.firstRoundDifferences, resolvedPerRound: result.resolvedPerRound)
             }
             s.mode = live.mode.rawValue
+            s.sample = sampling.estimate(range: options.filter.slots, perSlot: result.slotDifferences, total: result.counts.totalDifferences)
             s.passes = result.passes
             try Outputs.write(Data((s.json() + "\n").utf8), to: summaryPath)
             return s
