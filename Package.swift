@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "Keyspace", dependencies: [
-            "SlotdiffCore", "RDB", "RESP",
+            "SlotdiffCore", "RDB", "RESP", "CZstd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),

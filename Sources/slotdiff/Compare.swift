@@ -215,13 +215,13 @@ struct CheckArguments: ParsableArguments {
 
     /// The dump files of the sides given as files, listed (nothing is opened); nil for a server.
     func dumpFiles() throws -> (source: DumpFiles?, target: DumpFiles?) {
-        (DumpFiles.looksLikeFiles(source) ? try DumpFiles(spec: source) : nil,
-         DumpFiles.looksLikeFiles(target) ? try DumpFiles(spec: target) : nil)
+        (DumpFiles.looksLikeFiles(source) && !DigestFile.isDigest(source) ? try DumpFiles(spec: source) : nil,
+         DumpFiles.looksLikeFiles(target) && !DigestFile.isDigest(target) ? try DumpFiles(spec: target) : nil)
     }
 
     /// Refuses outputs that would overwrite an input or each other, or that cannot be written.
-    static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?)) throws {
-        var inputs: [(what: String, path: String)] = []
+    static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?), digests: [String] = []) throws {
+        var inputs: [(what: String, path: String)] = digests.map { ("the digest file", $0) }
         for (name, f) in [("source", files.source), ("target", files.target)] {
             for p in f?.paths ?? [] where p != "-" { inputs.append(("the \(name) dump file", p)) }
         }
@@ -267,7 +267,7 @@ struct CheckArguments: ParsableArguments {
             try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: summaryPath)]
                                   + (checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
                                   + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
-                                  files: files)
+                                  files: files, digests: [source, target].filter(DigestFile.isDigest))
             // Held from here to the end of the run, however it ends; nothing has been written yet.
             let locks = try RunLocks.acquire(lockTargets, force: forceUnlock)
             defer { locks.release() }
@@ -278,6 +278,7 @@ struct CheckArguments: ParsableArguments {
             let liveOptions = try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
             func spec(_ s: String, _ f: DumpFiles?, _ env: String) async throws -> any KeyspaceSource {
                 if let f { return DumpFileSource(f) }
+                if DigestFile.isDigest(s) { return try DigestFileSource(path: s, filter: options.filter, mode: options.mode) }
                 var ep = try RedisEndpoint(url: s)
                 if ep.password == nil, let pw = RedisEndpoint.password(fromEnvironment: env) { ep = ep.withPassword(pw) }
                 let side = try await LiveSide.open(endpoint: ep, options: liveOptions)
