@@ -184,6 +184,9 @@ public final class DigestFileReader: Sendable {
         guard fstat(fd, &st) == 0 else { throw SlotdiffError(.io, "cannot read \(path): \(String(cString: strerror(errno)))", file: path) }
         size = Int64(st.st_size)
         let pre = try Self.pread(fd, path, offset: 0, count: min(Int(size), DigestFile.preambleSize))
+        if pre.count < DigestFile.magic.count && !pre.isEmpty && DigestFile.magic.starts(with: pre) {
+            throw Self.corrupt(path, size, "cut short: \(size) bytes, in its magic")
+        }
         guard pre.count >= DigestFile.magic.count, Array(pre.prefix(DigestFile.magic.count)) == DigestFile.magic else {
             throw Self.corrupt(path, 0, "not a slotdiff digest file (no \"SLDIGEST\" magic)")
         }

@@ -88,11 +88,13 @@ public struct SlotSample: Sendable, Equatable, CustomStringConvertible {
 /// and a per-key binomial interval would be far too narrow; the per-slot counts carry that
 /// clustering into the variance:
 ///   estimate T = N/n · Σ y_i,  Var(T) = N² · (1 − n/N) · s² / n  (s²: sample variance of y_i),
-///   95% interval T ± q · √Var(T), q = Student's t with n−1 degrees of freedom (1.96 for n > 30),
-/// the lower end raised to the differences actually found. With no difference in the sample the
-/// variance is 0 and says nothing; the upper end is then the rule of three: under 3/n of the
-/// slots hold differences at 95% confidence, so at most 3·N/n differences if each holds one
-/// (a slot holding many is missed by any sample that misses it: the interval cannot see it).
+///   normal interval T ± q · √Var(T), q = Student's t with n−1 degrees of freedom (1.96 beyond 30).
+/// With few differences found that interval is too narrow (Σ y_i is a small count, far from
+/// normal; with none found its variance is 0), so the interval given is its union with the
+/// exact (Garwood) Poisson interval of Σ y_i scaled by N/n — conservative when differences are
+/// spread one a slot, and no narrower than the first otherwise. Its lower end is never below
+/// the differences actually found. A slot holding many differences that the sample misses is
+/// not seen by any sample: the interval cannot account for it.
 public struct SampleEstimate: Sendable, Equatable {
     public var percent: Double
     public var seed: UInt64
@@ -132,9 +134,22 @@ public struct SampleEstimate: Sendable, Equatable {
         let s2 = n > 1 ? ss / Double(n - 1) : 0
         let variance = Double(N) * Double(N) * (1 - Double(n) / Double(N)) * s2 / Double(n)
         let half = Self.t975(n - 1) * variance.squareRoot()
-        low = max(Double(total), estimate - half)
-        high = estimate + half
-        if total == 0 { high = 3 * scale }
+        let poisson = Self.poisson95(total)
+        low = max(Double(total), min(estimate - half, scale * poisson.low))
+        high = max(estimate + half, scale * poisson.high)
+    }
+
+    /// The exact (Garwood) 95% interval of a Poisson mean for a count x: chi-square quantiles
+    /// χ²(0.025; 2x)/2 and χ²(0.975; 2x+2)/2, by the Wilson–Hilferty approximation (within
+    /// 1% from x = 1 on); for x = 0 the upper end is −ln 0.025.
+    static func poisson95(_ x: Int) -> (low: Double, high: Double) {
+        func chi2(_ z: Double, _ k: Double) -> Double {
+            let a = 2 / (9 * k)
+            return k * pow(1 - a + z * a.squareRoot(), 3)
+        }
+        let z = 1.959964
+        if x == 0 { return (0, -log(0.025)) }
+        return (chi2(-z, 2 * Double(x)) / 2, chi2(z, 2 * Double(x) + 2) / 2)
     }
 
     /// Student's t, 0.975 quantile, by degrees of freedom (1.96 beyond 30).
@@ -145,7 +160,7 @@ public struct SampleEstimate: Sendable, Equatable {
         return df <= 30 ? t[df - 1] : 1.96
     }
 
-    public static let method = "cluster sampling of whole slots: N/n * sum of per-slot counts; 95% interval from the sample variance of per-slot counts with finite-population correction (Student's t)"
+    public static let method = "cluster sampling of whole slots: N/n * sum of per-slot counts; 95% interval from the sample variance of per-slot counts with finite-population correction (Student's t), widened to the exact Poisson interval of the count found"
 
     public var json: [String: Any] {
         ["percent": percent, "seed": NSNumber(value: seed), "slots_sampled": sampledSlots, "slots_in_range": populationSlots,

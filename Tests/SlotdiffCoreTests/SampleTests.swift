@@ -15,7 +15,8 @@ import Testing
         // Pinned: a change to the draw would make digests of two versions sample different slots.
         #expect(Array(SlotSample(percent: 0.05, seed: 42).slots(in: nil)) == Self.pinned)
         let runs = a.runs(in: SlotRange(0, 16383))
-        #expect(runs.map { Int($0.upper) - Int($0.lower) + 1 }.reduce(0, +) == 164)
+        let inRuns: Int = runs.map { (r: SlotRange) -> Int in Int(r.upper) - Int(r.lower) + 1 }.reduce(0, +)
+        #expect(inRuns == 164)
         #expect(runs.allSatisfy { r in (r.lower...r.upper).allSatisfy(a.contains) })
         #expect(SlotSample.parsePercent("0.5%") == 0.5 && SlotSample.parsePercent("100") == 100)
         #expect(SlotSample.parsePercent("0%") == nil && SlotSample.parsePercent("101%") == nil && SlotSample.parsePercent("x") == nil)
@@ -59,13 +60,20 @@ import Testing
         #expect(piled.high - piled.low > 2 * (spread.high - spread.low))
     }
 
-    /// Every slot checked: exact counts; nothing found: 0 with a rule-of-three upper end.
+    /// Every slot checked: exact counts; nothing found: 0, with the Poisson upper end for a
+    /// count of 0 (−ln 0.025 ≈ 3.69) scaled to the slots in range.
     @Test func fullAndEmptySamples() {
         let full = SampleEstimate(percent: 100, seed: 1, sampledSlots: 100, populationSlots: 100, perSlot: [37])
         #expect(full.estimate == 37 && full.low == 37 && full.high == 37)
         let none = SampleEstimate(percent: 1, seed: 1, sampledSlots: 164, populationSlots: HashSlot.count, perSlot: [])
         #expect(none.estimate == 0 && none.low == 0)
-        #expect(abs(none.high - 3 * 16384 / 164) < 0.001)
+        #expect(abs(none.high - 3.6889 * 16384 / 164) < 0.01)
+        // Few differences, one a slot: the interval holds the exact Poisson one (7 found in a 1%
+        // sample: about 2.8 to 14.4 times 100).
+        let few = SampleEstimate(percent: 1, seed: 1, sampledSlots: 164, populationSlots: HashSlot.count, perSlot: Array(repeating: 1, count: 7))
+        let p = SampleEstimate.poisson95(7)
+        #expect(abs(p.low - 2.814) < 0.05 && abs(p.high - 14.423) < 0.1)
+        #expect(few.low <= p.low * 16384 / 164 + 0.001 && few.high >= p.high * 16384 / 164 - 0.001)
     }
 }
 
