@@ -145,8 +145,8 @@ struct DigestLiveTests {
 
             for port in 17660...17662 { try TestServers.cli(port: port, ["CONFIG", "RESETSTAT"]) }
             try digest("redis://127.0.0.1:17660", "cluster10.slotdiff", ["--sample", "10%", "--seed", "5"])
-            // Valkey 8 nodes walk slot-ordered SCAN cursors over the drawn slots: one SCAN per
-            // run of drawn slots at least, never a full walk of every node.
+            // Valkey 8 nodes walk slot-ordered SCAN cursors from each run of drawn slots: at
+            // least one SCAN per run.
             let scans = try (17660...17662).map { try TestServers.calls(port: $0, "scan") }.reduce(0, +)
             let runs = SlotSample(percent: 10, seed: 5).runs(in: SlotRange.all).count
             #expect(scans >= runs, "\(scans) SCAN calls for \(runs) runs of slots")
