@@ -8,7 +8,7 @@ public struct DigestOptions: Sendable {
     public var mode: CompareMode = .digest
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Slot-range passes (nil: one per `keysPerPass` keys of a live side; dump files: one per
-    /// 64 MiB of dump), so that one pass's records are held at a time.
+    /// 16 MiB of dump), so that one pass's records are held at a time.
     public var passes: Int?
     public var keysPerPass = 250_000
     public var progress: CheckProgress?
@@ -36,7 +36,9 @@ public enum DigestRun {
                 passes = ((try await side.keyCount() ?? 0) + options.keysPerPass - 1) / options.keysPerPass
             } else if let d = side as? DumpFileSource {
                 let bytes = d.files.paths.compactMap { (try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? nil }.reduce(0, +)
-                passes = bytes / (64 << 20) + 1
+                // Spilling costs the same whatever the pass count (each record is written and
+                // read once), so passes are small: at most 16 MiB of dump each.
+                passes = bytes / (16 << 20) + 1
             }
         }
         passes = max(1, min(passes, 1024, width))
