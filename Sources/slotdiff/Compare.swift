@@ -381,7 +381,8 @@ extension Slotdiff {
             discussion: """
                 SOURCE and TARGET are servers (redis://[user[:password]@]host[:port][/db], rediss:// for TLS; \
                 a cluster is found from any one node) or dump files (.rdb, .rdb.zst, - for standard input; several \
-                files for one side separated by commas, or a directory of dumps, one per shard). Passwords can come \
+                files for one side separated by commas, or a directory of dumps, one per shard) or digest files written \
+                by slotdiff digest (FILE.slotdiff). Passwords can come \
                 from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD instead of the URL.
                 """
         )

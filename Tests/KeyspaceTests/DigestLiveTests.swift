@@ -157,4 +157,41 @@ struct DigestLiveTests {
             #expect(keys > 0 && keys < n)
         }
     }
+
+    /// A check of a live server against a digest file, sampled and in passes, killed after its
+    /// first pass and resumed: the same lines, counts and estimate as a run not stopped.
+    @Test func digestSideCheckResumes() async throws {
+        try await offPool { [self] in
+            try TestServers.start("dg-rs", .redis7, port: 17652, load: TestPaths.fixture("drift-source.rdb"))
+            defer { TestServers.stop("dg-rs") }
+            try digest(TestPaths.fixture("drift-target.rdb"), "t.slotdiff")
+            let common = ["compare", "redis://127.0.0.1:17652", path("t.slotdiff"), "--passes", "4", "--round-delay", "20ms",
+                          "--sample", "50%", "--seed", "2", "--quiet", "--json"]
+            let whole = try slotdiff(common + ["--out", path("whole.jsonl.zst")])
+            #expect(whole.status == 1, "\(whole.stderr)")
+            var want: [String] = []
+            try DiffLogReader(path: path("whole.jsonl.zst")).forEach { want.append($0.jsonLine()) }
+            let wantSample = try #require(try summary(whole)["sample"] as? [String: Any])
+
+            let log = path("killed.jsonl.zst"), checkpoint = path("killed.checkpoint.json")
+            let bg = try Background(TestPaths.slotdiffBinary, common + ["--qps", "250", "--batch", "8", "--out", log])
+            for _ in 0..<1500 {
+                if let d = FileManager.default.contents(atPath: checkpoint),
+                   let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                   ((o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2) >= 1 { break }
+                usleep(20_000)
+            }
+            bg.signal(SIGKILL)
+            #expect(bg.wait().status == 128 + SIGKILL)
+            let resumed = try slotdiff(common + ["--out", log, "--resume"])
+            #expect(resumed.status == 1, "\(resumed.stdout) \(resumed.stderr)")
+            var got: [String] = []
+            try DiffLogReader(path: log).forEach { got.append($0.jsonLine()) }
+            #expect(got.count == want.count && Set(got) == Set(want))
+            let gotSample = try #require(try summary(resumed)["sample"] as? [String: Any])
+            for k in ["differences_found", "slots_with_differences", "estimate", "interval_95"] {
+                #expect("\(gotSample[k] ?? "-")" == "\(wantSample[k] ?? "-")", "\(k)")
+            }
+        }
+    }
 }
