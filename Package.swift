@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .target(name: "Keyspace", dependencies: [
-            "HashSlots", "SlotdiffCore", "RDB", "RESP",
+            "HashSlots", "SlotdiffCore", "RDB", "RESP", "CZstd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),

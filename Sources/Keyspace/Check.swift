@@ -27,11 +27,12 @@ public struct CheckOptions: Sendable {
     public var databaseMap = DatabaseMap()
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
-    /// live side (dump files alone: one pass).
+    /// side that knows its size before reading — a live side, a digest file (dump files alone:
+    /// one pass).
     public func passCount(source: any KeyspaceSource, target: any KeyspaceSource) async throws -> Int {
         if let passes { return passes }
         var keys = 0
-        for side in [source, target] where side.isLive { keys = max(keys, try await side.keyCount() ?? 0) }
+        for side in [source, target] { keys = max(keys, try await side.keyCount() ?? 0) }
         return max(1, min(1024, (keys + keysPerPass - 1) / keysPerPass))
     }
 
@@ -50,12 +51,16 @@ public struct CheckResult: Codable, Sendable {
     public var passes = 1
     /// Passes left undone because a stop was asked for (Ctrl-C); 0 for a complete check.
     public var passesLeft = 0
+    /// A sampled check (`--sample`): differences reported per slot (slots without any left
+    /// out), from which the estimate for the whole keyspace is made. Nil otherwise.
+    public var slotDifferences: [Int: Int]?
 
     public mutating func add(_ o: CheckResult) {
         counts = counts + o.counts
         filteredOut += o.filteredOut
         emptySkipped += o.emptySkipped
         firstRoundDifferences += o.firstRoundDifferences
+        if let more = o.slotDifferences { slotDifferences = (slotDifferences ?? [:]).merging(more, uniquingKeysWith: +) }
         for (i, v) in o.resolvedPerRound.enumerated() {
             if i < resolvedPerRound.count { resolvedPerRound[i] += v } else { resolvedPerRound.append(v) }
         }
@@ -178,7 +183,13 @@ public enum Check {
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
     static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
-                        stop: @escaping @Sendable () -> Bool, emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+                        stop: @escaping @Sendable () -> Bool, emit report: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+        // A sampled check counts what it reports per slot, for its estimate.
+        var perSlot: [Int: Int]? = options.filter.sample == nil ? nil : [:]
+        let emit: (Difference) throws -> Void = { d in
+            perSlot?[Int(d.slot), default: 0] += 1
+            try report(d)
+        }
         let read = ReadContext(filter: options.filter, mode: options.mode, workers: options.workers, progress: options.progress, stop: stop)
         // Both sides are read at the same time: less time between the two reads of a key.
         let (keptSource, keptTarget) = (kept[0], kept[1])
@@ -213,7 +224,10 @@ public enum Check {
         result.filteredOut = src.filteredOut + dst.filteredOut
         result.emptySkipped = src.emptySkipped + dst.emptySkipped
         result.firstRoundDifferences = counts.totalDifferences
-        guard anyLive else { return result }
+        guard anyLive else {
+            result.slotDifferences = perSlot
+            return result
+        }
 
         // Re-check rounds: a difference is reported only if it is still there in every round.
         for _ in 0..<options.rounds where found.contains(where: { $0.kind != .duplicate }) {
@@ -254,6 +268,7 @@ public enum Check {
         }
         final.matched = counts.compared - found.filter { $0.kind != .duplicate && comparedFirst.contains(Self.identity($0)) }.count
         result.counts = final
+        result.slotDifferences = perSlot
         return result
     }
 

@@ -8,6 +8,9 @@ public struct KeyFilter: Sendable {
     /// The slots of the current pass of a check read in several passes: keys outside it are
     /// read in another pass (not filtered out, not counted).
     public var pass: SlotRange?
+    /// `--sample`: only these slots are looked at. Like a pass, keys of the other slots are
+    /// skipped before anything is read of them, and not counted as filtered out.
+    public var sample: SlotSample?
 
     public init(dbs: Set<Int>? = nil, match: GlobPattern? = nil, types: Set<ValueType>? = nil, slots: SlotRange? = nil) {
         self.dbs = dbs
@@ -17,7 +20,7 @@ public struct KeyFilter: Sendable {
     }
 
     @inlinable
-    public func inPass(_ slot: UInt16) -> Bool { pass?.contains(slot) ?? true }
+    public func inPass(_ slot: UInt16) -> Bool { (pass?.contains(slot) ?? true) && (sample?.contains(slot) ?? true) }
 
     /// The slots to read in this pass: `--slots` within the pass.
     public var readSlots: SlotRange? {

@@ -29,6 +29,8 @@ public struct Summary: Sendable {
     public var databaseMap: String?
     /// Set when the run was stopped (Ctrl-C) with passes left: a partial result.
     public var interruptedPassesLeft: Int?
+    /// A sampled check (`--sample`): its estimate for the whole keyspace.
+    public var sample: SampleEstimate?
 
     /// Live checks: differences of the first pass, and how many each re-check round cleared.
     public struct Recheck: Sendable {
@@ -84,8 +86,8 @@ public struct Summary: Sendable {
             ("source", "\(source.spec) (\(counts.sourceKeys) keys)"),
             ("target", "\(target.spec) (\(counts.targetKeys) keys)"),
             ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal"),
-        ] + (databaseMap.map { [("databases", "source:target \($0) (the log names keys by the target's database)")] } ?? []) + [
         ]
+        if let m = databaseMap { rows.append(("databases", "source:target \(m) (the log names keys by the target's database)")) }
         for k in DifferenceKind.allCases {
             let n = counts.differences[k] ?? 0
             if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }
@@ -106,7 +108,15 @@ public struct Summary: Sendable {
             for read in side.inputs.compactMap({ $0["read"] }) { rows.append(("\(name) read", read)) }
         }
         for w in warnings { rows.append(("WARNING", w)) }
-        rows.append(("result", counts.totalDifferences == 0 ? "MATCH" : "\(counts.totalDifferences) DIFFERENCES"))
+        if let e = sample {
+            rows.append(("sample", "\(SlotSample.format(e.percent))% of the slots (seed \(e.seed)): \(e.sampledSlots) of \(e.populationSlots) slots checked, "
+                         + "\(e.found) differences in \(e.slotsWithDifferences) of them"))
+            rows.append(("ESTIMATE", e.sampledSlots >= e.populationSlots ? "every slot was checked: the counts above are exact"
+                         : String(format: "about %.0f differences in all %d slots (95%% interval %.0f to %.0f); an estimate from a sample, not a full check",
+                                  e.estimate, e.populationSlots, e.low.rounded(.down), e.high.rounded(.up))))
+        }
+        let inSample = sample.map { $0.sampledSlots < $0.populationSlots } == true ? " in the sampled slots" : ""
+        rows.append(("result", counts.totalDifferences == 0 ? "MATCH\(inSample)" : "\(counts.totalDifferences) DIFFERENCES\(inSample)"))
         rows.append(("time", String(format: "%.2f s", seconds)))
         if let log { rows.append(("log", log)) }
         let w = rows.map(\.0.count).max() ?? 0
@@ -120,7 +130,7 @@ extension Summary: Codable {
         case result, source, target, compared, matched, expired, differences, log, warnings, mode, passes, recheck, seconds
         case differencesTotal = "differences_total", differencesByType = "differences_by_type", filteredOut = "filtered_out"
         case emptySkipped = "empty_collections_skipped", ttlToleranceMs = "ttl_tolerance_ms", startedAt = "started_at"
-        case passesLeft = "passes_left", databaseMap = "database_map"
+        case passesLeft = "passes_left", databaseMap = "database_map", sample
     }
 
     struct SideFile: Codable {
@@ -166,6 +176,7 @@ extension Summary: Codable {
         try c.encode(passes, forKey: .passes)
         try c.encodeIfPresent(interruptedPassesLeft, forKey: .passesLeft)
         try c.encodeIfPresent(databaseMap, forKey: .databaseMap)
+        try c.encodeIfPresent(sample, forKey: .sample)
         try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound) },
                               forKey: .recheck)
     }
@@ -203,6 +214,7 @@ extension Summary: Codable {
         passes = try c.decode(Int.self, forKey: .passes)
         interruptedPassesLeft = try c.decodeIfPresent(Int.self, forKey: .passesLeft)
         databaseMap = try c.decodeIfPresent(String.self, forKey: .databaseMap)
+        sample = try c.decodeIfPresent(SampleEstimate.self, forKey: .sample)
         recheck = try c.decodeIfPresent(RecheckFile.self, forKey: .recheck).map {
             Recheck(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound)
         }

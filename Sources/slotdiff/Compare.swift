@@ -195,6 +195,8 @@ struct CheckArguments: ParsableArguments {
 
     @OptionGroup var live: LiveArguments
 
+    @OptionGroup var sampling: SampleOptions
+
     @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
     var allowEmpty = false
 
@@ -210,6 +212,7 @@ struct CheckArguments: ParsableArguments {
         options.allowEmpty = allowEmpty
         options.databaseMap = try filters.databaseMap()
         options.filter = try filters.filter()
+        options.filter.sample = sampling.slotSample()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
         options.mode = live.mode
         options.rounds = max(0, live.rounds)
@@ -241,7 +244,8 @@ extension Slotdiff {
             discussion: """
                 SOURCE and TARGET are servers (redis://[user[:password]@]host[:port][/db], rediss:// for TLS; \
                 a cluster is found from any one node) or dump files (.rdb, .rdb.zst, - for standard input; several \
-                files for one side separated by commas, or a directory of dumps, one per shard). Passwords can come \
+                files for one side separated by commas, or a directory of dumps, one per shard) or digest files written \
+                by slotdiff digest (FILE.slotdiff). Passwords can come \
                 from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD instead of the URL.
                 """
         )
@@ -284,6 +288,7 @@ extension Slotdiff {
             outputs.forceUnlock = forceUnlock
             let session: CheckSession
             do { session = try check.session(outputs) } catch { throw fail(SlotdiffError.of(error).description) }
+            check.sampling.announce()
             let interrupt = Interrupt.install()
             let progress = CheckProgress()
             let display = quiet ? nil : ProgressDisplay.start(progress)

@@ -79,7 +79,7 @@ extension Slotdiff {
                 if access(dir, W_OK | X_OK) != 0 { throw SlotdiffError(.usage, "--dir \(dir): cannot create files in it: \(Outputs.reason())") }
                 try CheckSession.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
                                                  OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
-                                                files: files)
+                                                files: files, digests: [check.source, check.target].filter(DigestFile.isDigest))
                 // One watch per directory, for the whole watch: its runs' logs and trend.json
                 // are written by this one process (the runs themselves take no lock).
                 lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
@@ -91,6 +91,7 @@ extension Slotdiff {
             if resume, let data = FileManager.default.contents(atPath: trendPath) {
                 do { trend = try DriftTrend(json: data) } catch { throw fail("--resume: \(trendPath) is not a watch's trend.json") }
             }
+            check.sampling.announce()
             let interrupt = Interrupt.install()
             var metrics: WatchMetrics?
             if let metricsPort {

@@ -416,7 +416,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         return out
     }
 
-    /// On a cluster node, the slot ranges it serves (within `--slots`, `--shard` and the pass)
+    /// On a cluster node, the slot ranges it serves (within `--slots`, `--shard`, `--sample` and the pass)
     /// and the slots it is importing, so only those slots are listed. Nil: a standalone server,
     /// listed whole.
     private func slotUnits(for node: LiveNode, filter: KeyFilter) async throws -> [SlotRange]? {
@@ -424,10 +424,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
         var ranges = topology.shards[i].slots.map { SlotRange($0.lowerBound.rawValue, $0.upperBound.rawValue) }
         ranges += try await node.importingSlots().map { SlotRange($0, $0) }
         let wanted = filter.readSlots
-        return ranges.compactMap { r in
+        let units = ranges.compactMap { r -> SlotRange? in
             let lo = max(r.lower, wanted?.lower ?? 0), hi = min(r.upper, wanted?.upper ?? SlotRange.all.upper)
             return lo <= hi ? SlotRange(lo, hi) : nil
         }
+        // A sample (--sample) lists only its slots: each run of drawn slots is one unit.
+        guard let sample = filter.sample else { return units }
+        return units.flatMap { sample.runs(in: $0) }
     }
 
     private func nodeFor(key: [UInt8]) -> Int {

@@ -83,9 +83,10 @@ public struct CheckSession: Sendable {
         (try listFiles(source.spec), try listFiles(target.spec))
     }
 
-    /// Refuses outputs that would overwrite an input or each other, or that cannot be written.
-    public static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?)) throws {
-        var inputs: [(what: String, path: String)] = []
+    /// Refuses outputs that would overwrite an input (a dump file, a digest file) or each other,
+    /// or that cannot be written.
+    public static func checkOutputs(_ outputs: [OutputFile], files: (source: DumpFiles?, target: DumpFiles?), digests: [String] = []) throws {
+        var inputs: [(what: String, path: String)] = digests.map { ("the digest file", $0) }
         for (name, f) in [("source", files.source), ("target", files.target)] {
             for p in f?.paths ?? [] where p != "-" { inputs.append(("the \(name) dump file", p)) }
         }
@@ -114,6 +115,7 @@ public struct CheckSession: Sendable {
                       f.slots?.description ?? "",
                       "\(options.rule.ttlToleranceMs)", options.mode.rawValue]
         if !options.databaseMap.isEmpty { fields.append(options.databaseMap.description) }
+        if let sample = f.sample { fields.append(sample.settings) }
         return fields.joined(separator: "|")
     }
 
@@ -148,7 +150,7 @@ public struct CheckSession: Sendable {
         try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: outputs.summary)]
                               + (outputs.checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
                               + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
-                              files: files)
+                              files: files, digests: [source.spec, target.spec].filter(DigestFile.isDigest))
         // Held from here to the end of the run, however it ends; nothing has been written yet.
         let locks = try RunLocks.acquire(lockTargets, force: outputs.forceUnlock)
         defer { locks.release() }
@@ -160,9 +162,9 @@ public struct CheckSession: Sendable {
         if let a = files.source, let b = files.target, (a.paths + b.paths).filter({ $0 == "-" }).count > 1 {
             throw SlotdiffError(.usage, "standard input (-) can be read for one file only")
         }
-        var src = try await openSide(source, files: files.source, live: live)
+        var src = try await openSide(source, files: files.source, live: live, filter: options.filter, mode: options.mode)
         await opened.add(src)
-        let dst = try await openSide(target, files: files.target, live: live)
+        let dst = try await openSide(target, files: files.target, live: live, filter: options.filter, mode: options.mode)
         await opened.add(dst)
         if !options.databaseMap.isEmpty {
             let map = options.databaseMap
@@ -248,6 +250,8 @@ public struct CheckSession: Sendable {
         }
         s.mode = options.mode.rawValue
         if !options.databaseMap.isEmpty { s.databaseMap = options.databaseMap.description }
+        s.sample = options.filter.sample?.estimate(range: options.filter.slots, perSlot: result.slotDifferences,
+                                                   total: result.counts.totalDifferences)
         try Outputs.write(Data((s.json() + "\n").utf8), to: outputs.summary)
         return s
     }
