@@ -38,8 +38,10 @@ public enum DigestFile {
         if spec.hasPrefix("redis://") || spec.hasPrefix("rediss://") || spec.hasPrefix("valkey://") || spec.hasPrefix("valkeys://") { return false }
         if spec == "-" || spec.contains(",") { return false }
         if spec.hasSuffix(".slotdiff") { return true }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), !isDir.boolValue,
+        // Only a regular file is opened to look: opening a FIFO (a dump streamed in) would wait
+        // for its writer, and reading it would take bytes the dump reader needs.
+        var st = stat()
+        guard stat(spec, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
               let fh = FileHandle(forReadingAtPath: spec) else { return false }
         defer { try? fh.close() }
         return Array(fh.readData(ofLength: magic.count)) == magic
