@@ -23,7 +23,7 @@ public struct CheckOptions: Sendable {
     /// A check in which neither side held a key (after the filters) is a match; without this,
     /// it is an error: a wrong URL, database or filter would otherwise pass as a match.
     public var allowEmpty = false
-    /// The source's databases compared with other numbers on the target (`--map-db`).
+    /// The source's databases compared with other numbers on the target (`--db-map`).
     public var databaseMap = DatabaseMap()
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest

@@ -1,7 +1,7 @@
 import HashSlots
 import SlotdiffCore
 
-/// A side compared under other database numbers (`--map-db 3:0`: the source's database 3 is
+/// A side compared under other database numbers (`--db-map 3=0`: the source's database 3 is
 /// compared with the target's database 0 — a standalone server moving to a cluster, which has
 /// only database 0). Only the mapped databases are read; records leave with the compared
 /// numbers, and keys read again go back to the side under its own.
@@ -58,7 +58,7 @@ public final class RenumberedSource: KeyspaceSource {
     public func close() async { await inner.close() }
 }
 
-/// `--map-db SOURCE:TARGET` pairs: the source's database SOURCE is compared with the target's
+/// `--db-map SOURCE=TARGET` pairs: the source's database SOURCE is compared with the target's
 /// database TARGET. Each database appears once on each side.
 public struct DatabaseMap: Sendable, Equatable {
     public private(set) var pairs: [(source: Int, target: Int)]
@@ -70,17 +70,17 @@ public struct DatabaseMap: Sendable, Equatable {
         self.pairs = pairs
         for (name, values) in [("source", pairs.map(\.source)), ("target", pairs.map(\.target))] {
             if let bad = values.first(where: { $0 < 0 || $0 > 65535 }) {
-                throw SlotdiffError(.usage, "--map-db: database \(bad) of the \(name): a database number is 0 to 65535")
+                throw SlotdiffError(.usage, "--db-map: database \(bad) of the \(name): a database number is 0 to 65535")
             }
             if Set(values).count != values.count {
-                throw SlotdiffError(.usage, "--map-db: a \(name) database is named twice (each is compared with one database of the other side)")
+                throw SlotdiffError(.usage, "--db-map: a \(name) database is named twice (each is compared with one database of the other side)")
             }
         }
     }
 
     public var isEmpty: Bool { pairs.isEmpty }
     public var sourceToTarget: [Int: Int] { Dictionary(uniqueKeysWithValues: pairs.map { ($0.source, $0.target) }) }
-    public var description: String { pairs.map { "\($0.source):\($0.target)" }.joined(separator: ",") }
+    public var description: String { pairs.map { "\($0.source)=\($0.target)" }.joined(separator: ",") }
 
     public static func == (a: DatabaseMap, b: DatabaseMap) -> Bool { a.description == b.description }
 }

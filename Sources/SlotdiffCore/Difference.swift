@@ -20,6 +20,8 @@ public struct Difference: Sendable, Equatable {
     /// For `duplicate`: which side, and the two origins (files) that hold the key.
     public var side: Side?
     public var origins: [String]?
+    /// Under `--db-map`: the database the key is in on the source (`db` is the target's).
+    public var sourceDb: Int?
 
     public init(kind: DifferenceKind, db: Int, slot: UInt16, key: [UInt8], source: SideState?, target: SideState?,
                 side: Side? = nil, origins: [String]? = nil) {

@@ -28,7 +28,9 @@ enum JSONText {
 extension Difference {
     /// The diff-log line for this difference (without the newline).
     public func jsonLine() -> String {
-        var s = "{\"kind\":\"\(kind.rawValue)\",\"db\":\(db),\"slot\":\(slot),"
+        var s = "{\"kind\":\"\(kind.rawValue)\",\"db\":\(db),"
+        if let sourceDb { s += "\"source_db\":\(sourceDb)," }
+        s += "\"slot\":\(slot),"
         if let t = keyText {
             s += "\"key\":"
             JSONText.quoted(t, into: &s)
@@ -81,5 +83,6 @@ extension Difference {
                   key: key, source: try side("source"), target: try side("target"),
                   side: (obj["side"] as? String).flatMap(Side.init(rawValue:)),
                   origins: obj["origins"] as? [String])
+        sourceDb = (obj["source_db"] as? NSNumber)?.intValue
     }
 }

@@ -144,7 +144,7 @@ public final class KeyTable: @unchecked Sendable {
     public func renumberDatabases(_ renumber: (Int) -> Int?) throws {
         for i in 0..<count {
             guard let db = renumber(Int(entries[i].db)) else {
-                throw SlotdiffError(.inconsistent, "\(origin): a key of database \(entries[i].db) was read, which no --map-db names")
+                throw SlotdiffError(.inconsistent, "\(origin): a key of database \(entries[i].db) was read, which no --db-map names")
             }
             entries[i].db = UInt16(truncatingIfNeeded: db)
         }

@@ -25,7 +25,7 @@ public struct Summary: Sendable {
     public var startedAt = Date()
     public var mode = "digest"
     public var passes = 1
-    /// `--map-db` pairs, `SOURCE:TARGET,…`: the log names keys by the target's database.
+    /// `--db-map` pairs, `SOURCE=TARGET,…`: log lines name the target's database (`db`) and the source's (`source_db`).
     public var databaseMap: String?
     /// Set when the run was stopped (Ctrl-C) with passes left: a partial result.
     public var interruptedPassesLeft: Int?
@@ -87,7 +87,7 @@ public struct Summary: Sendable {
             ("target", "\(target.spec) (\(counts.targetKeys) keys)"),
             ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal"),
         ]
-        if let m = databaseMap { rows.append(("databases", "source:target \(m) (the log names keys by the target's database)")) }
+        if let m = databaseMap { rows.append(("databases", "source=target \(m) (log lines: db is the target's, source_db the source's)")) }
         for k in DifferenceKind.allCases {
             let n = counts.differences[k] ?? 0
             if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }

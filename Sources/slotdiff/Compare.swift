@@ -24,8 +24,8 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "Check the I-th of N equal slot ranges (0-based, e.g. 2/4), so N processes split one check.")
     var shard: ShardArg?
 
-    @Option(name: .customLong("map-db"), help: "Compare the source's database S with the target's database T (S:T, repeatable; e.g. 3:0 for a standalone source moving to a cluster). Only the named databases are compared.")
-    var mapDB: [DatabasePair] = []
+    @Option(name: .customLong("db-map"), help: "Compare the source's database S with the target's database T (S=T, repeatable; e.g. 3=0 for a standalone source moving to a cluster). Only the named databases are compared.")
+    var dbMap: [DatabasePair] = []
 
     func validate() throws {
         if let shard {
@@ -40,7 +40,7 @@ struct FilterOptions: ParsableArguments {
             }
         }
         if let bad = dbs.first(where: { $0 < 0 }) { throw ValidationError("--db \(bad): a database number is 0 or more") }
-        if !mapDB.isEmpty && !dbs.isEmpty { throw ValidationError("--db and --map-db together: --map-db names the databases compared") }
+        if !dbMap.isEmpty && !dbs.isEmpty { throw ValidationError("--db and --db-map together: --db-map names the databases compared") }
         _ = try databaseMap()
     }
 
@@ -65,18 +65,18 @@ struct FilterOptions: ParsableArguments {
 
 extension FilterOptions {
     func databaseMap() throws -> DatabaseMap {
-        do { return try DatabaseMap(mapDB.map { (source: $0.source, target: $0.target) }) } catch let e as SlotdiffError {
+        do { return try DatabaseMap(dbMap.map { (source: $0.source, target: $0.target) }) } catch let e as SlotdiffError {
             throw ValidationError(e.message)
         }
     }
 }
 
-/// `S:T` of `--map-db`.
+/// `S=T` of `--db-map`.
 struct DatabasePair: ExpressibleByArgument {
     var source: Int
     var target: Int
     init?(argument: String) {
-        guard let (s, t) = integerPair(argument, ":") else { return nil }
+        guard let (s, t) = integerPair(argument, "=") else { return nil }
         source = s
         target = t
     }

@@ -183,25 +183,26 @@ struct FailClosedTests {
             #expect(file.run.status == 1, "\(file.run.stderr)")
             #expect(file.diffs.count == 100 && file.diffs.allSatisfy { $0.kind == .missing && $0.db == 3 }, "\(file.kinds.prefix(3))")
 
-            // --map-db 3:0: the source's database 3 compared with the cluster's database 0, live
+            // --db-map 3=0: the source's database 3 compared with the cluster's database 0, live
             // and from the dump; differences are read again in database 3 on the source (were
             // they looked for in its database 0, which holds the cluster's values, they would clear).
-            let mapped = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--map-db", "3:0"])
+            let mapped = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--db-map", "3=0"])
             #expect(mapped.run.status == 0, "\(mapped.run.stderr)")
             #expect(mapped.sourceKeys == 100 && mapped.targetKeys == 100)
-            #expect(mapped.summary["database_map"] as? String == "3:0")
-            let fromDump = try compare(dump, "redis://127.0.0.1:17530", ["--map-db", "3:0"])
+            #expect(mapped.summary["database_map"] as? String == "3=0")
+            let fromDump = try compare(dump, "redis://127.0.0.1:17530", ["--db-map", "3=0"])
             #expect(fromDump.run.status == 0 && fromDump.sourceKeys == 100, "\(fromDump.run.stderr)")
             try TestServers.cli(port: 17521, ["-n", "3", "SET", "k:7", "changed"])
             try TestServers.cli(port: 17521, ["-n", "3", "DEL", "k:8"])
-            let drifted = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--map-db", "3:0"])
+            let drifted = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--db-map", "3=0"])
             #expect(drifted.run.status == 1, "\(drifted.run.stderr)")
-            #expect(Set(drifted.diffs.map { "\($0.kind.rawValue) \($0.db) \($0.displayKey)" }) == ["value 0 k:7", "extra 0 k:8"],
+            #expect(Set(drifted.diffs.map { "\($0.kind.rawValue) \($0.db) \($0.sourceDb ?? -1) \($0.displayKey)" }) == ["value 0 3 k:7", "extra 0 3 k:8"],
                     "\(drifted.kinds)")
             // The reverse direction: the cluster's database 0 as the standalone side's database 3.
-            let reverse = try compare("redis://127.0.0.1:17530", "redis://127.0.0.1:17521", ["--map-db", "0:3"])
-            #expect(reverse.run.status == 1 && reverse.diffs.count == 2 && reverse.diffs.allSatisfy { $0.db == 3 }, "\(reverse.run.stderr)")
-            for bad in [["--map-db", "3:0", "--map-db", "0:1"], ["--map-db", "3:0", "--db", "0"], ["--map-db", "3:0", "--map-db", "3:1"]] {
+            let reverse = try compare("redis://127.0.0.1:17530", "redis://127.0.0.1:17521", ["--db-map", "0=3"])
+            #expect(reverse.run.status == 1 && reverse.diffs.count == 2 && reverse.diffs.allSatisfy { $0.db == 3 && $0.sourceDb == 0 },
+                    "\(reverse.run.stderr)")
+            for bad in [["--db-map", "3=0", "--db-map", "0=1"], ["--db-map", "3=0", "--db", "0"], ["--db-map", "3=0", "--db-map", "3=1"]] {
                 let o = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", bad)
                 #expect(o.run.status == 2, "\(bad): \(o.run.stderr)")
             }

@@ -169,10 +169,10 @@ public struct CheckSession: Sendable {
         if !options.databaseMap.isEmpty {
             let map = options.databaseMap
             if options.filter.dbs != nil {
-                throw SlotdiffError(.usage, "--db and --map-db together: --map-db names the databases compared")
+                throw SlotdiffError(.usage, "--db and --db-map together: --db-map names the databases compared")
             }
             if dst.isCluster, let p = map.pairs.first(where: { $0.target != 0 }) {
-                throw SlotdiffError(.usage, "--map-db \(p.source):\(p.target): the target is a cluster, which has only database 0")
+                throw SlotdiffError(.usage, "--db-map \(p.source)=\(p.target): the target is a cluster, which has only database 0")
             }
             src = RenumberedSource(src, map: map.sourceToTarget)
             options.filter.dbs = Set(map.pairs.map(\.target))
@@ -212,6 +212,7 @@ public struct CheckSession: Sendable {
             .init(spec: RedisEndpoint.redact(s.spec), inputs: inputs,
                   skipped: (f?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] })
         }
+        let sourceDatabase = Dictionary(uniqueKeysWithValues: options.databaseMap.pairs.map { ($0.target, $0.source) })
         // Written before any pass, so a run stopped before its first pass ends can be resumed too.
         if !resume { try save() }
         let result = try await Check.run(source: src, target: dst, options: options, passDone: { i, r in
@@ -221,6 +222,9 @@ public struct CheckSession: Sendable {
             state!.logBytes = log.size()
             try save()
         }, stop: stop) { d in
+            var d = d
+            // Under --db-map the log keeps both databases: `db` the target's, `source_db` the source's.
+            d.sourceDb = sourceDatabase[d.db]
             try log.write(d)
             observe(d)
         }
