@@ -23,6 +23,11 @@ public struct CheckOptions: Sendable {
     /// A check in which neither side held a key (after the filters) is a match; without this,
     /// it is an error: a wrong URL, database or filter would otherwise pass as a match.
     public var allowEmpty = false
+    /// `value` and `type` differences explained element by element (`Explain`), the first
+    /// this many of the run; 0: none. Only when values are digested (`--mode digest`).
+    public var explain = 1000
+    /// What an explanation may keep in memory.
+    public var explainBound = ExplainBound()
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
     /// live side (dump files alone: one pass).
@@ -106,6 +111,7 @@ public enum Check {
         }
         var total: CheckResult?
         var left = 0
+        var explainLeft = options.mode == .digest ? max(0, options.explain) : 0
         for i in 0..<passes {
             let r: CheckResult
             if let done = options.donePasses[i] {
@@ -116,7 +122,7 @@ public enum Check {
             } else {
                 var o = options
                 o.filter.pass = passes > 1 ? range(i) : nil
-                r = try await runPass(source: source, target: target, options: o, kept: kept, stop: stop, emit: emit)
+                r = try await runPass(source: source, target: target, options: o, kept: kept, stop: stop, explainLeft: &explainLeft, emit: emit)
                 try passDone(i, r)
             }
             options.progress?.passDone()
@@ -160,7 +166,8 @@ public enum Check {
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
     static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
-                        stop: @escaping @Sendable () -> Bool, emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+                        stop: @escaping @Sendable () -> Bool, explainLeft: inout Int,
+                        emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         let read = ReadContext(filter: options.filter, mode: options.mode, workers: options.workers, progress: options.progress, stop: stop)
         // Both sides are read at the same time: less time between the two reads of a key.
         async let sourceRecords = source.records(read, kept: kept[0])
@@ -183,14 +190,23 @@ public enum Check {
         // Keys both sides held in the first round that differed: `matched` is what is left of
         // `compared` once those still different are taken away.
         var comparedFirst = Set<[UInt8]>()
+        // Sides that do not change: value and type differences are held back to be explained
+        // once the pass is compared (one more read of each side for all of them).
+        var held: [Difference] = []
+        let budget = explainLeft
         var counts = try comparer.compare(source: src.tables, target: dst.tables,
                                           inFileDuplicates: sided(src.duplicates, .source) + sided(dst.duplicates, .target)) { d in
             if anyLive {
                 found.append(d)
                 if d.kind == .type || d.kind == .value || d.kind == .ttl { comparedFirst.insert(Self.identity(d)) }
+            } else if Self.explains(d), held.count < budget {
+                held.append(d)
             } else {
                 try emit(d)
             }
+        }
+        if !anyLive {
+            for d in try await explained(held, source: source, target: target, options: options, left: &explainLeft) { try emit(d) }
         }
         var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
         result.filteredOut = src.filteredOut + dst.filteredOut
@@ -231,6 +247,7 @@ public enum Check {
         var final = counts
         final.differences = [:]
         final.differencesByType = [:]
+        found = try await explained(found, source: source, target: target, options: options, left: &explainLeft)
         for d in found {
             final.add(d)
             try emit(d)
@@ -238,6 +255,28 @@ public enum Check {
         final.matched = counts.compared - found.filter { $0.kind != .duplicate && comparedFirst.contains(Self.identity($0)) }.count
         result.counts = final
         return result
+    }
+
+    static func explains(_ d: Difference) -> Bool { d.kind == .value || d.kind == .type }
+
+    /// The differences with the first `left` value and type differences explained: their keys
+    /// read again from both sides at once after the check decided they persist, each diffed
+    /// element by element; `left` goes down by those explained.
+    static func explained(_ ds: [Difference], source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
+                          left: inout Int) async throws -> [Difference] {
+        var picked: [Int] = []
+        for (i, d) in ds.enumerated() where picked.count < left && explains(d) { picked.append(i) }
+        if picked.isEmpty { return ds }
+        let keys = picked.map { (db: ds[$0].db, key: ds[$0].key) }
+        async let s = source.values(keys, bound: options.explainBound)
+        async let t = target.values(keys, bound: options.explainBound)
+        let (sv, tv) = try await (s, t)
+        var out = ds
+        for (n, i) in picked.enumerated() {
+            out[i].detail = Explain.detail(for: ds[i], source: sv[n], target: tv[n])
+        }
+        left -= picked.count
+        return out
     }
 
     /// A key and its database as one value (the database as two leading bytes).
