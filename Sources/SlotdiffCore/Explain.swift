@@ -211,7 +211,8 @@ public enum Explain {
         var changed: [JSONValue] = []
         for k in a.keys.sorted() {
             guard let x = a[k], let y = b[k], x != y else { continue }
-            changed.append(.object(["id": id(k.ms, k.seq), "source": .array(x.map(blob)), "target": .array(y.map(blob))]))
+            changed.append(.object(["id": id(k.ms, k.seq), "source": .array(x.map(blob)), "target": .array(y.map(blob)),
+                                    "fields": .array(fieldChanges(x, y))]))
         }
         var budget = Budget()
         budget.put("changed", changed, &o)
@@ -249,6 +250,21 @@ public enum Explain {
         if !groups.isEmpty { o["groups"] = .array(groups) }
     }
 
+    /// The fields of two versions of a stream entry whose values differ (null: no such field).
+    static func fieldChanges(_ x: [[UInt8]], _ y: [[UInt8]]) -> [JSONValue] {
+        func pairs(_ a: [[UInt8]]) -> [([UInt8], [UInt8])] {
+            stride(from: 0, to: a.count - 1, by: 2).map { (a[$0], a[$0 + 1]) }
+        }
+        let a = pairs(x), b = pairs(y)
+        var names: [[UInt8]] = []
+        for (f, _) in a + b where !names.contains(f) { names.append(f) }
+        return names.compactMap { f in
+            let v = a.first { $0.0 == f }?.1, w = b.first { $0.0 == f }?.1
+            guard v != w else { return nil }
+            return .object(["field": blob(f), "source": v.map(blob) ?? .null, "target": w.map(blob) ?? .null])
+        }
+    }
+
     struct StreamKey: Hashable, Comparable {
         var ms: UInt64
         var seq: UInt64
@@ -262,7 +278,7 @@ public enum Explain {
     public static func lines(_ detail: JSONValue, limit: Int = 3) -> [String] {
         var out: [String] = []
         func show(_ v: JSONValue?) -> String {
-            guard let v else { return "–" }
+            guard let v else { return "(none)" }
             switch v {
             case .string(let s): return "\"\(s.count > 40 ? String(s.prefix(39)) + "…" : s)\""
             case .number: return v.text
@@ -275,6 +291,11 @@ public enum Explain {
             case .bool(let b): return b ? "true" : "false"
             }
         }
+        // A field or member name: as it is when it is plain text.
+        func name(_ v: JSONValue?) -> String {
+            if let t = v?.stringValue, !t.isEmpty, !t.contains(where: { $0 == " " || $0 == "\"" }) { return t }
+            return show(v)
+        }
         if let w = detail["unavailable"]?.stringValue { return ["not explained: \(w)"] }
         if let c = detail["changed_since_check"]?.arrayValue {
             return ["changed since the check on the \(c.compactMap(\.stringValue).joined(separator: " and ")); not explained"]
@@ -286,7 +307,7 @@ public enum Explain {
         if detail["too_large"]?.boolValue == true {
             return ["too large to explain element by element: \(detail["source_count"]?.text ?? "?") → \(detail["target_count"]?.text ?? "?") elements"]
         }
-        let (what, name) = type == "hash" ? ("field", "field") : type == "zset" ? ("member", "member") : type == "stream" ? ("entry", "id") : ("member", "")
+        let (what, key) = type == "hash" ? ("field", "field") : type == "zset" ? ("member", "member") : type == "stream" ? ("entry", "id") : ("member", "")
         switch type {
         case "string":
             out.append("length \(detail["source_length"]?.text ?? "?") → \(detail["target_length"]?.text ?? "?"), first difference at byte \(detail["offset"]?.text ?? "?"): "
@@ -297,28 +318,30 @@ public enum Explain {
         default:
             for c in detail["changed"]?.arrayValue ?? [] {
                 if type == "stream" {
-                    out.append("entry \(show(c["id"])): \(show(c["source"])) → \(show(c["target"]))")
+                    let fields = (c["fields"]?.arrayValue ?? []).map { "field \(name($0["field"])) \(show($0["source"])) → \(show($0["target"]))" }
+                    out.append("entry \(name(c["id"])): " + (fields.isEmpty ? "\(show(c["source"])) → \(show(c["target"]))" : fields.joined(separator: ", ")))
                 } else {
-                    var l = "\(what) \(show(c[name])): \(show(c["source"])) → \(show(c["target"]))"
+                    var l = "\(what) \(name(c[key])): \(show(c["source"])) → \(show(c["target"]))"
                     if c["source_expire_ms"] != nil { l += " (expiry \(show(c["source_expire_ms"])) → \(show(c["target_expire_ms"])))" }
                     out.append(l)
                 }
             }
             for (list, side) in [("missing", "only on the source"), ("extra", "only on the target")] {
                 for m in detail[list]?.arrayValue ?? [] {
-                    let label = type == "set" ? show(m) : type == "stream" ? show(m) : show(m[name])
+                    let label = type == "set" || type == "stream" ? name(m) : name(m[key])
                     var l = "\(what) \(label) \(side)"
                     if type == "hash" { l += ": \(show(m["value"]))" }
                     if type == "zset" { l += " (score \(show(m["score"])))" }
                     out.append(l)
                 }
             }
-            if let l = detail["last_id"] { out.append("last ID \(show(l["source"])) → \(show(l["target"]))") }
+            if let l = detail["last_id"] { out.append("last ID \(name(l["source"])) → \(name(l["target"]))") }
             for g in detail["groups"]?.arrayValue ?? [] {
-                if let only = g["only"]?.stringValue { out.append("group \(show(g["name"])) only on the \(only)"); continue }
-                if let ld = g["last_delivered"] { out.append("group \(show(g["name"])): last delivered \(show(ld["source"])) → \(show(ld["target"]))") }
-                for k in ["pending_missing", "pending_extra", "pending_changed"] {
-                    if let n = g[k + "_total"]?.intValue { out.append("group \(show(g["name"])): \(n) pending \(k.dropFirst(8))") }
+                let group = "group \(name(g["name"]))"
+                if let only = g["only"]?.stringValue { out.append("\(group) only on the \(only)"); continue }
+                if let ld = g["last_delivered"] { out.append("\(group): last delivered \(name(ld["source"])) → \(name(ld["target"]))") }
+                for (k, what) in [("pending_missing", "only on the source"), ("pending_extra", "only on the target"), ("pending_changed", "delivered otherwise")] {
+                    if let n = g[k + "_total"]?.intValue { out.append("\(group): \(n) pending entr\(n == 1 ? "y" : "ies") \(what)") }
                 }
             }
         }
