@@ -196,4 +196,36 @@ struct ExplainCheckTests {
             checkDrift(try diffs(TestPaths.fixture("drift-source.rdb"), "redis://127.0.0.1:17732", log: "mixed.jsonl.zst"), "file against live")
         }
     }
+
+    /// Redis 8.2 with hash-field TTLs: a field whose own expiry moved is explained with both
+    /// expiries (through DUMP and through HSCAN + HPEXPIRETIME). A set over the capture's bound
+    /// (150,000 members) is explained by its sizes only: memory stays bounded.
+    @Test(.enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
+    func fieldExpiriesAndBigKeys() async throws {
+        try await offPool { [self] in
+            try TestServers.start("ex-h", .redis8, port: 17733, load: TestPaths.fixture("hfe-redis8.rdb"))
+            try TestServers.start("ex-e", .valkey8, port: 17734)
+            defer { TestServers.stop("ex-h"); TestServers.stop("ex-e") }
+            let keys = try TestServers.cli(port: 17733, ["--scan", "--pattern", "hfe:*"]).split(separator: "\n").map(String.init)
+            let hashKey = try #require(keys.first { (try? TestServers.cli(port: 17733, ["TYPE", $0]))?.hasPrefix("hash") == true })
+            let field = try TestServers.cli(port: 17733, ["HRANDFIELD", hashKey]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = try TestServers.cli(port: 17733, ["HGET", hashKey, field]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let before = try TestServers.cli(port: 17733, ["HPEXPIRETIME", hashKey, "FIELDS", "1", field]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try TestServers.cli(port: 17733, ["HPEXPIREAT", hashKey, "4200000000000", "FIELDS", "1", field])
+            for extra in [[], ["--big-key-threshold", "1"]] {
+                let all = try diffs(TestPaths.fixture("hfe-redis8.rdb"), "redis://127.0.0.1:17733", extra, log: "hfe.jsonl.zst")
+                let d = try #require(all["0 \(hashKey)"]?.detail, "\(extra)")
+                let old: JSONValue = Int(before).map { $0 < 0 ? .null : .int($0) } ?? .null
+                #expect(d["changed"] == .array([.object(["field": .string(field), "source": .string(value), "target": .string(value),
+                                                         "source_expire_ms": old, "target_expire_ms": .int(4_200_000_000_000)])]),
+                        "\(extra): \(d.text)")
+            }
+            let script = "for i = 1, tonumber(ARGV[1]) do redis.call('SADD', KEYS[1], 'member:' .. i) end if ARGV[2] ~= '' then redis.call('SADD', KEYS[1], ARGV[2]) end"
+            try TestServers.cli(port: 17733, ["EVAL", script, "1", "big:set", "150000", ""])
+            try TestServers.cli(port: 17734, ["EVAL", script, "1", "big:set", "149999", "member:changed"])
+            let all = try diffs("redis://127.0.0.1:17733", "redis://127.0.0.1:17734", ["--match", "big:*", "--rounds", "0"], log: "big.jsonl.zst")
+            #expect(all["0 big:set"]?.detail == .object(["type": .string("set"), "source_count": .int(150_000), "target_count": .int(150_000),
+                                                         "too_large": .bool(true)]), "\(all["0 big:set"]?.detail?.text ?? "-")")
+        }
+    }
 }
