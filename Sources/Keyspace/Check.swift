@@ -1,5 +1,6 @@
 import Foundation
 import HashSlots
+import Logging
 import RDB
 import RESP
 import SlotdiffCore
@@ -68,6 +69,9 @@ public struct CheckResult: Codable, Sendable {
 /// Runs one check: reads both sides (dump files parsed in parallel, live sides listed and
 /// fetched), compares them with the one comparer, re-checks differences on live sides in
 /// later rounds, and hands every difference that persists to `emit`.
+/// Operator-visible events of explanations (`--log-level info`: each round of reads).
+let explainLogger = Logger(label: "slotdiff.explain")
+
 public enum Check {
     /// Runs every pass (see `CheckOptions.passes`), skipping `donePasses`. After each pass
     /// `passDone(i, result)` is told (a checkpoint is written there); before each, `stop()` is
@@ -268,6 +272,8 @@ public enum Check {
         for (i, d) in ds.enumerated() where picked.count < left && explains(d) { picked.append(i) }
         if picked.isEmpty { return ds }
         let keys = picked.map { (db: ds[$0].db, key: ds[$0].key) }
+        // A dump side is read through once more for these keys: seen as time, so said.
+        explainLogger.info("reading \(keys.count) key\(keys.count == 1 ? "" : "s") again to explain \(keys.count == 1 ? "its difference" : "their differences")")
         async let s = source.values(keys, bound: options.explainBound)
         async let t = target.values(keys, bound: options.explainBound)
         let (sv, tv) = try await (s, t)
@@ -276,6 +282,11 @@ public enum Check {
             out[i].detail = Explain.detail(for: ds[i], source: sv[n], target: tv[n])
         }
         left -= picked.count
+        for (name, reads) in [("source", sv), ("target", tv)] {
+            if case .unavailable(let why)? = reads.first(where: { if case .unavailable = $0 { return true } else { return false } }) {
+                explainLogger.warning("differences not explained: the \(name) cannot read values again (\(why))")
+            }
+        }
         return out
     }
 

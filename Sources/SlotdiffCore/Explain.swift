@@ -305,6 +305,9 @@ public enum Explain {
         }
         let type = detail["type"]?.stringValue ?? ""
         if detail["too_large"]?.boolValue == true {
+            if type == "string" {
+                return ["too large to explain byte by byte: length \(detail["source_length"]?.text ?? "?") → \(detail["target_length"]?.text ?? "?")"]
+            }
             return ["too large to explain element by element: \(detail["source_count"]?.text ?? "?") → \(detail["target_count"]?.text ?? "?") elements"]
         }
         let (what, key) = type == "hash" ? ("field", "field") : type == "zset" ? ("member", "member") : type == "stream" ? ("entry", "id") : ("member", "")

@@ -162,6 +162,7 @@ import TestSupport
         (["--ttl-tolerance=-1s"], "--ttl-tolerance", "-1s"),
         (["--round-delay", "2h"], "--round-delay", "2h"),
         (["--db=-1"], "--db", "-1"),
+        (["--explain=-1"], "--explain", "-1"),
     ]
 
     @Test(arguments: cases)

@@ -90,6 +90,19 @@ struct ExplainCheckTests {
         #expect(diffs[0].detail == .object(["unavailable": .string("this side cannot read values again")]))
     }
 
+    /// A dump side that cannot be read again (a pipe, standard input) says so at once: it
+    /// never waits on a pipe for a writer that is gone.
+    @Test func pipesCannotBeReadAgain() async throws {
+        let fifo = path("pipe.rdb")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for spec in [fifo, "-"] {
+            let side = DumpFileSource(try DumpFiles(spec: spec))
+            let reads = try await side.values([(db: 0, key: Array("k".utf8))], bound: ExplainBound())
+            guard case .unavailable(let why)? = reads.first else { Issue.record("\(spec): \(reads)"); continue }
+            #expect(why.contains(spec == "-" ? "standard input" : "not a regular file"), "\(why)")
+        }
+    }
+
     // MARK: the drift pair
 
     func diffs(_ a: String, _ b: String, _ extra: [String] = [], log: String) throws -> [String: Difference] {

@@ -16,6 +16,13 @@ extension DumpFileSource {
     public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
         if keys.isEmpty { return [] }
         if files.paths.contains("-") { return keys.map { _ in .unavailable("standard input cannot be read again") } }
+        // A pipe or a device gives its bytes once: opening it again would wait for a writer.
+        for path in files.paths {
+            var st = stat()
+            if stat(path, &st) != 0 || st.st_mode & S_IFMT != S_IFREG {
+                return keys.map { _ in .unavailable("\(path) is not a regular file and cannot be read again") }
+            }
+        }
         var wanted: [[UInt8]: Int] = [:]
         for (i, k) in keys.enumerated() { wanted[Self.identity(k.db, k.key)] = i }
         var out = [ValueRead](repeating: .absent, count: keys.count)
