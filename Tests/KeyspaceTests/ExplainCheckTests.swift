@@ -192,6 +192,8 @@ struct ExplainCheckTests {
         #expect(table.stdout.contains("field b: \"2\" → \"3\""), "\(table.stdout)")
         let json = try slotdiff(["report", path("dump.jsonl.zst"), "--format", "json", "--match", "val:hash", "--html", path("r.html")])
         #expect(json.stdout.contains("\"detail\":{\"changed\":[{\"field\":\"b\",\"source\":\"2\",\"target\":\"3\"}]"), "\(json.stdout)")
+        let jsonl = try slotdiff(["report", path("dump.jsonl.zst"), "--format", "jsonl", "--match", "val:hash"])
+        #expect(try Difference(jsonLine: Substring(jsonl.stdout.trimmingCharacters(in: .newlines))).detail == all["0 val:hash"]?.detail)
         let page = try String(contentsOfFile: path("r.html"), encoding: .utf8)
         #expect(page.contains("field b: &quot;2&quot; → &quot;3&quot;"))
     }
