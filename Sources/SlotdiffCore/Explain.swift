@@ -45,8 +45,10 @@ public enum Explain {
 
     /// Two values of other types: both types and sizes.
     public static func typeDetail(source s: DecodedValue, target t: DecodedValue) -> JSONValue {
-        .object(["source_type": .string("\(s.type)"), "target_type": .string("\(t.type)"),
-                 "source_count": .int(s.count), "target_count": .int(t.count)])
+        .object([
+            "source_type": .string("\(s.type)"), "target_type": .string("\(t.type)"),
+            "source_count": .int(s.count), "target_count": .int(t.count)
+        ])
     }
 
     /// What differs between two values of the same type.
@@ -94,7 +96,8 @@ public enum Explain {
 
     static func printable(_ b: [UInt8]) -> String? {
         guard let t = String(validating: b, as: UTF8.self),
-              !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return nil }
+            !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else { return nil }
         return t
     }
 
@@ -173,8 +176,10 @@ public enum Explain {
         var changed: [JSONValue] = []
         for f in a.keys.sorted(by: less) {
             guard let x = a[f], let y = b[f], x != y else { continue }
-            var e: [String: JSONValue] = ["field": blob(f), "source": blob(x.parts.count > 1 ? x.parts[1] : []),
-                                          "target": blob(y.parts.count > 1 ? y.parts[1] : [])]
+            var e: [String: JSONValue] = [
+                "field": blob(f), "source": blob(x.parts.count > 1 ? x.parts[1] : []),
+                "target": blob(y.parts.count > 1 ? y.parts[1] : [])
+            ]
             if x.fixed != y.fixed {
                 e["source_expire_ms"] = expiry(x)
                 e["target_expire_ms"] = expiry(y)
@@ -211,16 +216,21 @@ public enum Explain {
         var changed: [JSONValue] = []
         for k in a.keys.sorted() {
             guard let x = a[k], let y = b[k], x != y else { continue }
-            changed.append(.object(["id": id(k.ms, k.seq), "source": .array(x.map(blob)), "target": .array(y.map(blob)),
-                                    "fields": .array(fieldChanges(x, y))]))
+            changed.append(
+                .object([
+                    "id": id(k.ms, k.seq), "source": .array(x.map(blob)), "target": .array(y.map(blob)),
+                    "fields": .array(fieldChanges(x, y))
+                ]))
         }
         var budget = Budget()
         budget.put("changed", changed, &o)
         budget.put("missing", a.keys.filter { b[$0] == nil }.sorted().map { id($0.ms, $0.seq) }, &o)
         budget.put("extra", b.keys.filter { a[$0] == nil }.sorted().map { id($0.ms, $0.seq) }, &o)
         if s.lastID?.ms != t.lastID?.ms || s.lastID?.seq != t.lastID?.seq {
-            o["last_id"] = .object(["source": s.lastID.map { id($0.ms, $0.seq) } ?? .null,
-                                    "target": t.lastID.map { id($0.ms, $0.seq) } ?? .null])
+            o["last_id"] = .object([
+                "source": s.lastID.map { id($0.ms, $0.seq) } ?? .null,
+                "target": t.lastID.map { id($0.ms, $0.seq) } ?? .null
+            ])
         }
         var groups: [JSONValue] = []
         let ga = Dictionary(s.groups.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
@@ -242,9 +252,11 @@ public enum Explain {
             }
             budget.put("pending_missing", pa.keys.filter { pb[$0] == nil }.sorted().map { pel(pa[$0]!) }, &g)
             budget.put("pending_extra", pb.keys.filter { pa[$0] == nil }.sorted().map { pel(pb[$0]!) }, &g)
-            budget.put("pending_changed", pa.keys.filter { pb[$0] != nil && pb[$0] != pa[$0] }.sorted().map {
-                .object(["id": id($0.ms, $0.seq), "source": pel(pa[$0]!), "target": pel(pb[$0]!)])
-            }, &g)
+            budget.put(
+                "pending_changed",
+                pa.keys.filter { pb[$0] != nil && pb[$0] != pa[$0] }.sorted().map {
+                    .object(["id": id($0.ms, $0.seq), "source": pel(pa[$0]!), "target": pel(pb[$0]!)])
+                }, &g)
             groups.append(.object(g))
         }
         if !groups.isEmpty { o["groups"] = .array(groups) }
@@ -313,11 +325,13 @@ public enum Explain {
         let (what, key) = type == "hash" ? ("field", "field") : type == "zset" ? ("member", "member") : type == "stream" ? ("entry", "id") : ("member", "")
         switch type {
         case "string":
-            out.append("length \(detail["source_length"]?.text ?? "?") → \(detail["target_length"]?.text ?? "?"), first difference at byte \(detail["offset"]?.text ?? "?"): "
-                       + "\(show(detail["source"])) → \(show(detail["target"]))")
+            out.append(
+                "length \(detail["source_length"]?.text ?? "?") → \(detail["target_length"]?.text ?? "?"), first difference at byte \(detail["offset"]?.text ?? "?"): "
+                    + "\(show(detail["source"])) → \(show(detail["target"]))")
         case "list":
-            out.append("length \(detail["source_count"]?.text ?? "?") → \(detail["target_count"]?.text ?? "?"), first difference at index \(detail["index"]?.text ?? "?"): "
-                       + "\(show(detail["source"]?[0])) → \(show(detail["target"]?[0]))")
+            out.append(
+                "length \(detail["source_count"]?.text ?? "?") → \(detail["target_count"]?.text ?? "?"), first difference at index \(detail["index"]?.text ?? "?"): "
+                    + "\(show(detail["source"]?[0])) → \(show(detail["target"]?[0]))")
         default:
             for c in detail["changed"]?.arrayValue ?? [] {
                 if type == "stream" {
@@ -343,7 +357,9 @@ public enum Explain {
                 let group = "group \(name(g["name"]))"
                 if let only = g["only"]?.stringValue { out.append("\(group) only on the \(only)"); continue }
                 if let ld = g["last_delivered"] { out.append("\(group): last delivered \(name(ld["source"])) → \(name(ld["target"]))") }
-                for (k, what) in [("pending_missing", "only on the source"), ("pending_extra", "only on the target"), ("pending_changed", "delivered otherwise")] {
+                for (k, what) in [
+                    ("pending_missing", "only on the source"), ("pending_extra", "only on the target"), ("pending_changed", "delivered otherwise")
+                ] {
                     if let n = g[k + "_total"]?.intValue { out.append("\(group): \(n) pending entr\(n == 1 ? "y" : "ies") \(what)") }
                 }
             }

@@ -42,9 +42,13 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
         case .null: s += "null"
         case .bool(let b): s += b ? "true" : "false"
         case .number(let d):
-            if !d.isFinite { s += "null" }
-            else if d == d.rounded(), abs(d) < 9_007_199_254_740_992 { s += String(Int64(d)) }
-            else { s += "\(d)" }
+            if !d.isFinite {
+                s += "null"
+            } else if d == d.rounded(), abs(d) < 9_007_199_254_740_992 {
+                s += String(Int64(d))
+            } else {
+                s += "\(d)"
+            }
         case .string(let t): JSONText.quoted(t, into: &s)
         case .array(let a):
             s += "["
@@ -67,12 +71,19 @@ public indirect enum JSONValue: Sendable, Equatable, Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let t = try? c.decode(String.self) { self = .string(t) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let t = try? c.decode(String.self) {
+            self = .string(t)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

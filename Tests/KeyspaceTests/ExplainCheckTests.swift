@@ -2,8 +2,8 @@ import Foundation
 import HashSlots
 import NIOConcurrencyHelpers
 import SlotdiffCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import Keyspace
 
@@ -69,20 +69,30 @@ struct ExplainCheckTests {
     /// says so; only the first `explain` differences are read.
     @Test func changedKeyIsMarked() async throws {
         for live in [false, true] {
-            let s = ValueSource(live: live, ["a": (Self.state(1), .string(Array("hello".utf8))), "b": (Self.state(2), .string(Array("x".utf8))),
-                                             "c": (Self.state(5), .string(Array("same".utf8)))])
-            let t = ValueSource(live: live, ["a": (Self.state(3), .string(Array("help!".utf8))), "b": (Self.state(4), .string(Array("y".utf8))),
-                                             "c": (Self.state(5), .string(Array("same".utf8)))],
-                                later: ["b": .present(Self.state(9), .string(Array("z".utf8)))])
+            let s = ValueSource(
+                live: live,
+                [
+                    "a": (Self.state(1), .string(Array("hello".utf8))), "b": (Self.state(2), .string(Array("x".utf8))),
+                    "c": (Self.state(5), .string(Array("same".utf8)))
+                ])
+            let t = ValueSource(
+                live: live,
+                [
+                    "a": (Self.state(3), .string(Array("help!".utf8))), "b": (Self.state(4), .string(Array("y".utf8))),
+                    "c": (Self.state(5), .string(Array("same".utf8)))
+                ],
+                later: ["b": .present(Self.state(9), .string(Array("z".utf8)))])
             let diffs = try await run(s, t)
             #expect(diffs.map(\.displayKey) == ["a", "b"])
             #expect(diffs[0].detail?["offset"]?.intValue == 3 && diffs[0].detail?["target"]?.stringValue == "help!", "\(live)")
             #expect(diffs[1].detail == .object(["changed_since_check": .array([.string("target")])]), "\(live)")
             #expect(s.valueReads.count == 1 && Set(s.valueReads[0]) == ["a", "b"], "both keys read again in one go")
-            let limited = try await run(ValueSource(live: live, ["a": (Self.state(1), .string([1])), "b": (Self.state(2), .string([2]))]),
-                                        ValueSource(live: live, ["a": (Self.state(3), .string([3])), "b": (Self.state(4), .string([4]))]), explain: 1)
+            let limited = try await run(
+                ValueSource(live: live, ["a": (Self.state(1), .string([1])), "b": (Self.state(2), .string([2]))]),
+                ValueSource(live: live, ["a": (Self.state(3), .string([3])), "b": (Self.state(4), .string([4]))]), explain: 1)
             #expect(limited.filter { $0.detail != nil }.count == 1)
-            let off = try await run(ValueSource(live: live, ["a": (Self.state(1), .string([1]))]), ValueSource(live: live, ["a": (Self.state(3), .string([3]))]), explain: 0)
+            let off = try await run(
+                ValueSource(live: live, ["a": (Self.state(1), .string([1]))]), ValueSource(live: live, ["a": (Self.state(3), .string([3]))]), explain: 0)
             #expect(off.count == 1 && off[0].detail == nil)
         }
         let memory = MemorySource(live: false, [(0, "a", Self.state(1))])
@@ -123,26 +133,34 @@ struct ExplainCheckTests {
         func s(_ v: String) -> JSONValue { .string(v) }
         func strings(_ v: JSONValue?) -> [String] { v?.arrayValue?.compactMap(\.stringValue) ?? [] }
         let explained = all.values.filter { $0.kind == .value || $0.kind == .type }
-        #expect(explained.count == 23 && explained.allSatisfy { $0.detail != nil && $0.detail?["changed_since_check"] == nil && $0.detail?["unavailable"] == nil },
-                "\(label)")
+        #expect(
+            explained.count == 23 && explained.allSatisfy { $0.detail != nil && $0.detail?["changed_since_check"] == nil && $0.detail?["unavailable"] == nil },
+            "\(label)")
         #expect(all.values.filter { $0.kind != .value && $0.kind != .type }.allSatisfy { $0.detail == nil }, "\(label)")
         // Strings: both lengths, the first differing offset, a window of both.
         let str = d("val:string")
-        #expect(str["offset"]?.intValue == 6 && str["source"] == s("hello world") && str["target"] == s("hello World")
+        #expect(
+            str["offset"]?.intValue == 6 && str["source"] == s("hello world") && str["target"] == s("hello World")
                 && str["source_length"]?.intValue == 11 && str["target_length"]?.intValue == 11, "\(label) \(str.text)")
         let longer = d("val:string:longer")
-        #expect(longer["offset"]?.intValue == 3 && longer["source"] == s("abc") && longer["target"] == s("abcd") && longer["target_length"]?.intValue == 4, "\(label)")
+        #expect(
+            longer["offset"]?.intValue == 3 && longer["source"] == s("abc") && longer["target"] == s("abcd") && longer["target_length"]?.intValue == 4,
+            "\(label)")
         let int = d("val:int")
         #expect(int["offset"]?.intValue == 2 && int["source"] == s("100") && int["target"] == s("101"), "\(label) \(int.text)")
         let lzf = d("val:string:lzf")
-        #expect(lzf["offset"]?.intValue == 5000 && lzf["window_start"]?.intValue == 4984 && lzf["source_length"]?.intValue == 5001
+        #expect(
+            lzf["offset"]?.intValue == 5000 && lzf["window_start"]?.intValue == 4984 && lzf["source_length"]?.intValue == 5001
                 && lzf["source"] == s(String(repeating: "z", count: 16) + "a") && lzf["target"] == s(String(repeating: "z", count: 16) + "b"), "\(label)")
         #expect(d("val:and-ttl")["offset"]?.intValue == 1 && d("val:and-ttl")["target"] == s("v2"), "\(label)")
         // Lists: the first differing index, both elements and a few after.
         let order = d("val:list:order")
-        #expect(order["index"]?.intValue == 1 && strings(order["source"]) == ["2", "3", "4"] && strings(order["target"]) == ["3", "2", "4"], "\(label) \(order.text)")
+        #expect(
+            order["index"]?.intValue == 1 && strings(order["source"]) == ["2", "3", "4"] && strings(order["target"]) == ["3", "2", "4"],
+            "\(label) \(order.text)")
         let more = d("val:list:longer")
-        #expect(more["index"]?.intValue == 2 && strings(more["source"]).isEmpty && strings(more["target"]) == ["c"]
+        #expect(
+            more["index"]?.intValue == 2 && strings(more["source"]).isEmpty && strings(more["target"]) == ["c"]
                 && more["source_count"]?.intValue == 2 && more["target_count"]?.intValue == 3, "\(label)")
         // Sets: members on one side only.
         for (key, gone, new) in [("val:set", "c", "d"), ("val:set:big", "member:1199", "member:changed"), ("val:set:int", "3", "4")] {
@@ -152,32 +170,46 @@ struct ExplainCheckTests {
         #expect(d("val:set:big")["source_count"]?.intValue == 1200, "\(label)")
         // Sorted sets: the member whose score differs with both scores; members on one side.
         #expect(d("val:zset:score")["changed"] == .array([.object(["member": s("b"), "source": .number(2), "target": .number(2.5)])]), "\(label)")
-        #expect(d("val:zset:ulp")["changed"] == .array([.object(["member": s("a"), "source": .number(0.30000000000000004), "target": .number(0.3)])]), "\(label)")
-        #expect(d("val:zset:big")["changed"] == .array([.object(["member": s("p1099"), "source": .number(3297), "target": .number(-1)])])
+        #expect(
+            d("val:zset:ulp")["changed"] == .array([.object(["member": s("a"), "source": .number(0.30000000000000004), "target": .number(0.3)])]), "\(label)")
+        #expect(
+            d("val:zset:big")["changed"] == .array([.object(["member": s("p1099"), "source": .number(3297), "target": .number(-1)])])
                 && d("val:zset:big")["missing"] == nil, "\(label)")
         let member = d("val:zset:member")
-        #expect(member["missing"] == .array([.object(["member": s("b"), "score": .number(2)])])
+        #expect(
+            member["missing"] == .array([.object(["member": s("b"), "score": .number(2)])])
                 && member["extra"] == .array([.object(["member": s("c"), "score": .number(2)])]) && member["changed"] == nil, "\(label)")
         // Hashes: fields changed with both values, fields on one side.
         #expect(d("val:hash")["changed"] == .array([.object(["field": s("b"), "source": s("2"), "target": s("3")])]), "\(label)")
-        #expect(d("val:hash:big")["changed"] == .array([.object(["field": s("f500"), "source": s("value-500-" + String(repeating: "x", count: 70)),
-                                                                 "target": s("changed")])]) && d("val:hash:big")["changed_total"]?.intValue == 1, "\(label)")
+        #expect(
+            d("val:hash:big")["changed"]
+                == .array([
+                    .object([
+                        "field": s("f500"), "source": s("value-500-" + String(repeating: "x", count: 70)),
+                        "target": s("changed")
+                    ])
+                ]) && d("val:hash:big")["changed_total"]?.intValue == 1, "\(label)")
         let field = d("val:hash:field")
-        #expect(field["missing"] == .array([.object(["field": s("b"), "value": s("2")])])
+        #expect(
+            field["missing"] == .array([.object(["field": s("b"), "value": s("2")])])
                 && field["extra"] == .array([.object(["field": s("c"), "value": s("2")])]), "\(label)")
         #expect(d("db2:hash:changed", db: 2)["changed"] == .array([.object(["field": s("f"), "source": s("1"), "target": s("2")])]), "\(label)")
         // Streams: the entry whose field changed; the consumer group's state.
         let stream = d("val:stream")
-        #expect(stream["changed_total"]?.intValue == 1 && stream["missing"] == nil && stream["extra"] == nil && stream["last_id"] == nil
+        #expect(
+            stream["changed_total"]?.intValue == 1 && stream["missing"] == nil && stream["extra"] == nil && stream["last_id"] == nil
                 && strings(stream["changed"]?[0]?["target"]).last == "CHANGED"
                 && stream["changed"]?[0]?["fields"]?.arrayValue?.count == 1 && stream["changed"]?[0]?["fields"]?[0]?["target"] == s("CHANGED"),
-                "\(label) \(stream.text)")
+            "\(label) \(stream.text)")
         let group = d("val:stream:group")["groups"]?[0]
-        #expect(group?["name"] == s("g") && group?["last_delivered"] != nil && group?["pending_extra_total"]?.intValue == 1
+        #expect(
+            group?["name"] == s("g") && group?["last_delivered"] != nil && group?["pending_extra_total"]?.intValue == 1
                 && group?["pending_missing"] == nil
                 && group?["pending_extra"]?[0]?["id"] == group?["last_delivered"]?["target"], "\(label) \(group?.text ?? "-")")
         // Types: both, briefly.
-        #expect(d("morph:string-list") == .object(["source_type": s("string"), "target_type": s("list"), "source_count": .int(5), "target_count": .int(1)]), "\(label)")
+        #expect(
+            d("morph:string-list") == .object(["source_type": s("string"), "target_type": s("list"), "source_count": .int(5), "target_count": .int(1)]),
+            "\(label)")
         #expect(d("morph:hash-zset")["target_type"] == s("zset") && d("morph:set-string-and-ttl")["source_type"] == s("set"), "\(label)")
     }
 
@@ -231,16 +263,27 @@ struct ExplainCheckTests {
                 let all = try diffs(TestPaths.fixture("hfe-redis8.rdb"), "redis://127.0.0.1:17733", extra, log: "hfe.jsonl.zst")
                 let d = try #require(all["0 \(hashKey)"]?.detail, "\(extra)")
                 let old: JSONValue = Int(before).map { $0 < 0 ? .null : .int($0) } ?? .null
-                #expect(d["changed"] == .array([.object(["field": .string(field), "source": .string(value), "target": .string(value),
-                                                         "source_expire_ms": old, "target_expire_ms": .int(4_200_000_000_000)])]),
-                        "\(extra): \(d.text)")
+                #expect(
+                    d["changed"]
+                        == .array([
+                            .object([
+                                "field": .string(field), "source": .string(value), "target": .string(value),
+                                "source_expire_ms": old, "target_expire_ms": .int(4_200_000_000_000)
+                            ])
+                        ]),
+                    "\(extra): \(d.text)")
             }
-            let script = "for i = 1, tonumber(ARGV[1]) do redis.call('SADD', KEYS[1], 'member:' .. i) end if ARGV[2] ~= '' then redis.call('SADD', KEYS[1], ARGV[2]) end"
+            let script =
+                "for i = 1, tonumber(ARGV[1]) do redis.call('SADD', KEYS[1], 'member:' .. i) end if ARGV[2] ~= '' then redis.call('SADD', KEYS[1], ARGV[2]) end"
             try TestServers.cli(port: 17733, ["EVAL", script, "1", "big:set", "150000", ""])
             try TestServers.cli(port: 17734, ["EVAL", script, "1", "big:set", "149999", "member:changed"])
             let all = try diffs("redis://127.0.0.1:17733", "redis://127.0.0.1:17734", ["--match", "big:*", "--rounds", "0"], log: "big.jsonl.zst")
-            #expect(all["0 big:set"]?.detail == .object(["type": .string("set"), "source_count": .int(150_000), "target_count": .int(150_000),
-                                                         "too_large": .bool(true)]), "\(all["0 big:set"]?.detail?.text ?? "-")")
+            #expect(
+                all["0 big:set"]?.detail
+                    == .object([
+                        "type": .string("set"), "source_count": .int(150_000), "target_count": .int(150_000),
+                        "too_large": .bool(true)
+                    ]), "\(all["0 big:set"]?.detail?.text ?? "-")")
         }
     }
 }

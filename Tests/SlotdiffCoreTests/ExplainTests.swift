@@ -1,8 +1,8 @@
 import Foundation
 import HashSlots
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// The explanation of a difference, per type: a pure function of the two values.
 @Suite struct ExplainTests {
@@ -19,14 +19,16 @@ import TestSupport
     func strings(_ a: JSONValue?) -> [String] { a?.arrayValue?.compactMap(\.stringValue) ?? [] }
 
     @Test func hashFieldsChangedMissingExtra() {
-        let d = Explain.detail(source: hash([("a", "1", nil), ("f3", "val17", nil), ("gone", "x", nil), ("t", "v", 1000)]),
-                               target: hash([("a", "1", nil), ("f3", "changed", nil), ("new", "y", nil), ("t", "v", 2000)]))
+        let d = Explain.detail(
+            source: hash([("a", "1", nil), ("f3", "val17", nil), ("gone", "x", nil), ("t", "v", 1000)]),
+            target: hash([("a", "1", nil), ("f3", "changed", nil), ("new", "y", nil), ("t", "v", 2000)]))
         #expect(d["type"]?.stringValue == "hash")
         #expect(d["source_count"]?.intValue == 4 && d["target_count"]?.intValue == 4)
         let changed = d["changed"]?.arrayValue ?? []
         #expect(changed.count == 2 && d["changed_total"]?.intValue == 2)
         #expect(changed[0] == .object(["field": .string("f3"), "source": .string("val17"), "target": .string("changed")]))
-        #expect(changed[1]["field"]?.stringValue == "t" && changed[1]["source_expire_ms"]?.intValue == 1000
+        #expect(
+            changed[1]["field"]?.stringValue == "t" && changed[1]["source_expire_ms"]?.intValue == 1000
                 && changed[1]["target_expire_ms"]?.intValue == 2000)
         #expect(d["missing"] == .array([.object(["field": .string("gone"), "value": .string("x")])]))
         #expect(d["extra"] == .array([.object(["field": .string("new"), "value": .string("y")])]))
@@ -60,8 +62,9 @@ import TestSupport
         let d = Explain.detail(source: .string(b("hello world")), target: .string(b("hello World")))
         #expect(d["offset"]?.intValue == 6 && d["window_start"]?.intValue == 0)
         #expect(d["source"]?.stringValue == "hello world" && d["target"]?.stringValue == "hello World")
-        let long = Explain.detail(source: .string(Array(repeating: UInt8(ascii: "z"), count: 5000) + b("a")),
-                                  target: .string(Array(repeating: UInt8(ascii: "z"), count: 5000) + b("b")))
+        let long = Explain.detail(
+            source: .string(Array(repeating: UInt8(ascii: "z"), count: 5000) + b("a")),
+            target: .string(Array(repeating: UInt8(ascii: "z"), count: 5000) + b("b")))
         #expect(long["offset"]?.intValue == 5000 && long["window_start"]?.intValue == 4984)
         #expect(long["source"]?.stringValue == String(repeating: "z", count: 16) + "a" && long["source_length"]?.intValue == 5001)
         let binary = Explain.detail(source: .string([0, 1, 2]), target: .string([0, 1, 3]))
@@ -69,7 +72,7 @@ import TestSupport
     }
 
     @Test func valuesAreCut() {
-        let long = String(repeating: "é", count: 300)   // 600 bytes
+        let long = String(repeating: "é", count: 300)  // 600 bytes
         let v = Explain.blob(b(long))
         #expect(v["length"]?.intValue == 600 && v["text"]?.stringValue == String(repeating: "é", count: 128))
         #expect(Explain.blob(b("tab\there"))["base64"] != nil)
@@ -86,8 +89,10 @@ import TestSupport
         s.lastID = (3, 0)
         t.lastID = (4, 0)
         s.groups = [.init(name: b("g"), lastMs: 2, lastSeq: 0, pending: [.init(ms: 1, seq: 0, consumer: b("c"), deliveries: 1)])]
-        t.groups = [.init(name: b("g"), lastMs: 3, lastSeq: 0, pending: [.init(ms: 1, seq: 0, consumer: b("c"), deliveries: 2)]),
-                    .init(name: b("h"), lastMs: 0, lastSeq: 0)]
+        t.groups = [
+            .init(name: b("g"), lastMs: 3, lastSeq: 0, pending: [.init(ms: 1, seq: 0, consumer: b("c"), deliveries: 2)]),
+            .init(name: b("h"), lastMs: 0, lastSeq: 0)
+        ]
         let d = Explain.detail(source: s, target: t)
         #expect(d["changed"]?[0]?["id"]?.stringValue == "2-0" && strings(d["changed"]?[0]?["target"]) == ["f", "CHANGED"])
         #expect(strings(d["missing"]) == ["3-0"] && strings(d["extra"]) == ["4-0"])
@@ -136,14 +141,16 @@ import TestSupport
     /// The detail goes into the log line and comes back the same.
     @Test func logLineRoundTrip() throws {
         let detail = Explain.detail(source: hash([("f3", "val17", nil), ("bin", "\u{1}", 5)]), target: hash([("f3", "changed", nil)]))
-        let d = Difference(kind: .value, db: 0, slot: 1, key: b("user:42"),
-                           source: SideState(type: .hash, expireMs: nil, digest: Hash128(low: 1, high: 2)),
-                           target: SideState(type: .hash, expireMs: 5, digest: Hash128(low: 3, high: 4)), detail: detail)
+        let d = Difference(
+            kind: .value, db: 0, slot: 1, key: b("user:42"),
+            source: SideState(type: .hash, expireMs: nil, digest: Hash128(low: 1, high: 2)),
+            target: SideState(type: .hash, expireMs: 5, digest: Hash128(low: 3, high: 4)), detail: detail)
         let line = d.jsonLine()
         #expect(line.hasSuffix(",\"detail\":" + detail.text + "}"))
         let back = try Difference(jsonLine: Substring(line))
         #expect(back == d && back.jsonLine() == line)
-        let changed = Difference(kind: .value, db: 0, slot: 1, key: b("k"), source: nil, target: nil, detail: .object(["changed_since_check": .array([.string("target")])]))
+        let changed = Difference(
+            kind: .value, db: 0, slot: 1, key: b("k"), source: nil, target: nil, detail: .object(["changed_since_check": .array([.string("target")])]))
         #expect(try Difference(jsonLine: Substring(changed.jsonLine())) == changed)
         // Through the log file.
         let path = TestPaths.temporaryDirectory().appendingPathComponent("x.jsonl.zst").path

@@ -33,10 +33,13 @@ extension DumpFileSource {
             let parser = try RDBFileParser(path: path)
             var current: Int?
             do {
-                try parser.parse(digester: d, beforeValue: { db, key in
-                    current = wanted[Self.identity(db, key)].flatMap { found.contains($0) ? nil : $0 }
-                    d.capture = current == nil ? nil : capture
-                }) { e in
+                try parser.parse(
+                    digester: d,
+                    beforeValue: { db, key in
+                        current = wanted[Self.identity(db, key)].flatMap { found.contains($0) ? nil : $0 }
+                        d.capture = current == nil ? nil : capture
+                    }
+                ) { e in
                     guard let i = current else { return }
                     found.insert(i)
                     // An empty collection is skipped, as a server loading the dump would.
