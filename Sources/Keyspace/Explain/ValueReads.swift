@@ -23,12 +23,21 @@ extension DumpFileSource {
                 return keys.map { _ in .unavailable("\(path) is not a regular file and cannot be read again") }
             }
         }
+        let paths = files.paths
+        // Parsing is CPU work: on a thread of its own, not one of the cooperative pool that a
+        // live side's reads need (as the check's own parses).
+        let keys = keys.map { Self.identity($0.db, $0.key) }
+        return try await DumpLoader.inParallel(1, workers: 1) { _ in try Self.read(keys, from: paths, bound: bound) }[0]
+    }
+
+    /// The wanted keys (`identity`) read from the files in order, as `values` answers them.
+    static func read(_ keys: [[UInt8]], from paths: [String], bound: ExplainBound) throws -> [ValueRead] {
         var wanted: [[UInt8]: Int] = [:]
-        for (i, k) in keys.enumerated() { wanted[Self.identity(k.db, k.key)] = i }
+        for (i, k) in keys.enumerated() { wanted[k] = i }
         var out = [ValueRead](repeating: .absent, count: keys.count)
         var found = Set<Int>()
         let capture = ValueCapture(bound: bound)
-        for path in files.paths {
+        for path in paths {
             let d = CanonicalDigester()
             let parser = try RDBFileParser(path: path)
             var current: Int?
