@@ -140,8 +140,10 @@ public final class ValueCapture {
 
     public func component(_ b: UnsafeRawBufferPointer) {
         if value.tooLarge { return }
-        item.parts.append(Array(b))
+        // Checked here too, not only at the item's end: one element may be huge.
         bytes += b.count
+        if bytes > maxBytes { overflow(); return }
+        item.parts.append(Array(b))
     }
 
     public func componentBegin() {
@@ -151,9 +153,10 @@ public final class ValueCapture {
 
     public func componentPart(_ b: UnsafeRawBufferPointer) {
         if value.tooLarge { return }
+        bytes += b.count
+        if bytes > maxBytes { overflow(); return }
         if item.parts.isEmpty { item.parts.append([]) }
         item.parts[item.parts.count - 1].append(contentsOf: b)
-        bytes += b.count
     }
 
     public func fixed(_ v: UInt64) {

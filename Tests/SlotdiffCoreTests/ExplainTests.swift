@@ -135,6 +135,17 @@ import Testing
         d.begin(.string)
         Array("0123456789".utf8).withUnsafeBytes { d.stringPart($0) }
         let str = s.take()
+        // One huge element is let go as it arrives, not at its item's end.
+        let h = ValueCapture(bound: ExplainBound(elements: 10, bytes: 8, totalBytes: 100))
+        d.capture = h
+        d.begin(.hash)
+        d.beginItem()
+        Array("field".utf8).withUnsafeBytes { d.component($0) }
+        d.componentBegin(length: 12)
+        Array("0123456789ab".utf8).withUnsafeBytes { d.componentPart($0) }
+        #expect(h.value.tooLarge && h.value.items.isEmpty)
+        d.endItem()
+        #expect(h.take().count == 1)
         #expect(str.tooLarge && str.count == 10)
     }
 
