@@ -9,11 +9,27 @@ extension LiveSide {
     /// fed to the digest. No command serializes more than the bound. A few keys are read at a
     /// time, each lane with its share of the bound's total.
     public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
+        // One database at a time: reads of two databases at once could share a connection,
+        // and one's SELECT would then also hold for the other's commands.
+        var all = [ValueRead](repeating: .absent, count: keys.count)
+        // What the earlier databases' values keep counts against the round's total.
+        var left = bound
+        for db in Set(keys.map(\.db)).sorted() {
+            let which = keys.indices.filter { keys[$0].db == db }
+            let (reads, kept) = try await values(which.map { keys[$0] }, lanesOf: left)
+            for (n, i) in which.enumerated() { all[i] = reads[n] }
+            left.totalBytes = max(0, left.totalBytes - kept)
+        }
+        return all
+    }
+
+    /// Keys of one database, a few at a time; and the bytes their values keep.
+    private func values(_ keys: [(db: Int, key: [UInt8])], lanesOf bound: ExplainBound) async throws -> ([ValueRead], Int) {
         let lanes = min(Self.explainLanes, max(1, keys.count))
         var share = bound
         share.totalBytes = bound.totalBytes / lanes
         let lane = share
-        return try await withThrowingTaskGroup(of: [(Int, ValueRead)].self) { group in
+        return try await withThrowingTaskGroup(of: ([(Int, ValueRead)], Int).self) { group in
             for first in 0..<lanes {
                 group.addTask {
                     let capture = ValueCapture(bound: lane)
@@ -29,14 +45,16 @@ extension LiveSide {
                         let value = capture.take()
                         if case .present(let state) = r[0] { out.append((i, .present(state, value))) }
                     }
-                    return out
+                    return (out, lane.totalBytes - capture.totalLeft)
                 }
             }
             var all = [ValueRead](repeating: .absent, count: keys.count)
-            for try await part in group {
+            var kept = 0
+            for try await (part, bytes) in group {
                 for (i, r) in part { all[i] = r }
+                kept += bytes
             }
-            return all
+            return (all, kept)
         }
     }
 }
