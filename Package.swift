@@ -59,8 +59,9 @@ let package = Package(
         .testTarget(name: "SlotdiffCoreTests", dependencies: ["HashSlots", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RDBTests", dependencies: ["HashSlots", "RDB", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["HashSlots", "RESP"]),
+        // ExplainCheckTests also runs the binary (next to in-process sides): it is kept current.
         .testTarget(name: "KeyspaceTests", dependencies: [
-            "HashSlots", "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport",
+            "HashSlots", "Keyspace", "RDB", "RESP", "SlotdiffCore", "TestSupport", "slotdiff",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

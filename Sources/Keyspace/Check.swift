@@ -1,5 +1,6 @@
 import Foundation
 import HashSlots
+import Logging
 import RDB
 import RESP
 import SlotdiffCore
@@ -25,6 +26,11 @@ public struct CheckOptions: Sendable {
     public var allowEmpty = false
     /// The source's databases compared with other numbers on the target (`--db-map`).
     public var databaseMap = DatabaseMap()
+    /// `value` and `type` differences explained element by element (`Explain`), the first
+    /// this many of the run; 0: none. Only when values are digested (`--mode digest`).
+    public var explain = 1000
+    /// What an explanation may keep in memory.
+    public var explainBound = ExplainBound()
 
     /// Sizes the passes for these sides: explicit, or one per `keysPerPass` keys of the largest
     /// side that knows its size before reading — a live side, a digest file (dump files alone:
@@ -70,6 +76,9 @@ public struct CheckResult: Codable, Sendable {
 /// Runs one check: reads both sides (dump files parsed in parallel, live sides listed and
 /// fetched), compares them with the one comparer, re-checks differences on live sides in
 /// later rounds, and hands every difference that persists to `emit`.
+/// Operator-visible events of explanations (`--log-level info`: each round of reads).
+let explainLogger = Logger(label: "slotdiff.explain")
+
 public enum Check {
     /// Runs every pass (see `CheckOptions.passes`), skipping `donePasses`. After each pass
     /// `passDone(i, result)` is told (a checkpoint is written there); before each, `stop()` is
@@ -112,6 +121,7 @@ public enum Check {
         }
         var total: CheckResult?
         var left = 0
+        var explainLeft = options.mode == .digest ? max(0, options.explain) : 0
         for i in 0..<passes {
             let r: CheckResult
             if let done = options.donePasses[i] {
@@ -122,7 +132,7 @@ public enum Check {
             } else {
                 var o = options
                 o.filter.pass = passes > 1 ? range(i) : nil
-                r = try await runPass(source: source, target: target, options: o, kept: kept, stop: stop, emit: emit)
+                r = try await runPass(source: source, target: target, options: o, kept: kept, stop: stop, explainLeft: &explainLeft, emit: emit)
                 try passDone(i, r)
             }
             options.progress?.passDone()
@@ -183,7 +193,8 @@ public enum Check {
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
     static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
-                        stop: @escaping @Sendable () -> Bool, emit report: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+                        stop: @escaping @Sendable () -> Bool, explainLeft: inout Int,
+                        emit report: @escaping (Difference) throws -> Void) async throws -> CheckResult {
         // A sampled check counts what it reports per slot, for its estimate.
         var perSlot: [Int: Int]? = options.filter.sample == nil ? nil : [:]
         let emit: (Difference) throws -> Void = { d in
@@ -211,14 +222,23 @@ public enum Check {
         // Keys both sides held in the first round that differed: `matched` is what is left of
         // `compared` once those still different are taken away.
         var comparedFirst = Set<[UInt8]>()
+        // Sides that do not change: value and type differences are held back to be explained
+        // once the pass is compared (one more read of each side for all of them).
+        var held: [Difference] = []
+        let budget = explainLeft
         var counts = try comparer.compare(source: src.tables, target: dst.tables,
                                           inFileDuplicates: sided(src.duplicates, .source) + sided(dst.duplicates, .target)) { d in
             if anyLive {
                 found.append(d)
                 if d.kind == .type || d.kind == .value || d.kind == .ttl { comparedFirst.insert(Self.identity(d)) }
+            } else if Self.explains(d), held.count < budget {
+                held.append(d)
             } else {
                 try emit(d)
             }
+        }
+        if !anyLive {
+            for d in try await explained(held, source: source, target: target, options: options, left: &explainLeft) { try emit(d) }
         }
         var result = CheckResult(counts: counts, sourceInputs: src.inputs, targetInputs: dst.inputs)
         result.filteredOut = src.filteredOut + dst.filteredOut
@@ -262,6 +282,7 @@ public enum Check {
         var final = counts
         final.differences = [:]
         final.differencesByType = [:]
+        found = try await explained(found, source: source, target: target, options: options, left: &explainLeft)
         for d in found {
             final.add(d)
             try emit(d)
@@ -270,6 +291,35 @@ public enum Check {
         result.counts = final
         result.slotDifferences = perSlot
         return result
+    }
+
+    static func explains(_ d: Difference) -> Bool { d.kind == .value || d.kind == .type }
+
+    /// The differences with the first `left` value and type differences explained: their keys
+    /// read again from both sides at once after the check decided they persist, each diffed
+    /// element by element; `left` goes down by those explained.
+    static func explained(_ ds: [Difference], source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
+                          left: inout Int) async throws -> [Difference] {
+        var picked: [Int] = []
+        for (i, d) in ds.enumerated() where picked.count < left && explains(d) { picked.append(i) }
+        if picked.isEmpty { return ds }
+        let keys = picked.map { (db: ds[$0].db, key: ds[$0].key) }
+        // A dump side is read through once more for these keys: seen as time, so said.
+        explainLogger.info("reading \(keys.count) key\(keys.count == 1 ? "" : "s") again to explain \(keys.count == 1 ? "its difference" : "their differences")")
+        async let s = source.values(keys, bound: options.explainBound)
+        async let t = target.values(keys, bound: options.explainBound)
+        let (sv, tv) = try await (s, t)
+        var out = ds
+        for (n, i) in picked.enumerated() {
+            out[i].detail = Explain.detail(for: ds[i], source: sv[n], target: tv[n])
+        }
+        left -= picked.count
+        for (name, reads) in [("source", sv), ("target", tv)] {
+            if case .unavailable(let why)? = reads.first(where: { if case .unavailable = $0 { return true } else { return false } }) {
+                explainLogger.warning("differences not explained: the \(name) cannot read values again (\(why))")
+            }
+        }
+        return out
     }
 
     /// A key and its database as one value (the database as two leading bytes).

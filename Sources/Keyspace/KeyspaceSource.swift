@@ -27,6 +27,10 @@ public protocol KeyspaceSource: AnyObject, Sendable {
     /// The state of given keys now (nil: absent); `first` is what `records` found. A dump file
     /// does not change: its first state stands.
     func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?]
+    /// Given keys read again with their values kept element by element (within `bound`), to
+    /// explain differences (`Explain`). A side that cannot read values again answers
+    /// `.unavailable` for each (the default, in `ValueReads.swift`).
+    func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead]
     /// Lets go of connections.
     func close() async
 }

@@ -55,6 +55,10 @@ public final class RenumberedSource: KeyspaceSource {
         try await inner.reread(keys.map { (db: back[$0.db] ?? $0.db, key: $0.key) }, first: first)
     }
 
+    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
+        try await inner.values(keys.map { (db: back[$0.db] ?? $0.db, key: $0.key) }, bound: bound)
+    }
+
     public func close() async { await inner.close() }
 }
 

@@ -41,9 +41,12 @@ public final class RDBFileParser {
 
     public static let redisEnterpriseOpcodes: Set<UInt8> = [101, 102, 107, 121]
 
-    /// Parses the file, calling `onKey` for each key and `onResize` with RESIZEDB hints.
+    /// Parses the file, calling `onKey` for each key and `onResize` with RESIZEDB hints;
+    /// `beforeValue` is told each key before its value is decoded (an explanation sets the
+    /// digester's capture there for the keys it wants).
     public func parse(digester d: CanonicalDigester,
                       onResize: (Int) -> Void = { _ in },
+                      beforeValue: ((_ db: Int, _ key: [UInt8]) -> Void)? = nil,
                       onKey: (RDBKeyEvent) throws -> Void) throws {
         try readHeader()
         let flavor = RDBFlavor(version: info.version, valkey: info.valkey)
@@ -107,6 +110,7 @@ public final class RDBFileParser {
                                                 : ValueDecoder.unknownTypeMessage(op, flavor), at: at)
                 }
                 try input.stringBytes("key", into: &key)
+                beforeValue?(db, key)
                 let type = try decoder.decode(type: op)
                 let empty = d.count == 0 && type != .string && type != .stream && type != .module
                 try key.withUnsafeBytes { kb in

@@ -31,6 +31,10 @@ public final class CanonicalDigester {
     @exclusivity(unchecked) var groupHeader: [UInt8] = []
     @exclusivity(unchecked) var moduleID: UInt64 = 0
 
+    /// Set only to explain a difference: every value fed from here on is also kept, element
+    /// by element (bounded, see `ValueCapture`). Nil in a check, where it costs one test per call.
+    @exclusivity(unchecked) public var capture: ValueCapture?
+
     public init() {}
 
     public func begin(_ type: ValueType) {
@@ -46,6 +50,7 @@ public final class CanonicalDigester {
             groupCount = 0
         }
         moduleID = 0
+        capture?.begin(type)
     }
 
     // MARK: strings
@@ -55,6 +60,7 @@ public final class CanonicalDigester {
     public func string(_ bytes: UnsafeRawBufferPointer) {
         oneShot = Hash128.of(bytes)
         itemCount = UInt64(bytes.count)
+        if let c = capture { c.stringPart(bytes) }
     }
 
     /// The body hash of a string passed whole (the same value streaming would give).
@@ -70,6 +76,7 @@ public final class CanonicalDigester {
     public func stringPart(_ bytes: UnsafeRawBufferPointer) {
         body.write(bytes)
         itemCount += UInt64(bytes.count)
+        if let c = capture { c.stringPart(bytes) }
     }
 
     // MARK: items
@@ -77,12 +84,14 @@ public final class CanonicalDigester {
     @inlinable
     public func beginItem() {
         if !ordered { item.reset() }
+        if let c = capture { c.beginItem() }
     }
 
     @inlinable
     public func endItem() {
         itemCount &+= 1
         if !ordered { sum = sum &+ item.digest() }
+        if let c = capture { c.endItem(keep: true) }
     }
 
     /// Ends an item of an unordered value read in overlapping chunks (SSCAN, HSCAN, ZSCAN may
@@ -90,10 +99,12 @@ public final class CanonicalDigester {
     public func endItem(unique seen: inout Set<Hash128>) {
         precondition(!ordered)
         let h = item.digest()
-        if seen.insert(h).inserted {
+        let new = seen.insert(h).inserted
+        if new {
             itemCount &+= 1
             sum = sum &+ h
         }
+        if let c = capture { c.endItem(keep: new) }
     }
 
     @inlinable
@@ -105,6 +116,7 @@ public final class CanonicalDigester {
         let s = sink
         s.write(UInt64(bytes.count))
         s.write(bytes)
+        if let c = capture { c.component(bytes) }
     }
 
     @inlinable
@@ -124,17 +136,20 @@ public final class CanonicalDigester {
     @inlinable
     public func componentBegin(length: Int) {
         sink.write(UInt64(length))
+        if let c = capture { c.componentBegin() }
     }
 
     @inlinable
     public func componentPart(_ bytes: UnsafeRawBufferPointer) {
         sink.write(bytes)
+        if let c = capture { c.componentPart(bytes) }
     }
 
     /// Eight raw bytes (IDs, scores, expiry times, counts) without a length prefix.
     @inlinable
     public func fixed(_ v: UInt64) {
         sink.write(v)
+        if let c = capture { c.fixed(v) }
     }
 
     /// A sorted-set score: the IEEE-754 bits of the parsed double, -0.0 folded into +0.0 and
@@ -164,7 +179,10 @@ public final class CanonicalDigester {
 
     // MARK: streams
 
-    public func streamLastID(ms: UInt64, seq: UInt64) { lastID = (ms, seq) }
+    public func streamLastID(ms: UInt64, seq: UInt64) {
+        lastID = (ms, seq)
+        capture?.streamLastID(ms: ms, seq: seq)
+    }
 
     public func beginGroup(name: UnsafeRawBufferPointer, lastMs: UInt64, lastSeq: UInt64) {
         var h: [UInt8] = []
@@ -176,6 +194,7 @@ public final class CanonicalDigester {
         groupHeader = h
         pelSum = .zero
         pelCount = 0
+        capture?.beginGroup(name: name, lastMs: lastMs, lastSeq: lastSeq)
     }
 
     /// A pending entry of the current group: (ID, consumer, delivery count).
@@ -189,6 +208,7 @@ public final class CanonicalDigester {
         Self.appendU64(&b, deliveries)
         pelSum = pelSum &+ Hash128.of(b)
         pelCount += 1
+        capture?.pending(ms: ms, seq: seq, consumer: consumer, deliveries: deliveries)
     }
 
     public func endGroup() {

@@ -22,9 +22,12 @@ public struct Difference: Sendable, Equatable {
     public var origins: [String]?
     /// Under `--db-map`: the database the key is in on the source (`db` is the target's).
     public var sourceDb: Int?
+    /// For `value` and `type`: what differs, element by element (`Explain`), when the key was
+    /// explained.
+    public var detail: JSONValue?
 
     public init(kind: DifferenceKind, db: Int, slot: UInt16, key: [UInt8], source: SideState?, target: SideState?,
-                side: Side? = nil, origins: [String]? = nil) {
+                side: Side? = nil, origins: [String]? = nil, detail: JSONValue? = nil) {
         self.kind = kind
         self.db = db
         self.slot = slot
@@ -33,6 +36,7 @@ public struct Difference: Sendable, Equatable {
         self.target = target
         self.side = side
         self.origins = origins
+        self.detail = detail
     }
 
     /// The key as text when it is valid UTF-8, else nil (the log then carries `key_base64`).

@@ -72,7 +72,11 @@ public struct HTMLReport {
         for k in DifferenceKind.allCases {
             guard let list = firstKeys[k], !list.isEmpty else { continue }
             let rows = list.map { d in
-                "<tr><td class=\"key\">\(Self.escape(d.displayKey))</td><td>\(d.db)</td><td>\(d.slot)</td><td>\(Self.escape(side(d.source)))</td><td>\(Self.escape(side(d.target)))</td></tr>"
+                let row = "<tr><td class=\"key\">\(Self.escape(d.displayKey))</td><td>\(d.db)</td><td>\(d.slot)</td><td>\(Self.escape(side(d.source)))</td><td>\(Self.escape(side(d.target)))</td></tr>"
+                // What differs, under the key: the short form, one line per element.
+                guard let detail = d.detail else { return row }
+                let lines = Explain.lines(detail, limit: 10).map { "<li>\(Self.escape($0))</li>" }.joined()
+                return row + "<tr class=\"detail\"><td colspan=\"5\"><ul>\(lines)</ul></td></tr>"
             }.joined()
             let more = (perKind[k] ?? 0) > list.count ? "<p>… and \((perKind[k] ?? 0) - list.count) more</p>" : ""
             keySections += "<h3>\(k.rawValue)</h3><table class=\"keys\"><tr><th>key</th><th>db</th><th>slot</th><th>source</th><th>target</th></tr>\(rows)</table>\(more)"
@@ -85,6 +89,7 @@ public struct HTMLReport {
             h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; } h3 { font-size: 14px; }
             table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
             td.n { text-align: right; } td.key { font-family: monospace; }
+            tr.detail td { font-family: monospace; font-size: 12px; background: #f7f7f2; } tr.detail ul { margin: 0; padding-left: 18px; }
             .row { display: flex; gap: 32px; align-items: flex-start; flex-wrap: wrap; }
             .result { font-size: 18px; font-weight: bold; color: \(total == 0 ? "#1a7a1a" : "#b01010"); }
             </style></head><body>

@@ -48,6 +48,10 @@ extension Difference {
         }
         if let source { s += ",\"source\":" + Self.json(source) }
         if let target { s += ",\"target\":" + Self.json(target) }
+        if let detail {
+            s += ",\"detail\":"
+            detail.write(into: &s)
+        }
         s += "}"
         return s
     }
@@ -82,7 +86,17 @@ extension Difference {
                   slot: UInt16((obj["slot"] as? NSNumber)?.intValue ?? Int(HashSlot.slot(of: key))),
                   key: key, source: try side("source"), target: try side("target"),
                   side: (obj["side"] as? String).flatMap(Side.init(rawValue:)),
-                  origins: obj["origins"] as? [String])
+                  origins: obj["origins"] as? [String], detail: try Self.detail(line))
         sourceDb = (obj["source_db"] as? NSNumber)?.intValue
+    }
+
+    private struct DetailOnly: Decodable { var detail: JSONValue? }
+
+    /// The `detail` object, read as JSON values (numbers and booleans kept apart).
+    static func detail(_ line: Substring) throws -> JSONValue? {
+        guard line.contains("\"detail\":") else { return nil }
+        do { return try JSONDecoder().decode(DetailOnly.self, from: Data(line.utf8)).detail } catch {
+            throw SlotdiffError(.corruptInput, "bad \"detail\" object")
+        }
     }
 }

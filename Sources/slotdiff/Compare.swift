@@ -200,17 +200,22 @@ struct CheckArguments: ParsableArguments {
     @Flag(help: "Accept a check in which neither side holds a key (after the filters) as a match; without it that is an error (exit 2).")
     var allowEmpty = false
 
+    @Option(help: "Explain the first N value and type differences of the run element by element in the log (detail); 0: none.")
+    var explain = 1000
+
     @Option(help: "What to tell on standard error as the check runs: trace, debug, info, notice, warning (reconnects, retries, fallbacks, restarted listings), error, critical.")
     var logLevel: Logger.Level = .warning
 
     func validate() throws {
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers \(workers): must be between 1 and 1024") }
+        if explain < 0 { throw ValidationError("--explain \(explain): must be 0 (none) or more") }
     }
 
     func options() throws -> CheckOptions {
         var options = CheckOptions()
         options.allowEmpty = allowEmpty
         options.databaseMap = try filters.databaseMap()
+        options.explain = explain
         options.filter = try filters.filter()
         options.filter.sample = sampling.slotSample()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)

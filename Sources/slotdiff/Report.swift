@@ -140,15 +140,19 @@ extension Slotdiff {
                 return "\(s.type), \(exp), \(s.digest.description.prefix(8))"
             }
             var cells = [["KIND", "DB", "SLOT", "KEY", "SOURCE", "TARGET"]]
+            // What differs goes under its row, indented, not into a column.
+            var details: [Int: [String]] = [:]
             for d in rows {
                 cells.append([d.kind.rawValue, "\(d.db)", "\(d.slot)", d.displayKey, side(d.source), side(d.target)])
+                if let detail = d.detail { details[cells.count - 1] = Explain.lines(detail) }
             }
             let widths = (0..<6).map { c in min(48, cells.map { $0[c].count }.max() ?? 0) }
-            return cells.map { row in
-                row.enumerated().map { i, v in
+            return cells.enumerated().map { n, row in
+                let line = row.enumerated().map { i, v in
                     let t = v.count > widths[i] ? String(v.prefix(widths[i] - 1)) + "…" : v
                     return t.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                 }.joined(separator: "  ")
+                return ([line] + (details[n] ?? []).map { "    " + $0 }).joined(separator: "\n")
             }.joined(separator: "\n")
         }
 

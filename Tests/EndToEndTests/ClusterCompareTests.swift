@@ -187,6 +187,10 @@ struct ClusterCompareTests {
         try DiffLogReader(path: log).forEach { diffs.append($0) }
         #expect(diffs.map(\.displayKey).sorted() == [plantedA, plantedB].sorted() && diffs.allSatisfy { $0.kind == .value },
                 "\(diffs.map { "\($0.kind) \($0.displayKey)" })")
+        // Explained on clusters too, the keys read again where their slots went: both values.
+        let detail = Dictionary(diffs.map { ($0.displayKey, $0.detail) }, uniquingKeysWith: { a, _ in a })
+        #expect(detail[plantedA]??["source"] == .string("source") && detail[plantedA]??["target"] == .string("same"), "\(detail)")
+        #expect(detail[plantedB]??["source"] == .string("same") && detail[plantedB]??["target"] == .string("target"), "\(detail)")
     }
 
     /// Writes string keys to a cluster, each to the primary owning its slot (test set-up only).

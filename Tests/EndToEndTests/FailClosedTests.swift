@@ -167,6 +167,7 @@ import TestSupport
         (["--address-map", "10.0.0.1:6379"], "--address-map", "10.0.0.1:6379"),
         (["--address-map", "10.0.0.1:6379=127.0.0.1:99999"], "--address-map", "127.0.0.1:99999"),
         (["--address-map", "a:1=b:2", "--address-map", "a:1=c:3"], "--address-map", "a:1 is mapped twice"),
+        (["--explain=-1"], "--explain", "-1"),
     ]
 
     @Test(arguments: cases)

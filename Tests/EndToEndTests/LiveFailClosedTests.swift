@@ -198,6 +198,10 @@ struct FailClosedTests {
             #expect(drifted.run.status == 1, "\(drifted.run.stderr)")
             #expect(Set(drifted.diffs.map { "\($0.kind.rawValue) \($0.db) \($0.sourceDb ?? -1) \($0.displayKey)" }) == ["value 0 3 k:7", "extra 0 3 k:8"],
                     "\(drifted.kinds)")
+            // Explained from the source's database 3: read from its database 0 ("7"), the value
+            // would not be what the check saw, and the line would say the key changed since.
+            let explained = drifted.diffs.first { $0.kind == .value }.map { $0.jsonLine() } ?? ""
+            #expect(explained.contains("\"detail\"") && explained.contains("changed") && !explained.contains("changed_since_check"), "\(explained)")
             // The reverse direction: the cluster's database 0 as the standalone side's database 3.
             let reverse = try compare("redis://127.0.0.1:17530", "redis://127.0.0.1:17521", ["--db-map", "0=3"])
             #expect(reverse.run.status == 1 && reverse.diffs.count == 2 && reverse.diffs.allSatisfy { $0.db == 3 && $0.sourceDb == 0 },

@@ -12,7 +12,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
     public let endpoint: RedisEndpoint
     let options: LiveOptions
     let limiter: RateLimiter?
-    private let nodes: [LiveNode]
+    let nodes: [LiveNode]
     private let topology: ClusterTopology?
     /// Nodes met through redirections (a slot moving to a node the map did not name).
     private let extraNodes = NIOLockedValueBox<[String: LiveNode]>([:])
@@ -433,7 +433,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         return units.flatMap { sample.runs(in: $0) }
     }
 
-    private func nodeFor(key: [UInt8]) -> Int {
+    func nodeFor(key: [UInt8]) -> Int {
         guard let topology, nodes.count > 1 else { return 0 }
         let slot = HashSlot.slot(of: key)
         return topology.shardIndex(for: HashSlot(Int(slot))!) ?? 0

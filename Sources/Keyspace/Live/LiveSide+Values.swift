@@ -1,0 +1,60 @@
+import SlotdiffCore
+
+extension LiveSide {
+    /// Keys read again at once to explain: a few, so round trips to a distant server overlap.
+    static let explainLanes = 4
+
+    /// Given keys read again with the check's own reads (DUMP under the size bound, bounded
+    /// chunks above it; redirections followed), each value kept element by element as it is
+    /// fed to the digest. No command serializes more than the bound. A few keys are read at a
+    /// time, each lane with its share of the bound's total.
+    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
+        // One database at a time: reads of two databases at once could share a connection,
+        // and one's SELECT would then also hold for the other's commands.
+        var all = [ValueRead](repeating: .absent, count: keys.count)
+        // What the earlier databases' values keep counts against the round's total.
+        var left = bound
+        for db in Set(keys.map(\.db)).sorted() {
+            let which = keys.indices.filter { keys[$0].db == db }
+            let (reads, kept) = try await values(which.map { keys[$0] }, lanesOf: left)
+            for (n, i) in which.enumerated() { all[i] = reads[n] }
+            left.totalBytes = max(0, left.totalBytes - kept)
+        }
+        return all
+    }
+
+    /// Keys of one database, a few at a time; and the bytes their values keep.
+    private func values(_ keys: [(db: Int, key: [UInt8])], lanesOf bound: ExplainBound) async throws -> ([ValueRead], Int) {
+        let lanes = min(Self.explainLanes, max(1, keys.count))
+        var share = bound
+        share.totalBytes = bound.totalBytes / lanes
+        let lane = share
+        return try await withThrowingTaskGroup(of: ([(Int, ValueRead)], Int).self) { group in
+            for first in 0..<lanes {
+                group.addTask {
+                    let capture = ValueCapture(bound: lane)
+                    let d = CanonicalDigester()
+                    d.capture = capture
+                    var out: [(Int, ValueRead)] = []
+                    for i in stride(from: first, to: keys.count, by: lanes) {
+                        let k = keys[i]
+                        // A cluster has only database 0: a key of another database is not there.
+                        if self.isCluster && k.db != 0 { continue }
+                        let node = self.nodes[self.nodeFor(key: k.key)]
+                        let r = try await self.fetchRouted(node: node, db: self.isCluster ? nil : k.db, keys: [k.key], digester: d)
+                        let value = capture.take()
+                        if case .present(let state) = r[0] { out.append((i, .present(state, value))) }
+                    }
+                    return (out, lane.totalBytes - capture.totalLeft)
+                }
+            }
+            var all = [ValueRead](repeating: .absent, count: keys.count)
+            var kept = 0
+            for try await (part, bytes) in group {
+                for (i, r) in part { all[i] = r }
+                kept += bytes
+            }
+            return (all, kept)
+        }
+    }
+}
