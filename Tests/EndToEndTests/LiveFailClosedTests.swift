@@ -13,28 +13,10 @@ struct FailClosedTests {
     let dir = TestPaths.temporaryDirectory()
     func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
 
-    struct Outcome {
-        var run: RunResult
-        var diffs: [Difference]
-        var summary: [String: Any]
-        var sourceKeys: Int? { (summary["source"] as? [String: Any])?["keys"] as? Int }
-        var targetKeys: Int? { (summary["target"] as? [String: Any])?["keys"] as? Int }
-        var kinds: [String] { diffs.map { "\($0.kind.rawValue) \($0.db) \($0.displayKey)" }.sorted() }
-    }
+    typealias Outcome = CheckRun
 
     func compare(_ a: String, _ b: String, _ extra: [String] = [], env: [String: String]? = nil, timeout: TimeInterval = 300) throws -> Outcome {
-        let log = path("fc-\(UUID().uuidString).jsonl.zst")
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env ?? [:] { environment[k] = v }
-        let r = try run(TestPaths.slotdiffBinary, ["compare", a, b, "--out", log, "--round-delay", "50ms", "--json", "--quiet"] + extra,
-                        timeout: timeout, environment: environment)
-        var diffs: [Difference] = []
-        var summary: [String: Any] = [:]
-        if r.status == 0 || r.status == 1 {
-            try DiffLogReader(path: log).forEach { diffs.append($0) }
-            summary = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
-        }
-        return Outcome(run: r, diffs: diffs, summary: summary)
+        try CheckRun.compare(a, b, extra, in: dir, env: env, timeout: timeout)
     }
 
     static func dbsize(_ port: Int, db: Int = 0) throws -> Int {

@@ -12,29 +12,9 @@ struct ReadPlanTests {
     let dir = TestPaths.temporaryDirectory()
     func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
 
-    struct Outcome {
-        var run: RunResult
-        var diffs: [Difference]
-        var summary: [String: Any]
-        var kinds: [String] { diffs.map { "\($0.kind.rawValue) \($0.displayKey)" }.sorted() }
-        func read(_ side: String) -> String? {
-            ((summary[side] as? [String: Any])?["inputs"] as? [[String: Any]])?.first?["read"] as? String
-        }
-        func keys(_ side: String) -> Int? { (summary[side] as? [String: Any])?["keys"] as? Int }
-    }
+    typealias Outcome = CheckRun
 
-    func compare(_ a: String, _ b: String, _ extra: [String] = []) throws -> Outcome {
-        let log = path("rp-\(UUID().uuidString).jsonl.zst")
-        let r = try run(TestPaths.slotdiffBinary, ["compare", a, b, "--out", log, "--round-delay", "50ms", "--json", "--quiet"] + extra,
-                        timeout: 300)
-        var diffs: [Difference] = []
-        var summary: [String: Any] = [:]
-        if r.status == 0 || r.status == 1 {
-            try DiffLogReader(path: log).forEach { diffs.append($0) }
-            summary = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
-        }
-        return Outcome(run: r, diffs: diffs, summary: summary)
-    }
+    func compare(_ a: String, _ b: String, _ extra: [String] = []) throws -> Outcome { try CheckRun.compare(a, b, extra, in: dir) }
 
     /// Every type in every encoding a server picks for it: integer and raw strings, a string
     /// longer than one read, lists, sets (intset, listpack, hashtable), sorted sets with float,
@@ -109,7 +89,7 @@ struct ReadPlanTests {
                 let plain = "redis://127.0.0.1:\(port)", restricted = "redis://\(user):pw@127.0.0.1:\(port)"
                 for (a, b, side) in [(plain, restricted, "target"), (restricted, plain, "source")] {
                     let o = try compare(a, b, ["--big-key-threshold", "4096"])
-                    #expect(o.run.status == 0, "\(kind) \(user) on the \(side): \(o.run.status) \(o.kinds) \(o.run.stderr)")
+                    #expect(o.run.status == 0, "\(kind) \(user) on the \(side): \(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
                     #expect(o.keys("source") == o.keys("target") && (o.keys("source") ?? 0) > 50)
                     let read = o.read(side) ?? ""
                     if let values { #expect(read.contains("values by type reads: \(values)"), "\(read)") }
@@ -156,7 +136,7 @@ struct ReadPlanTests {
                            ("redis://127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612"),
                            ("redis://checker:pw@127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612")] {
                 let o = try compare(a, b, ["--big-key-threshold", "4096"])
-                #expect(o.run.status == 1 && o.kinds == expected, "\(a) \(b): \(o.run.status) \(o.kinds) \(o.run.stderr)")
+                #expect(o.run.status == 1 && o.kindsByKey == expected, "\(a) \(b): \(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
             }
         }
     }
@@ -181,7 +161,7 @@ struct ReadPlanTests {
             }
             let alone = "redis://127.0.0.1:17618", cluster = "redis://checker:pw@127.0.0.1:17615"
             let o = try compare(alone, cluster)
-            #expect(o.run.status == 0 && o.keys("target") == 480, "\(o.run.status) \(o.kinds) \(o.run.stderr)")
+            #expect(o.run.status == 0 && o.keys("target") == 480, "\(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
             let parts = Set((o.read("target") ?? "").components(separatedBy: "; "))
             #expect(parts == ["127.0.0.1:17615: values by type reads: DUMP refused (NOPERM)", "127.0.0.1:17616: values by type reads: DUMP refused (NOPERM)"],
                     "\(parts)")
@@ -189,7 +169,7 @@ struct ReadPlanTests {
             try TestServers.cli(port: 17615, ["HSET", "{a}h:3", "f", "other"], cluster: true)
             try TestServers.cli(port: 17615, ["RPUSH", "{b}l:9", "more"], cluster: true)
             let d = try compare(alone, cluster)
-            #expect(d.run.status == 1 && d.kinds == ["value {a}h:3", "value {b}l:9"], "\(d.kinds) \(d.run.stderr)")
+            #expect(d.run.status == 1 && d.kindsByKey == ["value {a}h:3", "value {b}l:9"], "\(d.kindsByKey) \(d.run.stderr)")
         }
     }
 
@@ -203,12 +183,12 @@ struct ReadPlanTests {
             defer { TestServers.stop("rp-plain"); TestServers.stop("rp-renamed") }
             for port in [17613, 17614] { try Self.fill(port, fieldTTLs: false) }
             let o = try compare("redis://127.0.0.1:17613", "redis://127.0.0.1:17614")
-            #expect(o.run.status == 0, "\(o.run.status) \(o.kinds) \(o.run.stderr)")
+            #expect(o.run.status == 0, "\(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
             #expect(o.read("target") == "values by type reads: DUMP unknown (renamed or disabled); expiry by PTTL: PEXPIRETIME unknown (renamed or disabled)",
                     "\(String(describing: o.read("target")))")
             try TestServers.cli(port: 17614, ["HSET", "hash:small", "b", "three"])
             let d = try compare("redis://127.0.0.1:17613", "redis://127.0.0.1:17614")
-            #expect(d.run.status == 1 && d.kinds == ["value hash:small"], "\(d.kinds) \(d.run.stderr)")
+            #expect(d.run.status == 1 && d.kindsByKey == ["value hash:small"], "\(d.kindsByKey) \(d.run.stderr)")
             // The table says it too.
             let table = try run(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17613", "redis://127.0.0.1:17614",
                                                            "--out", path("rp-table.jsonl.zst"), "--round-delay", "50ms"], timeout: 300)
