@@ -92,9 +92,10 @@ public struct SlotRange: Hashable, Sendable, CustomStringConvertible {
     public init?(parsing text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2,
-              let a = UInt16(parts[0].trimmingCharacters(in: .whitespaces)),
-              let b = UInt16(parts[parts.count - 1].trimmingCharacters(in: .whitespaces)),
-              a <= b, Int(b) < HashSlot.count else { return nil }
+            let a = UInt16(parts[0].trimmingCharacters(in: .whitespaces)),
+            let b = UInt16(parts[parts.count - 1].trimmingCharacters(in: .whitespaces)),
+            a <= b, Int(b) < HashSlot.count
+        else { return nil }
         self.init(a, b)
     }
 
@@ -112,4 +113,3 @@ public struct SlotRange: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { lower == upper ? "\(lower)" : "\(lower)-\(upper)" }
 }
-

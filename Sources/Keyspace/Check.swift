@@ -83,10 +83,12 @@ public enum Check {
     /// Runs every pass (see `CheckOptions.passes`), skipping `donePasses`. After each pass
     /// `passDone(i, result)` is told (a checkpoint is written there); before each, `stop()` is
     /// asked, and a check asked to stop returns what it has with `passesLeft` set.
-    public static func run(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
-                           passDone: (Int, CheckResult) throws -> Void = { _, _ in },
-                           stop: @escaping @Sendable () -> Bool = { false },
-                           emit: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+    public static func run(
+        source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
+        passDone: (Int, CheckResult) throws -> Void = { _, _ in },
+        stop: @escaping @Sendable () -> Bool = { false },
+        emit: @escaping (Difference) throws -> Void
+    ) async throws -> CheckResult {
         try await checkDatabases(source: source, target: target, filter: options.filter)
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
@@ -146,8 +148,10 @@ public enum Check {
         }
         if left == 0 && !options.allowEmpty && result.counts.sourceKeys == 0 && result.counts.targetKeys == 0 {
             let filtered = result.filteredOut > 0 ? " (\(result.filteredOut) left out by the filters)" : ""
-            throw SlotdiffError(.nothingCompared, "nothing was compared: neither side holds a key that passes the filters\(filtered); "
-                             + "check the URLs, --db, --match, --type and --slots, or pass --allow-empty if an empty check is a match")
+            throw SlotdiffError(
+                .nothingCompared,
+                "nothing was compared: neither side holds a key that passes the filters\(filtered); "
+                    + "check the URLs, --db, --match, --type and --slots, or pass --allow-empty if an empty check is a match")
         }
         return result
     }
@@ -160,16 +164,19 @@ public enum Check {
         let sides: [(Side, any KeyspaceSource)] = [(.source, source), (.target, target)]
         guard let cluster = sides.first(where: { $0.1.isCluster }) else { return }
         if let dbs = filter.dbs, dbs.contains(where: { $0 != 0 }) {
-            throw SlotdiffError(.usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
+            throw SlotdiffError(
+                .usage, "--db \(dbs.sorted().map(String.init).joined(separator: ",")): the \(cluster.0) is a cluster, which has only database 0")
         }
         for (side, other) in sides where side != cluster.0 && !other.isCluster {
             guard var dbs = try await other.databases() else { continue }
             if let want = filter.dbs { dbs = dbs.filter { want.contains($0) } }
             let others = dbs.filter { $0 != 0 }
             if !others.isEmpty {
-                throw SlotdiffError(.usage, "the \(side) holds keys in database\(dbs.count > 1 ? "s" : "") \(dbs.map(String.init).joined(separator: ", ")), "
-                                 + "but the \(cluster.0) is a cluster, which has only database 0: check database 0 with --db 0 "
-                                 + "(a database other than 0 cannot be compared with a cluster)")
+                throw SlotdiffError(
+                    .usage,
+                    "the \(side) holds keys in database\(dbs.count > 1 ? "s" : "") \(dbs.map(String.init).joined(separator: ", ")), "
+                        + "but the \(cluster.0) is a cluster, which has only database 0: check database 0 with --db 0 "
+                        + "(a database other than 0 cannot be compared with a cluster)")
             }
         }
     }
@@ -177,8 +184,10 @@ public enum Check {
     /// Runs `a` and `b` at the same time. The first to fail ends both (the other is cancelled):
     /// a side that fails (a stopped server) is told at once, not after the other side's
     /// whole read.
-    static func both<A: Sendable, B: Sendable>(_ a: @escaping @Sendable () async throws -> A,
-                                               _ b: @escaping @Sendable () async throws -> B) async throws -> (A, B) {
+    static func both<A: Sendable, B: Sendable>(
+        _ a: @escaping @Sendable () async throws -> A,
+        _ b: @escaping @Sendable () async throws -> B
+    ) async throws -> (A, B) {
         try await withThrowingTaskGroup(of: (A?, B?).self) { group in
             group.addTask { (try await a(), nil) }
             group.addTask { (nil, try await b()) }
@@ -192,9 +201,11 @@ public enum Check {
     }
 
     /// One pass: every key whose slot is in `options.filter.pass` (all keys without one).
-    static func runPass(source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
-                        stop: @escaping @Sendable () -> Bool, explainLeft: inout Int,
-                        emit report: @escaping (Difference) throws -> Void) async throws -> CheckResult {
+    static func runPass(
+        source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions, kept: [(any KeptPasses)?],
+        stop: @escaping @Sendable () -> Bool, explainLeft: inout Int,
+        emit report: @escaping (Difference) throws -> Void
+    ) async throws -> CheckResult {
         // A sampled check counts what it reports per slot, for its estimate.
         var perSlot: [Int: Int]? = options.filter.sample == nil ? nil : [:]
         let emit: (Difference) throws -> Void = { d in
@@ -226,8 +237,10 @@ public enum Check {
         // once the pass is compared (one more read of each side for all of them).
         var held: [Difference] = []
         let budget = explainLeft
-        var counts = try comparer.compare(source: src.tables, target: dst.tables,
-                                          inFileDuplicates: sided(src.duplicates, .source) + sided(dst.duplicates, .target)) { d in
+        var counts = try comparer.compare(
+            source: src.tables, target: dst.tables,
+            inFileDuplicates: sided(src.duplicates, .source) + sided(dst.duplicates, .target)
+        ) { d in
             if anyLive {
                 found.append(d)
                 if d.kind == .type || d.kind == .value || d.kind == .ttl { comparedFirst.insert(Self.identity(d)) }
@@ -298,14 +311,17 @@ public enum Check {
     /// The differences with the first `left` value and type differences explained: their keys
     /// read again from both sides at once after the check decided they persist, each diffed
     /// element by element; `left` goes down by those explained.
-    static func explained(_ ds: [Difference], source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
-                          left: inout Int) async throws -> [Difference] {
+    static func explained(
+        _ ds: [Difference], source: any KeyspaceSource, target: any KeyspaceSource, options: CheckOptions,
+        left: inout Int
+    ) async throws -> [Difference] {
         var picked: [Int] = []
         for (i, d) in ds.enumerated() where picked.count < left && explains(d) { picked.append(i) }
         if picked.isEmpty { return ds }
         let keys = picked.map { (db: ds[$0].db, key: ds[$0].key) }
         // A dump side is read through once more for these keys: seen as time, so said.
-        explainLogger.info("reading \(keys.count) key\(keys.count == 1 ? "" : "s") again to explain \(keys.count == 1 ? "its difference" : "their differences")")
+        explainLogger.info(
+            "reading \(keys.count) key\(keys.count == 1 ? "" : "s") again to explain \(keys.count == 1 ? "its difference" : "their differences")")
         async let s = source.values(keys, bound: options.explainBound)
         async let t = target.values(keys, bound: options.explainBound)
         let (sv, tv) = try await (s, t)

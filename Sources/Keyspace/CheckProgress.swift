@@ -52,8 +52,9 @@ public final class CheckProgress: Sendable {
         }
 
         public var line: String {
-            var s = String(format: "%d keys read, %.0f keys/s, %d/%d slot-range passes, %d differences so far",
-                           keys, keysPerSecond, passesDone, passes, differences)
+            var s = String(
+                format: "%d keys read, %.0f keys/s, %d/%d slot-range passes, %d differences so far",
+                keys, keysPerSecond, passesDone, passes, differences)
             if let eta { s += String(format: ", about %.0f s left", eta) }
             return s
         }
@@ -61,7 +62,8 @@ public final class CheckProgress: Sendable {
 
     public var snapshot: Snapshot {
         let c = counts.withLockedValue { $0 }
-        return Snapshot(keys: c.keys, differences: c.differences, passesDone: c.passesDone, passes: c.passes,
-                        expectedKeys: c.expectedKeys, seconds: Date().timeIntervalSince(started))
+        return Snapshot(
+            keys: c.keys, differences: c.differences, passesDone: c.passesDone, passes: c.passes,
+            expectedKeys: c.expectedKeys, seconds: Date().timeIntervalSince(started))
     }
 }

@@ -42,7 +42,8 @@ public enum DigestFile {
         // for its writer, and reading it would take bytes the dump reader needs.
         var st = stat()
         guard stat(spec, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
-              let fh = FileHandle(forReadingAtPath: spec) else { return false }
+            let fh = FileHandle(forReadingAtPath: spec)
+        else { return false }
         defer { try? fh.close() }
         return Array(fh.readData(ofLength: magic.count)) == magic
     }
@@ -196,7 +197,8 @@ public final class DigestFileReader: Sendable {
         guard pre.count == DigestFile.preambleSize else { throw Self.corrupt(path, size, "cut short: \(size) bytes, in its preamble") }
         let version = pre.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
         guard version == DigestFile.version else {
-            throw Self.corrupt(path, 8, "digest format version \(version); this slotdiff reads version \(DigestFile.version) (make the digest again with this version)")
+            throw Self.corrupt(
+                path, 8, "digest format version \(version); this slotdiff reads version \(DigestFile.version) (make the digest again with this version)")
         }
         guard size >= Int64(DigestFile.preambleSize + DigestFile.footerSize) else {
             throw Self.corrupt(path, size, "cut short: \(size) bytes, no room for its footer (the file was not finished or not copied whole)")
@@ -204,18 +206,24 @@ public final class DigestFileReader: Sendable {
         let footerAt = size - Int64(DigestFile.footerSize)
         let footer = try Self.pread(fd, path, offset: footerAt, count: DigestFile.footerSize)
         guard Array(footer[24..<32]) == DigestFile.endMagic else {
-            throw Self.corrupt(path, footerAt, "cut short or corrupt: \(size) bytes, without the end marker of a finished digest file in its last \(DigestFile.footerSize) (it was not finished, or not copied whole)")
+            throw Self.corrupt(
+                path, footerAt,
+                "cut short or corrupt: \(size) bytes, without the end marker of a finished digest file in its last \(DigestFile.footerSize) (it was not finished, or not copied whole)"
+            )
         }
         let (tOffset, tCompressed, tRaw) = footer.withUnsafeBytes { b in
-            (Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))),
-             Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))),
-             Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self))))
+            (
+                Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))),
+                Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))),
+                Int64(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            )
         }
         guard tOffset >= Int64(DigestFile.preambleSize), tCompressed > 0, tOffset + tCompressed == footerAt, tRaw > 0, tRaw < 1 << 31 else {
             throw Self.corrupt(path, footerAt, "the footer names a header at \(tOffset) of \(tCompressed) bytes, which does not end at the footer")
         }
-        let trailer = try Self.decompress(try Self.pread(fd, path, offset: tOffset, count: Int(tCompressed)), raw: Int(tRaw),
-                                          path: path, offset: tOffset, what: "the header")
+        let trailer = try Self.decompress(
+            try Self.pread(fd, path, offset: tOffset, count: Int(tCompressed)), raw: Int(tRaw),
+            path: path, offset: tOffset, what: "the header")
         var meta: DigestMeta!
         var covered = [UInt64](repeating: 0, count: HashSlot.count / 64)
         var blocks: [DigestBlock] = []
@@ -232,11 +240,14 @@ public final class DigestFileReader: Sendable {
             var expect = UInt64(DigestFile.preambleSize)
             var lastSlot = -1
             for i in 0..<nb {
-                let blk = DigestBlock(offset: try c.read(UInt64.self), compressed: try c.read(UInt32.self), raw: try c.read(UInt32.self),
-                                      keys: try c.read(UInt32.self), firstSlot: try c.read(UInt16.self), lastSlot: try c.read(UInt16.self))
+                let blk = DigestBlock(
+                    offset: try c.read(UInt64.self), compressed: try c.read(UInt32.self), raw: try c.read(UInt32.self),
+                    keys: try c.read(UInt32.self), firstSlot: try c.read(UInt16.self), lastSlot: try c.read(UInt16.self))
                 guard blk.offset == expect, blk.compressed > 0, blk.firstSlot <= blk.lastSlot, Int(blk.firstSlot) > lastSlot,
-                      Int(blk.lastSlot) < HashSlot.count else {
-                    throw Self.corrupt(path, tOffset, "block \(i) of the header's table is out of place (offset \(blk.offset), slots \(blk.firstSlot)-\(blk.lastSlot))")
+                    Int(blk.lastSlot) < HashSlot.count
+                else {
+                    throw Self.corrupt(
+                        path, tOffset, "block \(i) of the header's table is out of place (offset \(blk.offset), slots \(blk.firstSlot)-\(blk.lastSlot))")
                 }
                 expect += UInt64(blk.compressed)
                 lastSlot = Int(blk.lastSlot)
@@ -255,7 +266,8 @@ public final class DigestFileReader: Sendable {
             guard c.at == b.count else { throw Self.corrupt(path, tOffset, "\(b.count - c.at) bytes after the header's tables") }
         }
         guard meta.format == Int(DigestFile.version), CompareMode(rawValue: meta.mode) != nil,
-              blocks.map({ Int($0.keys) }).reduce(0, +) == meta.keys, slotKeys.values.map(\.keys).reduce(0, +) == meta.keys else {
+            blocks.map({ Int($0.keys) }).reduce(0, +) == meta.keys, slotKeys.values.map(\.keys).reduce(0, +) == meta.keys
+        else {
             throw Self.corrupt(path, tOffset, "the header's counts disagree (\(meta.keys) keys, \(blocks.map({ Int($0.keys) }).reduce(0, +)) in its blocks)")
         }
         self.meta = meta
@@ -274,7 +286,9 @@ public final class DigestFileReader: Sendable {
                 let n = Foundation.pread(fd, b.baseAddress! + got, count - got, off_t(offset) + off_t(got))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw SlotdiffError(.io, "cannot read \(path) at offset \(offset + Int64(got)): \(String(cString: strerror(errno)))", file: path, offset: offset + Int64(got))
+                    throw SlotdiffError(
+                        .io, "cannot read \(path) at offset \(offset + Int64(got)): \(String(cString: strerror(errno)))", file: path,
+                        offset: offset + Int64(got))
                 }
                 if n == 0 { throw corrupt(path, offset + Int64(got), "cut short: the file ends inside its data") }
                 got += n
@@ -306,8 +320,9 @@ public final class DigestFileReader: Sendable {
         var filtered = 0
         for (i, blk) in want {
             let at = Int64(blk.offset)
-            let raw = try Self.decompress(try Self.pread(fd, path, offset: at, count: Int(blk.compressed)), raw: Int(blk.raw),
-                                          path: path, offset: at, what: "block \(i) (slots \(blk.firstSlot)-\(blk.lastSlot))")
+            let raw = try Self.decompress(
+                try Self.pread(fd, path, offset: at, count: Int(blk.compressed)), raw: Int(blk.raw),
+                path: path, offset: at, what: "block \(i) (slots \(blk.firstSlot)-\(blk.lastSlot))")
             try raw.withUnsafeBytes { b in
                 var c = DigestCursor(bytes: b, path: path, base: at, what: "block \(i)")
                 var n = 0
@@ -332,8 +347,10 @@ public final class DigestFileReader: Sendable {
                     let state = SideState(type: type, expireMs: expire == Int64.min ? nil : expire, digest: keysOnly ? .zero : digest)
                     let r = table.insert(db: db, key: key, slot: slot, type: type, expireMs: state.expireMs, digest: state.digest)
                     if !r.inserted {
-                        duplicates.append(Difference(kind: .duplicate, db: db, slot: slot, key: Array(key),
-                                                     source: table.entry(r.index).state, target: state, origins: [path, path]))
+                        duplicates.append(
+                            Difference(
+                                kind: .duplicate, db: db, slot: slot, key: Array(key),
+                                source: table.entry(r.index).state, target: state, origins: [path, path]))
                     }
                 }
                 guard n == Int(blk.keys) else { throw Self.corrupt(path, at, "block \(i) holds \(n) records, the header says \(blk.keys)") }
@@ -358,8 +375,10 @@ public final class DigestFileSource: KeyspaceSource {
         reader = try DigestFileReader(path: path)
         let meta = reader.meta
         if mode.rawValue != meta.mode && mode != .keys {
-            throw SlotdiffError(.usage, "\(path) was made with --mode \(meta.mode); it can be compared with --mode \(meta.mode) or --mode keys, not \(mode.rawValue) "
-                                + "(a digest file holds one kind of digest: make it again with --mode \(mode.rawValue))", file: path)
+            throw SlotdiffError(
+                .usage,
+                "\(path) was made with --mode \(meta.mode); it can be compared with --mode \(meta.mode) or --mode keys, not \(mode.rawValue) "
+                    + "(a digest file holds one kind of digest: make it again with --mode \(mode.rawValue))", file: path)
         }
         keysOnly = mode == .keys && meta.mode != CompareMode.keys.rawValue
         // Keys the digest's own filters left out would look missing on the other side.
@@ -369,16 +388,20 @@ public final class DigestFileSource: KeyspaceSource {
         if let m = o.match, filter.match.map({ String(decoding: $0.pattern, as: UTF8.self) }) != m { narrower.append("--match \(m)") }
         if let t = o.types, filter.types.map({ Set(t).isSuperset(of: $0.map(\.description)) }) != true { narrower.append("--type \(t.joined(separator: ","))") }
         if !narrower.isEmpty {
-            throw SlotdiffError(.usage, "\(path) was made with \(narrower.joined(separator: " ")): keys it left out would look missing; "
-                                + "compare with the same options", file: path)
+            throw SlotdiffError(
+                .usage,
+                "\(path) was made with \(narrower.joined(separator: " ")): keys it left out would look missing; "
+                    + "compare with the same options", file: path)
         }
         let range = filter.slots ?? SlotRange.all
         if let missing = (Int(range.lower)...Int(range.upper)).lazy.map(UInt16.init).first(where: { filter.inPass($0) && !reader.covers($0) }) {
             var how: [String] = []
             if let s = o.slots { how.append("--slots \(s) (or the --shard of that range)") }
             if let p = o.samplePercent, let seed = o.seed { how.append("--sample \(SlotSample.format(p))% --seed \(seed)") }
-            throw SlotdiffError(.usage, "\(path) holds no keys of slot \(missing), which this check looks at: it was made with "
-                                + "\(how.joined(separator: " ")); check only those slots (pass the same options)", file: path)
+            throw SlotdiffError(
+                .usage,
+                "\(path) holds no keys of slot \(missing), which this check looks at: it was made with "
+                    + "\(how.joined(separator: " ")); check only those slots (pass the same options)", file: path)
         }
     }
 
@@ -400,8 +423,10 @@ public final class DigestFileSource: KeyspaceSource {
         let m = reader.meta
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var d = ["path": reader.path, "digest_of": m.side, "producer": m.producer, "mode": m.mode, "keys": "\(m.keys)",
-                 "bytes": "\(reader.size)", "read_at": f.string(from: Date(timeIntervalSince1970: Double(m.readFinishedMs) / 1000))]
+        var d = [
+            "path": reader.path, "digest_of": m.side, "producer": m.producer, "mode": m.mode, "keys": "\(m.keys)",
+            "bytes": "\(reader.size)", "read_at": f.string(from: Date(timeIntervalSince1970: Double(m.readFinishedMs) / 1000))
+        ]
         if let data = try? JSONEncoder().encode(m.options), let s = String(data: data, encoding: .utf8), s != "{}" { d["options"] = s }
         return d
     }

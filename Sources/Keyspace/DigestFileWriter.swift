@@ -26,8 +26,10 @@ public struct DigestOptions: Sendable {
 public enum DigestRun {
     /// Reads `side` and writes its digest to `path` (through a temporary file beside it,
     /// renamed at the end: a digest file is whole or absent). Returns its header.
-    public static func write(side: any KeyspaceSource, to path: String, options: DigestOptions,
-                             stop: @escaping @Sendable () -> Bool = { false }) async throws -> DigestMeta {
+    public static func write(
+        side: any KeyspaceSource, to path: String, options: DigestOptions,
+        stop: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> DigestMeta {
         let started = Int64(Date().timeIntervalSince1970 * 1000)
         let all = options.filter.slots ?? SlotRange.all
         let width = Int(all.upper) - Int(all.lower) + 1
@@ -67,13 +69,14 @@ public enum DigestRun {
             options.progress?.passDone()
         }
         let finished = Int64(Date().timeIntervalSince1970 * 1000)
-        let meta = DigestMeta(format: Int(DigestFile.version), producer: options.producer, side: options.side, live: side.isLive,
-                              cluster: side.isCluster, inputs: inputs, readStartedMs: started, readFinishedMs: finished,
-                              // A live side is as it was when its reading ended: a key whose expiry
-                              // passed before then may be absent from it.
-                              snapshotMs: side.isLive ? finished : snapshot, mode: options.mode.rawValue,
-                              options: DigestMeta.Options(options.filter), databases: databases.sorted(), keys: out.keys,
-                              filteredOut: filtered, emptySkipped: empty, passes: passes)
+        let meta = DigestMeta(
+            format: Int(DigestFile.version), producer: options.producer, side: options.side, live: side.isLive,
+            cluster: side.isCluster, inputs: inputs, readStartedMs: started, readFinishedMs: finished,
+            // A live side is as it was when its reading ended: a key whose expiry
+            // passed before then may be absent from it.
+            snapshotMs: side.isLive ? finished : snapshot, mode: options.mode.rawValue,
+            options: DigestMeta.Options(options.filter), databases: databases.sorted(), keys: out.keys,
+            filteredOut: filtered, emptySkipped: empty, passes: passes)
         var covered = [UInt64](repeating: 0, count: HashSlot.count / 64)
         for s in Int(all.lower)...Int(all.upper) where options.filter.sample?.contains(UInt16(s)) ?? true {
             covered[s >> 6] |= 1 << UInt64(s & 63)
@@ -145,8 +148,10 @@ final class DigestFileOutput {
         guard rawKeys > 0 else { return }
         let c = try compress(raw)
         try write(c)
-        blocks.append(DigestBlock(offset: offset, compressed: UInt32(c.count), raw: UInt32(raw.count), keys: rawKeys,
-                                  firstSlot: rawFirst, lastSlot: rawLast))
+        blocks.append(
+            DigestBlock(
+                offset: offset, compressed: UInt32(c.count), raw: UInt32(raw.count), keys: rawKeys,
+                firstSlot: rawFirst, lastSlot: rawLast))
         offset += UInt64(c.count)
         raw.removeAll(keepingCapacity: true)
         rawKeys = 0

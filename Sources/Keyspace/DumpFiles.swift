@@ -48,8 +48,9 @@ public struct DumpFiles: Sendable {
                         } else if inner.isEmpty {
                             skipped.append(Skipped(path: full, reason: "a directory (directories are not descended into)"))
                         } else {
-                            refused.append("\(n)/ is a directory holding dump files (\(inner.prefix(3).joined(separator: ", "))"
-                                           + "\(inner.count > 3 ? ", …" : "")), which are not read from here; name each dump, comma-separated")
+                            refused.append(
+                                "\(n)/ is a directory holding dump files (\(inner.prefix(3).joined(separator: ", "))"
+                                    + "\(inner.count > 3 ? ", …" : "")), which are not read from here; name each dump, comma-separated")
                         }
                     } else if Self.extensions.contains(where: { n.hasSuffix($0) }) {
                         names.append(n)
@@ -60,9 +61,11 @@ public struct DumpFiles: Sendable {
                     }
                 }
                 if !refused.isEmpty {
-                    throw SlotdiffError(.usage, "\(part): \(refused.count == 1 ? "an entry that looks like a dump cannot be read" : "\(refused.count) entries that look like dumps cannot be read")"
-                                         + " (leaving \(refused.count == 1 ? "it" : "them") out would make shards look missing): "
-                                         + refused.joined(separator: "; "))
+                    throw SlotdiffError(
+                        .usage,
+                        "\(part): \(refused.count == 1 ? "an entry that looks like a dump cannot be read" : "\(refused.count) entries that look like dumps cannot be read")"
+                            + " (leaving \(refused.count == 1 ? "it" : "them") out would make shards look missing): "
+                            + refused.joined(separator: "; "))
                 }
                 if names.isEmpty { throw SlotdiffError(.usage, "\(part): directory holds no dump files (*.rdb, *.rdb.zst)") }
                 out += names.map { (part as NSString).appendingPathComponent($0) }
@@ -95,7 +98,6 @@ public struct DumpFiles: Sendable {
         !(spec.hasPrefix("redis://") || spec.hasPrefix("rediss://") || spec.hasPrefix("valkey://") || spec.hasPrefix("valkeys://"))
     }
 }
-
 
 /// The records of one dump file, held in a key table.
 public struct LoadedDump: Sendable {
@@ -132,41 +134,47 @@ public enum DumpLoader {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         let zst = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
         let hintCap = size.map { zst ? $0 : $0 / 4 } ?? (1 << 20)
-        try parser.parse(digester: d, onResize: { n in
-            table.reserve(min(n, hintCap))
-        }, onKey: { ev in
-            let slot = HashSlot.slot(of: ev.key)
-            guard filter.inPass(slot) else { return }
-            guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else {
-                filtered += 1
-                spill?.countFiltered(slot: slot)
-                return
-            }
-            guard var digest = ev.digest else {
-                empty += 1
-                spill?.countEmpty(slot: slot)
-                return
-            }
-            switch mode {
-            case .digest: break
-            case .length: digest = Hash128.length(of: ev.type, count: d.count)
-            case .keys: digest = .zero
-            }
-            if let spill {
-                try spill.add(db: ev.db, key: ev.key, slot: slot, state: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest))
-                return
-            }
-            let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
-            if !r.inserted {
-                // A server refuses to load such a file; report the key instead of guessing which copy counts.
-                let first = table.entry(r.index).state
-                duplicates.append(Difference(kind: .duplicate, db: ev.db, slot: slot, key: Array(ev.key),
-                                             source: first, target: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest),
-                                             origins: [path, path]))
-            }
-        })
-        return LoadedDump(path: path, table: table, info: parser.info, filteredOut: filtered, emptySkipped: empty, duplicates: duplicates,
-                          seconds: Date().timeIntervalSince(start))
+        try parser.parse(
+            digester: d,
+            onResize: { n in
+                table.reserve(min(n, hintCap))
+            },
+            onKey: { ev in
+                let slot = HashSlot.slot(of: ev.key)
+                guard filter.inPass(slot) else { return }
+                guard filter.accepts(db: ev.db, key: ev.key, slot: slot, type: ev.type) else {
+                    filtered += 1
+                    spill?.countFiltered(slot: slot)
+                    return
+                }
+                guard var digest = ev.digest else {
+                    empty += 1
+                    spill?.countEmpty(slot: slot)
+                    return
+                }
+                switch mode {
+                case .digest: break
+                case .length: digest = Hash128.length(of: ev.type, count: d.count)
+                case .keys: digest = .zero
+                }
+                if let spill {
+                    try spill.add(db: ev.db, key: ev.key, slot: slot, state: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest))
+                    return
+                }
+                let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
+                if !r.inserted {
+                    // A server refuses to load such a file; report the key instead of guessing which copy counts.
+                    let first = table.entry(r.index).state
+                    duplicates.append(
+                        Difference(
+                            kind: .duplicate, db: ev.db, slot: slot, key: Array(ev.key),
+                            source: first, target: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest),
+                            origins: [path, path]))
+                }
+            })
+        return LoadedDump(
+            path: path, table: table, info: parser.info, filteredOut: filtered, emptySkipped: empty, duplicates: duplicates,
+            seconds: Date().timeIntervalSince(start))
     }
 
     /// Loads every file of both sides, `workers` files at a time, keeping the given order.
@@ -222,8 +230,9 @@ struct SpilledDump: Sendable {
     func load(pass: SlotRange) throws -> LoadedDump {
         guard let i = store.passes.firstIndex(of: pass) else { throw SlotdiffError(.io, "pass \(pass) of \(path) was not kept", file: path) }
         let p = try store.load(pass: i, origin: path)
-        return LoadedDump(path: path, table: p.table, info: info, filteredOut: p.filteredOut, emptySkipped: p.emptySkipped,
-                          duplicates: p.duplicates, seconds: seconds)
+        return LoadedDump(
+            path: path, table: p.table, info: info, filteredOut: p.filteredOut, emptySkipped: p.emptySkipped,
+            duplicates: p.duplicates, seconds: seconds)
     }
 }
 

@@ -118,9 +118,11 @@ public final class DumpFileSource: KeyspaceSource {
     public func close() async {}
 
     public static func describe(_ d: LoadedDump) -> [String: String] {
-        var o = ["path": d.path, "rdb_version": d.info.valkey ? "VALKEY\(d.info.version)" : "\(d.info.version)",
-                 "keys": "\(d.info.keys)", "bytes": "\(d.info.bytes)", "checksum": d.info.checksum.rawValue,
-                 "seconds": String(format: "%.3f", d.seconds)]
+        var o = [
+            "path": d.path, "rdb_version": d.info.valkey ? "VALKEY\(d.info.version)" : "\(d.info.version)",
+            "keys": "\(d.info.keys)", "bytes": "\(d.info.bytes)", "checksum": d.info.checksum.rawValue,
+            "seconds": String(format: "%.3f", d.seconds)
+        ]
         if let p = d.info.producer { o["producer"] = p }
         return o
     }

@@ -5,8 +5,10 @@ import SlotdiffCore
 /// `-`), a digest file (`.slotdiff`), or a server URL (a standalone server or any node of a
 /// cluster). A new kind of side implements `KeyspaceSource` and is recognised here. `filter`
 /// and `mode` are the check's: a digest file refuses a check it cannot answer.
-public func openSide(_ side: CheckSession.Side, files: DumpFiles?, live: LiveOptions, filter: KeyFilter = KeyFilter(),
-                     mode: CompareMode = .digest) async throws -> any KeyspaceSource {
+public func openSide(
+    _ side: CheckSession.Side, files: DumpFiles?, live: LiveOptions, filter: KeyFilter = KeyFilter(),
+    mode: CompareMode = .digest
+) async throws -> any KeyspaceSource {
     if let files { return DumpFileSource(files) }
     if DigestFile.isDigest(side.spec) { return try DigestFileSource(path: side.spec, filter: filter, mode: mode) }
     var endpoint = try RedisEndpoint(url: side.spec)

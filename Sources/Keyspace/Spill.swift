@@ -124,8 +124,10 @@ final class SpillStore: @unchecked Sendable {
                 let state = SideState(type: type, expireMs: expire == Int64.min ? nil : expire, digest: Hash128(low: low, high: high))
                 let r = table.insert(db: Int(db), key: key, slot: slot, type: type, expireMs: state.expireMs, digest: state.digest)
                 if !r.inserted {
-                    duplicates.append(Difference(kind: .duplicate, db: Int(db), slot: slot, key: Array(key),
-                                                 source: table.entry(r.index).state, target: state, origins: [origin, origin]))
+                    duplicates.append(
+                        Difference(
+                            kind: .duplicate, db: Int(db), slot: slot, key: Array(key),
+                            source: table.entry(r.index).state, target: state, origins: [origin, origin]))
                 }
                 at += length
             }

@@ -59,7 +59,7 @@ struct ListpackCursor {
         try blob.need(at, 1, "listpack entry")
         let b = blob.u8(at)
         let e: Element
-        var len: Int   // encoding + data
+        var len: Int  // encoding + data
         if b < 0x80 {
             e = .int(Int64(b)); len = 1
         } else if b & 0xC0 == 0x80 {

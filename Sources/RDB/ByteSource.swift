@@ -32,7 +32,7 @@ public final class FileByteSource: ByteSource {
             throw RDBError(input: path, offset: 0, reason: "is a directory, not a dump file")
         }
         #if os(Linux)
-        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+            _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         #endif
     }
 
@@ -121,7 +121,8 @@ public func openDumpSource(path: String) throws -> ByteSource {
     let file = try FileByteSource(path: path)
     if path.hasSuffix(".zst") || path.hasSuffix(".zstd") { return try ZstdByteSource(file, name: path) }
     if path.hasSuffix(".gz") {
-        throw RDBError(input: path, offset: 0, reason: "gzip input is not supported; decompress it (gunzip -c \(path) | slotdiff compare - …) or recompress with zstd")
+        throw RDBError(
+            input: path, offset: 0, reason: "gzip input is not supported; decompress it (gunzip -c \(path) | slotdiff compare - …) or recompress with zstd")
     }
     return file
 }

@@ -7,8 +7,10 @@ public enum DumpPayload {
 
     /// Verifies and decodes a payload into the digester; returns the logical type.
     @discardableResult
-    public static func decode(_ payload: UnsafeRawBufferPointer, name: String = "DUMP payload",
-                              into d: CanonicalDigester) throws -> ValueType {
+    public static func decode(
+        _ payload: UnsafeRawBufferPointer, name: String = "DUMP payload",
+        into d: CanonicalDigester
+    ) throws -> ValueType {
         let n = payload.count
         if n < 11 { throw RDBError(input: name, offset: Int64(n), reason: "payload of \(n) bytes is shorter than the 11-byte minimum") }
         let version = Int(payload.loadUnaligned(fromByteOffset: n - 10, as: UInt16.self).littleEndian)

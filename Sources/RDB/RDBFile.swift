@@ -5,8 +5,8 @@ import SlotdiffCore
 public struct RDBFileInfo: Sendable {
     public var version = 0
     public var valkey = false
-    public var producer: String?            // "redis 7.0.15", "valkey 8.1.8"
-    public var ctimeMs: Int64?              // when the dump was made (AUX ctime)
+    public var producer: String?  // "redis 7.0.15", "valkey 8.1.8"
+    public var ctimeMs: Int64?  // when the dump was made (AUX ctime)
     public var keys = 0
     public var bytes: Int64 = 0
     public var checksum: ChecksumState = .absent
@@ -44,10 +44,12 @@ public final class RDBFileParser {
     /// Parses the file, calling `onKey` for each key and `onResize` with RESIZEDB hints;
     /// `beforeValue` is told each key before its value is decoded (an explanation sets the
     /// digester's capture there for the keys it wants).
-    public func parse(digester d: CanonicalDigester,
-                      onResize: (Int) -> Void = { _ in },
-                      beforeValue: ((_ db: Int, _ key: [UInt8]) -> Void)? = nil,
-                      onKey: (RDBKeyEvent) throws -> Void) throws {
+    public func parse(
+        digester d: CanonicalDigester,
+        onResize: (Int) -> Void = { _ in },
+        beforeValue: ((_ db: Int, _ key: [UInt8]) -> Void)? = nil,
+        onKey: (RDBKeyEvent) throws -> Void
+    ) throws {
         try readHeader()
         let flavor = RDBFlavor(version: info.version, valkey: info.valkey)
         let decoder = ValueDecoder(input: input, flavor: flavor, digester: d)
@@ -106,8 +108,10 @@ public final class RDBFileParser {
                     throw input.error("opcode \(op) is a Redis Enterprise extension; dumps from that producer are not supported", at: at)
                 }
                 guard RDBType.logical(op, flavor) != nil else {
-                    throw input.error(op >= 0xF0 ? "unknown opcode 0x\(String(op, radix: 16)) for RDB version \(info.version)"
-                                                : ValueDecoder.unknownTypeMessage(op, flavor), at: at)
+                    throw input.error(
+                        op >= 0xF0
+                            ? "unknown opcode 0x\(String(op, radix: 16)) for RDB version \(info.version)"
+                            : ValueDecoder.unknownTypeMessage(op, flavor), at: at)
                 }
                 try input.stringBytes("key", into: &key)
                 beforeValue?(db, key)
@@ -181,8 +185,9 @@ public final class RDBFileParser {
         info.bytes = input.offset
         let extra = try input.bytesLeft()
         if extra > 0 {
-            throw input.error("\(extra) byte\(extra == 1 ? "" : "s") after the end of the dump (the EOF marker\(trailer ? " and checksum" : "")); "
-                              + "expected the input to end here", at: info.bytes)
+            throw input.error(
+                "\(extra) byte\(extra == 1 ? "" : "s") after the end of the dump (the EOF marker\(trailer ? " and checksum" : "")); "
+                    + "expected the input to end here", at: info.bytes)
         }
     }
 }

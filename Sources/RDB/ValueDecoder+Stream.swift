@@ -20,8 +20,9 @@ extension ValueDecoder {
             let nodeKey = try input.stringArray("stream node key")
             if nodeKey.count != 16 { throw input.error("stream node key is \(nodeKey.count) bytes, expected 16", at: keyAt) }
             let master = nodeKey.withUnsafeBytes {
-                StreamID(ms: UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)),
-                         seq: UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                StreamID(
+                    ms: UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)),
+                    seq: UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             }
             try streamNode(try blob("stream listpack"), master: master, last: &lastSeen)
         }
@@ -88,8 +89,9 @@ extension ValueDecoder {
 
     func rawID() throws -> StreamID {
         let b = try input.bytes(16, "stream ID")
-        return StreamID(ms: UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)),
-                        seq: UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        return StreamID(
+            ms: UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)),
+            seq: UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
     /// One stream node: a listpack with a master entry, then entries relative to it.

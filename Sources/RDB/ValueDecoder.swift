@@ -30,7 +30,7 @@ enum RDBType {
         case set, setIntset, setListpack: .set
         case zset, zset2, zsetZiplist, zsetListpack: .zset
         case hash, hashZipmap, hashZiplist, hashListpack, hashMetadata, hashListpackEx, hash22: .hash
-        case hash23: f.valkey ? nil : .hash   // Valkey's 23 (PATH_HASH) is unreleased
+        case hash23: f.valkey ? nil : .hash  // Valkey's 23 (PATH_HASH) is unreleased
         case streamListpacks, streamListpacks2, streamListpacks3, streamListpacks4: .stream
         case modulePreGA, module2: .module
         default: nil
@@ -84,7 +84,9 @@ public struct ValueDecoder {
                 d.endItem()
             }
         case RDBType.hashZipmap:
-            try forEachZipmapPair(try blob("zipmap")) { k, v in d.beginItem(); d.component(k); d.component(v); d.endItem() }
+            try forEachZipmapPair(try blob("zipmap")) { k, v in
+                d.beginItem(); d.component(k); d.component(v); d.endItem()
+            }
         case RDBType.listZiplist:
             try ziplistElements(try blob("ziplist"))
         case RDBType.setIntset:

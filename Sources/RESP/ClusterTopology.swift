@@ -1,4 +1,5 @@
 import HashSlots
+
 /// One node of a cluster as CLUSTER SHARDS / CLUSTER SLOTS describe it.
 public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
     public var id: String?
@@ -12,8 +13,10 @@ public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
     /// `online`, `failed` or `loading` (CLUSTER SHARDS only).
     public var health: String?
 
-    public init(id: String? = nil, host: String, port: Int?, tlsPort: Int? = nil, isPrimary: Bool,
-                health: String? = nil) {
+    public init(
+        id: String? = nil, host: String, port: Int?, tlsPort: Int? = nil, isPrimary: Bool,
+        health: String? = nil
+    ) {
         self.id = id
         self.host = host
         self.port = port
@@ -131,14 +134,17 @@ public struct ClusterTopology: Sendable, Hashable {
                 let tlsPort = n["tls-port"]?.int.map(Int.init)
                 guard port != nil || tlsPort != nil else { throw Self.bad("CLUSTER SHARDS", "node without a port", n) }
                 let role = n["role"]?.string ?? ""
-                nodes.append(ClusterNode(id: n["id"]?.string,
-                                         host: Self.host(preferred: n["endpoint"]?.string, ip: n["ip"]?.string, asked: askedHost),
-                                         port: port, tlsPort: tlsPort,
-                                         isPrimary: role == "master" || role == "primary",
-                                         health: n["health"]?.string))
+                nodes.append(
+                    ClusterNode(
+                        id: n["id"]?.string,
+                        host: Self.host(preferred: n["endpoint"]?.string, ip: n["ip"]?.string, asked: askedHost),
+                        port: port, tlsPort: tlsPort,
+                        isPrimary: role == "master" || role == "primary",
+                        health: n["health"]?.string))
             }
             // A failed-over primary stays listed as "master" with health "fail": prefer an online one.
-            let primaryIndex = nodes.firstIndex { $0.isPrimary && $0.health != "fail" && $0.health != "failed" }
+            let primaryIndex =
+                nodes.firstIndex { $0.isPrimary && $0.health != "fail" && $0.health != "failed" }
                 ?? nodes.firstIndex { $0.isPrimary }
             guard let p = primaryIndex else {
                 if ranges.isEmpty { continue }
@@ -167,9 +173,11 @@ public struct ClusterTopology: Sendable, Hashable {
                 guard let parts = n.array, parts.count >= 2, let port = parts[1].int else {
                     throw Self.bad("CLUSTER SLOTS", "node without host and port", n)
                 }
-                nodes.append(ClusterNode(id: parts.count > 2 ? parts[2].string : nil,
-                                         host: Self.host(preferred: parts[0].string, ip: nil, asked: askedHost),
-                                         port: Int(port), isPrimary: i == 0))
+                nodes.append(
+                    ClusterNode(
+                        id: parts.count > 2 ? parts[2].string : nil,
+                        host: Self.host(preferred: parts[0].string, ip: nil, asked: askedHost),
+                        port: Int(port), isPrimary: i == 0))
             }
             let primary = nodes.removeFirst()
             let key = primary.id ?? "\(primary.host):\(primary.port ?? 0)"

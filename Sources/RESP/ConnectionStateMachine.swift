@@ -55,8 +55,9 @@ struct ConnectionStateMachine<Request> {
         if case .push = value { return .ignore }
         guard case .active = state else { return .ignore }
         guard !pending.isEmpty else {
-            let error = RedisError(.protocolError, "unexpected reply from \(endpoint) with no request waiting: \(value)",
-                                   endpoint: endpoint)
+            let error = RedisError(
+                .protocolError, "unexpected reply from \(endpoint) with no request waiting: \(value)",
+                endpoint: endpoint)
             return .close(error, failing: close(error))
         }
         pending[pending.startIndex].replies.append(value)

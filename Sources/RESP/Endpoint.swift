@@ -16,8 +16,10 @@ public struct RedisEndpoint: Sendable, Hashable {
 
     public static let defaultPort = 6379
 
-    public init(host: String, port: Int = defaultPort, db: Int? = nil, username: String? = nil,
-                password: String? = nil, tls: Bool = false) {
+    public init(
+        host: String, port: Int = defaultPort, db: Int? = nil, username: String? = nil,
+        password: String? = nil, tls: Bool = false
+    ) {
         self.host = host
         self.port = port
         self.db = db
@@ -51,7 +53,8 @@ public struct RedisEndpoint: Sendable, Hashable {
             let userInfo = rest[rest.startIndex..<rest.index(before: afterUserInfo)]
             if let colon = userInfo.firstIndex(of: ":") {
                 guard let u = Self.percentDecode(userInfo[..<colon]),
-                      let p = Self.percentDecode(userInfo[userInfo.index(after: colon)...]) else {
+                    let p = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
+                else {
                     throw invalid("bad percent-encoding in the user or password")
                 }
                 username = u.isEmpty ? nil : u
@@ -184,9 +187,13 @@ extension RedisEndpoint: CustomStringConvertible, CustomDebugStringConvertible, 
     }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["host": host, "port": port, "db": db as Any, "username": username as Any,
-                                "password": password == nil ? "nil" : "***", "tls": tls],
-               displayStyle: .struct)
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "db": db as Any, "username": username as Any,
+                "password": password == nil ? "nil" : "***", "tls": tls
+            ],
+            displayStyle: .struct)
     }
 
     static func percentEncode(_ s: String) -> String {

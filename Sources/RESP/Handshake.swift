@@ -7,8 +7,9 @@ enum Handshake {
         async throws(RedisError) -> RedisConnection
     {
         let address = endpoint.address
-        let bare = RedisConnection(channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
-                                   requestTimeout: options.requestTimeout ?? .seconds(30), ownsChannel: false)
+        let bare = RedisConnection(
+            channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
+            requestTimeout: options.requestTimeout ?? .seconds(30), ownsChannel: false)
         var version = 2
         var info: [String: String] = [:]
         var named = false
@@ -21,7 +22,7 @@ enum Handshake {
             if let name = options.clientName { hello += ["SETNAME", RESPArg(name)] }
             switch try await bare.send(hello) {
             case .error(let e) where isUnknownCommand(e) || e.code == "NOPROTO":
-                break // a server before Redis 6: stay on RESP2 and log in with AUTH
+                break  // a server before Redis 6: stay on RESP2 and log in with AUTH
             case .error(let e):
                 throw loginError(e, endpoint: endpoint)
             case let reply:
@@ -40,7 +41,8 @@ enum Handshake {
                 var reply = try await bare.send(auth)
                 // Redis before 6 knows only AUTH <password>: fine when the user is the default one.
                 if case .error(let e) = reply, e.message.lowercased().contains("wrong number of arguments"),
-                   endpoint.username == "default" {
+                    endpoint.username == "default"
+                {
                     reply = try await bare.send(["AUTH", RESPArg(password)])
                 }
                 if case .error(let e) = reply { throw loginError(e, endpoint: endpoint) }
@@ -52,12 +54,14 @@ enum Handshake {
 
         if let db = endpoint.db, db != 0 {
             if case .error(let e) = try await bare.send(["SELECT", RESPArg(db)]) {
-                throw RedisError(.serverError, "cannot select database \(db) on \(address): \(e.message)",
-                                 endpoint: address, serverError: e)
+                throw RedisError(
+                    .serverError, "cannot select database \(db) on \(address): \(e.message)",
+                    endpoint: address, serverError: e)
             }
         }
-        return RedisConnection(channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: version, serverInfo: info,
-                               requestTimeout: options.requestTimeout)
+        return RedisConnection(
+            channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: version, serverInfo: info,
+            requestTimeout: options.requestTimeout)
     }
 
     static func isUnknownCommand(_ e: RedisServerError) -> Bool {
@@ -70,11 +74,13 @@ enum Handshake {
         let address = endpoint.address
         let user = endpoint.username ?? "default"
         if e.code == "NOAUTH" {
-            return RedisError(.authenticationFailed,
-                              "authentication failed at \(address): the server requires a password and none was given (\(e.message))",
-                              endpoint: address, serverError: e)
+            return RedisError(
+                .authenticationFailed,
+                "authentication failed at \(address): the server requires a password and none was given (\(e.message))",
+                endpoint: address, serverError: e)
         }
-        return RedisError(.authenticationFailed, "authentication failed for user '\(user)' at \(address): \(e.message)",
-                          endpoint: address, serverError: e)
+        return RedisError(
+            .authenticationFailed, "authentication failed for user '\(user)' at \(address): \(e.message)",
+            endpoint: address, serverError: e)
     }
 }

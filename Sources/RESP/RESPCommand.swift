@@ -154,7 +154,7 @@ public final class RESPBatch: @unchecked Sendable {
 
     public func arg(_ number: Int) {
         let p = reserve(48)
-        let len = Self.decimal(number, at: p + 24)   // the text first, then its length before it
+        let len = Self.decimal(number, at: p + 24)  // the text first, then its length before it
         p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
         var i = 1 + Self.decimalLine(len, at: p + 1)
         (p + i).copyMemory(from: p + 24, byteCount: len)

@@ -7,8 +7,10 @@ public struct RedisBackoff: Sendable, Hashable {
     public var maximum: Duration
     public var jitter: Double
 
-    public init(initial: Duration = .milliseconds(100), multiplier: Double = 2, maximum: Duration = .seconds(5),
-                jitter: Double = 0.2) {
+    public init(
+        initial: Duration = .milliseconds(100), multiplier: Double = 2, maximum: Duration = .seconds(5),
+        jitter: Double = 0.2
+    ) {
         self.initial = initial
         self.multiplier = multiplier
         self.maximum = maximum
@@ -33,7 +35,7 @@ extension RedisError {
     public var isTransient: Bool {
         switch code {
         case .connectionRefused, .connectTimeout, .connectionFailed, .connectionClosed, .requestTimeout,
-             .unresolvableHost:
+            .unresolvableHost:
             return true
         case .serverError:
             return serverError?.code == "LOADING" || serverError?.code == "BUSY" || serverError?.code == "TRYAGAIN"
@@ -48,9 +50,11 @@ extension RedisConnection {
     /// tries in all, waiting per `backoff` between them. Throws the last error when every
     /// attempt failed, and at once on a failure that is not transient or on cancellation.
     /// `onRetry` is told of each failed attempt (number from 1) before the wait.
-    public static func connect(to endpoint: RedisEndpoint, options: RedisConnectionOptions = RedisConnectionOptions(),
-                               retrying attempts: Int, backoff: RedisBackoff = RedisBackoff(),
-                               onRetry: (@Sendable (Int, RedisError) -> Void)? = nil) async throws(RedisError)
+    public static func connect(
+        to endpoint: RedisEndpoint, options: RedisConnectionOptions = RedisConnectionOptions(),
+        retrying attempts: Int, backoff: RedisBackoff = RedisBackoff(),
+        onRetry: (@Sendable (Int, RedisError) -> Void)? = nil
+    ) async throws(RedisError)
         -> RedisConnection
     {
         precondition(attempts >= 1, "at least one attempt")

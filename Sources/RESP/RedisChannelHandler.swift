@@ -2,12 +2,13 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A batch of encoded commands and the promise for their replies, written as one unit.
@@ -52,8 +53,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         if let timeout = request.timeout {
             let loopBoundContext = context
             entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                let error = RedisError(.requestTimeout,
-                                       "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
+                let error = RedisError(
+                    .requestTimeout,
+                    "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
                 fail(context: loopBoundContext, with: error)
             }
         }
@@ -82,8 +84,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             do {
                 value = try parser.parse(&readBuffer!)
             } catch {
-                fail(context: context, with: RedisError(.protocolError, "invalid reply from \(endpoint): \(error)",
-                                                        endpoint: endpoint, underlying: error))
+                fail(
+                    context: context,
+                    with: RedisError(
+                        .protocolError, "invalid reply from \(endpoint): \(error)",
+                        endpoint: endpoint, underlying: error))
                 return
             }
             guard let value else { break }
@@ -173,11 +178,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             return RedisError(.connectionClosed, "connection to \(endpoint) is closed", endpoint: endpoint, underlying: error)
         }
         if let io = error as? IOError, io.errnoCode == ECONNRESET {
-            return RedisError(.connectionClosed, "connection to \(endpoint) reset by the server", endpoint: endpoint,
-                              underlying: error)
+            return RedisError(
+                .connectionClosed, "connection to \(endpoint) reset by the server", endpoint: endpoint,
+                underlying: error)
         }
-        return RedisError(.connectionFailed, "connection to \(endpoint) failed: \(text)", endpoint: endpoint,
-                          underlying: error)
+        return RedisError(
+            .connectionFailed, "connection to \(endpoint) failed: \(text)", endpoint: endpoint,
+            underlying: error)
     }
 }
 

@@ -1,12 +1,13 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How to connect and how long to wait.
@@ -26,10 +27,12 @@ public struct RedisConnectionOptions: Sendable {
     public var parser: RESPParser
     public var eventLoopGroup: any EventLoopGroup
 
-    public init(connectTimeout: Duration = .seconds(10), requestTimeout: Duration? = .seconds(60),
-                tls: RedisTLS? = nil, preferRESP3: Bool = true, clientName: String? = nil,
-                parser: RESPParser = RESPParser(),
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(
+        connectTimeout: Duration = .seconds(10), requestTimeout: Duration? = .seconds(60),
+        tls: RedisTLS? = nil, preferRESP3: Bool = true, clientName: String? = nil,
+        parser: RESPParser = RESPParser(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.connectTimeout = connectTimeout
         self.requestTimeout = requestTimeout
         self.tls = tls
@@ -55,8 +58,10 @@ public final class RedisConnection: Sendable {
     /// False for the handshake's temporary view of a channel the final connection keeps.
     let ownsChannel: Bool
 
-    init(channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
-         serverInfo: [String: String], requestTimeout: Duration?, ownsChannel: Bool = true) {
+    init(
+        channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
+        serverInfo: [String: String], requestTimeout: Duration?, ownsChannel: Bool = true
+    ) {
         self.ownsChannel = ownsChannel
         self.channel = channel
         self.closeReason = closeReason
@@ -68,8 +73,10 @@ public final class RedisConnection: Sendable {
 
     /// Connects, logs in (HELLO 3 with AUTH, or AUTH on RESP2-only servers) and selects the
     /// endpoint's database.
-    public static func connect(to endpoint: RedisEndpoint,
-                               options: RedisConnectionOptions = RedisConnectionOptions()) async throws(RedisError)
+    public static func connect(
+        to endpoint: RedisEndpoint,
+        options: RedisConnectionOptions = RedisConnectionOptions()
+    ) async throws(RedisError)
         -> RedisConnection
     {
         let closeReason = CloseReason()
@@ -149,8 +156,10 @@ public final class RedisConnection: Sendable {
         return s.multipliedReportingOverflow(by: 1_000_000_000).overflow ? .max : s * 1_000_000_000 + atto / 1_000_000_000
     }
 
-    private static func openChannel(to endpoint: RedisEndpoint, options: RedisConnectionOptions,
-                                    closeReason: CloseReason) async throws(RedisError)
+    private static func openChannel(
+        to endpoint: RedisEndpoint, options: RedisConnectionOptions,
+        closeReason: CloseReason
+    ) async throws(RedisError)
         -> any Channel
     {
         var chosenTLS: RedisTLS? = nil
@@ -168,8 +177,10 @@ public final class RedisConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(try tls.makeHandler(for: endpoint)) }
-                    try sync.addHandler(RedisChannelHandler(endpoint: address, parser: parser, tls: tls != nil,
-                                                             closeReason: closeReason))
+                    try sync.addHandler(
+                        RedisChannelHandler(
+                            endpoint: address, parser: parser, tls: tls != nil,
+                            closeReason: closeReason))
                 }
             }
         do {
@@ -196,16 +207,18 @@ public final class RedisConnection: Sendable {
                 return RedisError(.connectionRefused, "connection refused: \(address)", endpoint: address, underlying: error)
             }
             if c.connectionErrors.contains(where: { Self.isConnectTimeout($0.error) }) {
-                return RedisError(.connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
-                                  underlying: error)
+                return RedisError(
+                    .connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
+                    underlying: error)
             }
         }
         if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
             return RedisError(.connectionRefused, "connection refused: \(address)", endpoint: address, underlying: error)
         }
         if isConnectTimeout(error) {
-            return RedisError(.connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
-                              underlying: error)
+            return RedisError(
+                .connectTimeout, "connect timeout after \(timeout): \(address)", endpoint: address,
+                underlying: error)
         }
         return RedisError(.connectionFailed, "cannot connect to \(address): \(error)", endpoint: address, underlying: error)
     }

@@ -1,4 +1,5 @@
 import HashSlots
+
 /// What went wrong talking to a server: a code to match on, a message for people (it names
 /// the endpoint and never holds a password), and the error underneath when there is one.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
@@ -29,8 +30,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public var serverError: RedisServerError?
     public var underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String, endpoint: String? = nil,
-                serverError: RedisServerError? = nil, underlying: (any Error)? = nil) {
+    public init(
+        _ code: Code, _ message: String, endpoint: String? = nil,
+        serverError: RedisServerError? = nil, underlying: (any Error)? = nil
+    ) {
         self.code = code
         self.message = message
         self.endpoint = endpoint
@@ -87,10 +90,12 @@ public struct RedisRedirection: Sendable, Hashable, CustomStringConvertible {
     public init?(parsing message: String) {
         let parts = message.split(separator: " ", omittingEmptySubsequences: true)
         guard parts.count == 3, let kind = Kind(rawValue: String(parts[0])),
-              let slotNumber = UInt16(parts[1]), let slot = HashSlot(rawValue: slotNumber) else { return nil }
+            let slotNumber = UInt16(parts[1]), let slot = HashSlot(rawValue: slotNumber)
+        else { return nil }
         let address = parts[2]
         guard let colon = address.lastIndex(of: ":"),
-              let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
+        else { return nil }
         var host = String(address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         self.init(kind: kind, slot: slot, host: host, port: port)

@@ -14,8 +14,10 @@ public struct TLSOptions: Sendable, Hashable {
     /// Accept any certificate: encryption without authentication. Off by default.
     public var insecure: Bool
 
-    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil,
-                serverName: String? = nil, insecure: Bool = false) {
+    public init(
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil,
+        serverName: String? = nil, insecure: Bool = false
+    ) {
         self.caFile = caFile
         self.certFile = certFile
         self.keyFile = keyFile

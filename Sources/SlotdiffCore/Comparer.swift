@@ -20,8 +20,11 @@ public struct CompareCounts: Sendable, Equatable, Codable {
     /// than were compared, none compared that a side did not hold. A check whose counts break
     /// this has lost track of keys, and its result is not given.
     public var inconsistency: String? {
-        let named = [("source keys", sourceKeys), ("target keys", targetKeys), ("compared", compared), ("matched", matched),
-                     ("expired", expired)] + differences.map { ($0.key.rawValue, $0.value) }
+        let named =
+            [
+                ("source keys", sourceKeys), ("target keys", targetKeys), ("compared", compared), ("matched", matched),
+                ("expired", expired)
+            ] + differences.map { ($0.key.rawValue, $0.value) }
         if let (name, n) = named.first(where: { $0.1 < 0 }) { return "\(name) is \(n)" }
         if matched > compared { return "\(matched) keys matched of \(compared) compared" }
         if compared > min(sourceKeys, targetKeys) { return "\(compared) keys compared, but the sides hold \(sourceKeys) and \(targetKeys)" }
@@ -71,8 +74,10 @@ public struct Comparer {
 
     /// `inFileDuplicates` are keys a single input holds twice (its loader found them); they are
     /// counted and logged with the others.
-    public func compare(source: [KeyTable], target: [KeyTable], inFileDuplicates: [Difference] = [],
-                        emit: (Difference) throws -> Void) throws -> CompareCounts {
+    public func compare(
+        source: [KeyTable], target: [KeyTable], inFileDuplicates: [Difference] = [],
+        emit: (Difference) throws -> Void
+    ) throws -> CompareCounts {
         var counts = CompareCounts()
         for d in inFileDuplicates {
             counts.add(d)
@@ -141,10 +146,11 @@ public struct Comparer {
                     t.setFlag(i, Self.duplicateFlag)
                     if liveSides.contains(side) { break }
                     let first = earlier.entry(j)
-                    let d = Difference(kind: .duplicate, db: Int(e.db), slot: e.slot, key: Array(key),
-                                       source: side == .source ? first.state : nil,
-                                       target: side == .target ? first.state : nil,
-                                       side: side, origins: [earlier.origin, t.origin])
+                    let d = Difference(
+                        kind: .duplicate, db: Int(e.db), slot: e.slot, key: Array(key),
+                        source: side == .source ? first.state : nil,
+                        target: side == .target ? first.state : nil,
+                        side: side, origins: [earlier.origin, t.origin])
                     counts.add(d)
                     try emit(d)
                     break

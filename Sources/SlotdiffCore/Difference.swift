@@ -26,8 +26,10 @@ public struct Difference: Sendable, Equatable {
     /// explained.
     public var detail: JSONValue?
 
-    public init(kind: DifferenceKind, db: Int, slot: UInt16, key: [UInt8], source: SideState?, target: SideState?,
-                side: Side? = nil, origins: [String]? = nil, detail: JSONValue? = nil) {
+    public init(
+        kind: DifferenceKind, db: Int, slot: UInt16, key: [UInt8], source: SideState?, target: SideState?,
+        side: Side? = nil, origins: [String]? = nil, detail: JSONValue? = nil
+    ) {
         self.kind = kind
         self.db = db
         self.slot = slot
@@ -49,8 +51,7 @@ public struct Difference: Sendable, Equatable {
         if let t = String(validating: key, as: UTF8.self), !t.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return t }
         var s = ""
         for b in key {
-            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { s.append(Character(Unicode.Scalar(b))) }
-            else { s += String(format: "\\x%02x", b) }
+            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { s.append(Character(Unicode.Scalar(b))) } else { s += String(format: "\\x%02x", b) }
         }
         return s
     }

@@ -27,16 +27,19 @@ public struct DriftTrend: Sendable {
     /// The trend a watch wrote (`json(driftAfter:)`), to continue it after a restart.
     public init(json data: Data) throws {
         guard let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let runList = (doc["runs"] ?? doc["passes"]) as? [[String: Any]], let keys = doc["keys"] as? [[String: Any]] else {
+            let runList = (doc["runs"] ?? doc["passes"]) as? [[String: Any]], let keys = doc["keys"] as? [[String: Any]]
+        else {
             throw SlotdiffError(.io, "not a trend file")
         }
         let iso = ISO8601DateFormatter()
         for p in runList {
             var counts: [DifferenceKind: Int] = [:]
             for (k, v) in (p["differences"] as? [String: Int]) ?? [:] { if let kind = DifferenceKind(rawValue: k), v > 0 { counts[kind] = v } }
-            runs.append(Run(number: (p["run"] ?? p["pass"]) as? Int ?? runs.count + 1,
-                               startedAt: (p["started_at"] as? String).flatMap(iso.date(from:)) ?? Date(),
-                               seconds: p["seconds"] as? Double ?? 0, differences: counts, error: p["error"] as? String))
+            runs.append(
+                Run(
+                    number: (p["run"] ?? p["pass"]) as? Int ?? runs.count + 1,
+                    startedAt: (p["started_at"] as? String).flatMap(iso.date(from:)) ?? Date(),
+                    seconds: p["seconds"] as? Double ?? 0, differences: counts, error: p["error"] as? String))
         }
         for k in keys {
             let key = (k["key"] as? String).map { Array($0.utf8) } ?? (k["key_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init)
@@ -77,9 +80,11 @@ public struct DriftTrend: Sendable {
     public func json(driftAfter: Int) -> String {
         let iso = ISO8601DateFormatter()
         let runList: [[String: Any]] = runs.map { p in
-            var o: [String: Any] = ["run": p.number, "started_at": iso.string(from: p.startedAt),
-                                    "seconds": (p.seconds * 1000).rounded() / 1000,
-                                    "differences": Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, p.differences[$0] ?? 0) })]
+            var o: [String: Any] = [
+                "run": p.number, "started_at": iso.string(from: p.startedAt),
+                "seconds": (p.seconds * 1000).rounded() / 1000,
+                "differences": Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map { ($0.rawValue, p.differences[$0] ?? 0) })
+            ]
             if let e = p.error { o["error"] = e }
             return o
         }

@@ -48,7 +48,8 @@ public struct HTMLReport {
         var cells = ""
         for (slot, n) in perSlot.enumerated() where n > 0 {
             let level = 0.25 + 0.75 * Double(n) / Double(maxCount)
-            cells += "<rect x=\"\((slot % 128) * 4)\" y=\"\((slot / 128) * 4)\" width=\"4\" height=\"4\" fill=\"rgba(200,30,30,\(String(format: "%.2f", level)))\"><title>slot \(slot): \(n)</title></rect>"
+            cells +=
+                "<rect x=\"\((slot % 128) * 4)\" y=\"\((slot / 128) * 4)\" width=\"4\" height=\"4\" fill=\"rgba(200,30,30,\(String(format: "%.2f", level)))\"><title>slot \(slot): \(n)</title></rect>"
         }
         return """
             <svg id="heatmap" xmlns="http://www.w3.org/2000/svg" width="512" height="512" viewBox="0 0 512 512">\
@@ -72,14 +73,16 @@ public struct HTMLReport {
         for k in DifferenceKind.allCases {
             guard let list = firstKeys[k], !list.isEmpty else { continue }
             let rows = list.map { d in
-                let row = "<tr><td class=\"key\">\(Self.escape(d.displayKey))</td><td>\(d.db)</td><td>\(d.slot)</td><td>\(Self.escape(side(d.source)))</td><td>\(Self.escape(side(d.target)))</td></tr>"
+                let row =
+                    "<tr><td class=\"key\">\(Self.escape(d.displayKey))</td><td>\(d.db)</td><td>\(d.slot)</td><td>\(Self.escape(side(d.source)))</td><td>\(Self.escape(side(d.target)))</td></tr>"
                 // What differs, under the key: the short form, one line per element.
                 guard let detail = d.detail else { return row }
                 let lines = Explain.lines(detail, limit: 10).map { "<li>\(Self.escape($0))</li>" }.joined()
                 return row + "<tr class=\"detail\"><td colspan=\"5\"><ul>\(lines)</ul></td></tr>"
             }.joined()
             let more = (perKind[k] ?? 0) > list.count ? "<p>… and \((perKind[k] ?? 0) - list.count) more</p>" : ""
-            keySections += "<h3>\(k.rawValue)</h3><table class=\"keys\"><tr><th>key</th><th>db</th><th>slot</th><th>source</th><th>target</th></tr>\(rows)</table>\(more)"
+            keySections +=
+                "<h3>\(k.rawValue)</h3><table class=\"keys\"><tr><th>key</th><th>db</th><th>slot</th><th>source</th><th>target</th></tr>\(rows)</table>\(more)"
         }
         return """
             <!DOCTYPE html>

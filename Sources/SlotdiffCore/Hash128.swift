@@ -31,7 +31,8 @@ public struct Hash128: Hashable, Sendable, CustomStringConvertible {
 
     public init?(hex: String) {
         guard hex.count == 32, let hi = UInt64(hex.prefix(16), radix: 16),
-              let lo = UInt64(hex.suffix(16), radix: 16) else { return nil }
+            let lo = UInt64(hex.suffix(16), radix: 16)
+        else { return nil }
         self.init(low: lo, high: hi)
     }
 
@@ -54,9 +55,9 @@ public struct Hash128: Hashable, Sendable, CustomStringConvertible {
 @inlinable @inline(__always)
 func xxh3Hash128(_ p: UnsafeRawPointer?, _ n: Int) -> XXH128_hash_t {
     #if arch(x86_64)
-    return XXH3_128bits_dispatch(p, n)
+        return XXH3_128bits_dispatch(p, n)
     #else
-    return XXH3_128bits(p, n)
+        return XXH3_128bits(p, n)
     #endif
 }
 
@@ -76,9 +77,9 @@ public final class XXH3Stream {
     @inlinable
     public func update(_ p: UnsafeRawPointer, _ n: Int) {
         #if arch(x86_64)
-        XXH3_128bits_update_dispatch(state, p, n)
+            XXH3_128bits_update_dispatch(state, p, n)
         #else
-        XXH3_128bits_update(state, p, n)
+            XXH3_128bits_update(state, p, n)
         #endif
     }
 

@@ -70,23 +70,29 @@ extension Difference {
             throw SlotdiffError(.corruptInput, "missing or unknown \"kind\"")
         }
         let key: [UInt8]
-        if let t = obj["key"] as? String { key = Array(t.utf8) }
-        else if let b = obj["key_base64"] as? String, let d = Data(base64Encoded: b) { key = Array(d) }
-        else { throw SlotdiffError(.corruptInput, "no \"key\" or \"key_base64\"") }
+        if let t = obj["key"] as? String {
+            key = Array(t.utf8)
+        } else if let b = obj["key_base64"] as? String, let d = Data(base64Encoded: b) {
+            key = Array(d)
+        } else {
+            throw SlotdiffError(.corruptInput, "no \"key\" or \"key_base64\"")
+        }
         func side(_ name: String) throws -> SideState? {
             guard let o = obj[name] as? [String: Any] else { return nil }
             guard let tn = o["type"] as? String, let t = ValueType(name: tn),
-                  let dh = o["digest"] as? String, let d = Hash128(hex: dh) else {
+                let dh = o["digest"] as? String, let d = Hash128(hex: dh)
+            else {
                 throw SlotdiffError(.corruptInput, "bad \"\(name)\" object")
             }
             let e = (o["expire_ms"] as? NSNumber)?.int64Value
             return SideState(type: t, expireMs: e, digest: d)
         }
-        self.init(kind: kind, db: (obj["db"] as? NSNumber)?.intValue ?? 0,
-                  slot: UInt16((obj["slot"] as? NSNumber)?.intValue ?? Int(HashSlot.slot(of: key))),
-                  key: key, source: try side("source"), target: try side("target"),
-                  side: (obj["side"] as? String).flatMap(Side.init(rawValue:)),
-                  origins: obj["origins"] as? [String], detail: try Self.detail(line))
+        self.init(
+            kind: kind, db: (obj["db"] as? NSNumber)?.intValue ?? 0,
+            slot: UInt16((obj["slot"] as? NSNumber)?.intValue ?? Int(HashSlot.slot(of: key))),
+            key: key, source: try side("source"), target: try side("target"),
+            side: (obj["side"] as? String).flatMap(Side.init(rawValue:)),
+            origins: obj["origins"] as? [String], detail: try Self.detail(line))
         sourceDb = (obj["source_db"] as? NSNumber)?.intValue
     }
 

@@ -1,4 +1,5 @@
 import HashSlots
+
 /// Which keys a check looks at: `--db`, `--match`, `--type`, `--slots`.
 public struct KeyFilter: Sendable {
     public var dbs: Set<Int>?

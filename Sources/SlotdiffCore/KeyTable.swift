@@ -1,3 +1,5 @@
+import Foundation
+
 /// A compact in-memory index of one source's records: about 48 bytes per key plus an 8-byte
 /// hash slot and the key bytes themselves, with no per-key allocation. Keys live in a chunked
 /// arena; entries in one growable block; lookup by open addressing on (db, key).
@@ -6,13 +8,13 @@
 public final class KeyTable: @unchecked Sendable {
     public struct Entry {
         public var digest: Hash128
-        public var expire: Int64          // Int64.min: no expiry
+        public var expire: Int64  // Int64.min: no expiry
         var keyOffset: Int
         public var keyLength: UInt32
         public var db: UInt16
         public var slot: UInt16
         public var typeRaw: UInt8
-        public var flags: UInt8           // bit 0: matched by the other side; bit 1: duplicate reported
+        public var flags: UInt8  // bit 0: matched by the other side; bit 1: duplicate reported
 
         public var type: ValueType { ValueType(rawValue: typeRaw) ?? .string }
         public var expireMs: Int64? { expire == Int64.min ? nil : expire }
@@ -95,16 +97,19 @@ public final class KeyTable: @unchecked Sendable {
     /// Adds a record. Returns the index of an existing entry with the same (db, key) instead of
     /// adding, so a caller can report a key found twice in one source.
     @discardableResult
-    public func insert(db: Int, key: UnsafeRawBufferPointer, slot: UInt16, type: ValueType,
-                       expireMs: Int64?, digest: Hash128) -> (index: Int, inserted: Bool) {
+    public func insert(
+        db: Int, key: UnsafeRawBufferPointer, slot: UInt16, type: ValueType,
+        expireMs: Int64?, digest: Hash128
+    ) -> (index: Int, inserted: Bool) {
         let h = Self.hash(db: db, key: key)
         if let existing = find(db: db, key: key, hash: h) { return (existing, false) }
         if count == capacity { growEntries(to: capacity + capacity / 2 + 16) }
         if (count + 1) * 3 > (indexMask + 1) * 2 { growIndex() }
         let off = storeKey(key)
-        entries[count] = Entry(digest: digest, expire: expireMs ?? Int64.min, keyOffset: off,
-                               keyLength: UInt32(key.count), db: UInt16(truncatingIfNeeded: db), slot: slot,
-                               typeRaw: type.rawValue, flags: 0)
+        entries[count] = Entry(
+            digest: digest, expire: expireMs ?? Int64.min, keyOffset: off,
+            keyLength: UInt32(key.count), db: UInt16(truncatingIfNeeded: db), slot: slot,
+            typeRaw: type.rawValue, flags: 0)
         place(entry: count, hash: h)
         count += 1
         return (count - 1, true)
@@ -126,7 +131,7 @@ public final class KeyTable: @unchecked Sendable {
         if n > 0 { (arena[chunk] + arenaUsed).copyMemory(from: key.baseAddress!, byteCount: n) }
         let off = chunk << Self.chunkShift | arenaUsed
         arenaUsed += n
-        if n >= Self.arenaChunk { arenaUsed = Self.arenaChunk }   // an oversized key owns its chunk
+        if n >= Self.arenaChunk { arenaUsed = Self.arenaChunk }  // an oversized key owns its chunk
         return off
     }
 
@@ -167,5 +172,3 @@ public final class KeyTable: @unchecked Sendable {
         }
     }
 }
-
-import Foundation

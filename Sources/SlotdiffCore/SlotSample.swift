@@ -72,9 +72,10 @@ public struct SlotSample: Sendable, Equatable, CustomStringConvertible {
     /// per sampled slot.
     public func estimate(range: SlotRange?, perSlot: [Int: Int]?, total: Int) -> SampleEstimate {
         let r = range ?? SlotRange.all
-        return SampleEstimate(percent: percent, seed: seed, sampledSlots: slots(in: r).count,
-                              populationSlots: Int(r.upper) - Int(r.lower) + 1,
-                              perSlot: perSlot.map { Array($0.values) } ?? (total > 0 ? [total] : []))
+        return SampleEstimate(
+            percent: percent, seed: seed, sampledSlots: slots(in: r).count,
+            populationSlots: Int(r.upper) - Int(r.lower) + 1,
+            perSlot: perSlot.map { Array($0.values) } ?? (total > 0 ? [total] : []))
     }
 
     /// What a checkpoint records of it: a resumed run must draw the same slots.
@@ -167,13 +168,16 @@ public struct SampleEstimate: Sendable, Equatable, Codable {
 
     /// Student's t, 0.975 quantile, by degrees of freedom (1.96 beyond 30).
     static func t975(_ df: Int) -> Double {
-        let t: [Double] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-                           2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+        let t: [Double] = [
+            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+            2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042
+        ]
         if df < 1 { return t[0] }
         return df <= 30 ? t[df - 1] : 1.96
     }
 
-    public static let method = "cluster sampling of whole slots: N/n * sum of per-slot counts; 95% interval from the sample variance of per-slot counts with finite-population correction (Student's t), widened to the exact Poisson interval of the count found"
+    public static let method =
+        "cluster sampling of whole slots: N/n * sum of per-slot counts; 95% interval from the sample variance of per-slot counts with finite-population correction (Student's t), widened to the exact Poisson interval of the count found"
 
     enum Field: String, CodingKey {
         case percent, seed, estimate, method

@@ -35,8 +35,10 @@ public struct SlotdiffError: Error, CustomStringConvertible, Sendable {
     /// The command a server refused.
     public var command: String?
 
-    public init(_ code: Code, _ message: String, endpoint: String? = nil, file: String? = nil, offset: Int64? = nil,
-                command: String? = nil) {
+    public init(
+        _ code: Code, _ message: String, endpoint: String? = nil, file: String? = nil, offset: Int64? = nil,
+        command: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.endpoint = endpoint

@@ -85,7 +85,7 @@ public struct Summary: Sendable {
         var rows: [(String, String)] = [
             ("source", "\(source.spec) (\(counts.sourceKeys) keys)"),
             ("target", "\(target.spec) (\(counts.targetKeys) keys)"),
-            ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal"),
+            ("compared", "\(counts.compared) keys on both sides, \(counts.matched) equal")
         ]
         if let m = databaseMap { rows.append(("databases", "source=target \(m) (log lines: db is the target's, source_db the source's)")) }
         for k in DifferenceKind.allCases {
@@ -93,15 +93,20 @@ public struct Summary: Sendable {
             if n > 0 || k != .duplicate { rows.append((k.rawValue, "\(n)")) }
         }
         if let r = recheck, r.firstRound > 0 {
-            rows.append(("re-checked", "\(r.firstRound) first-round differences; cleared per round: \(r.resolvedPerRound.map(String.init).joined(separator: ", "))"))
+            rows.append(
+                ("re-checked", "\(r.firstRound) first-round differences; cleared per round: \(r.resolvedPerRound.map(String.init).joined(separator: ", "))"))
         }
         if counts.expired > 0 { rows.append(("expired", "\(counts.expired) (on one side only, past its expiry: not a difference)")) }
         if filteredOut > 0 { rows.append(("filtered out", "\(filteredOut)")) }
         if emptySkipped > 0 { rows.append(("empty collections", "\(emptySkipped) (not loadable by a server, skipped)")) }
         for (name, side) in [("source", source), ("target", target)] where !side.skipped.isEmpty {
-            rows.append(("\(name) skipped", "\(side.skipped.count) entries of its directory, not dump files: "
-                         + side.skipped.prefix(3).compactMap { $0["path"].map { ($0 as NSString).lastPathComponent } }.joined(separator: ", ")
-                         + (side.skipped.count > 3 ? ", …" : "")))
+            rows.append(
+                (
+                    "\(name) skipped",
+                    "\(side.skipped.count) entries of its directory, not dump files: "
+                        + side.skipped.prefix(3).compactMap { $0["path"].map { ($0 as NSString).lastPathComponent } }.joined(separator: ", ")
+                        + (side.skipped.count > 3 ? ", …" : "")
+                ))
         }
         // How a side was read, where it is not the default plan (a restricted user, a renamed command).
         for (name, side) in [("source", source), ("target", target)] {
@@ -109,11 +114,21 @@ public struct Summary: Sendable {
         }
         for w in warnings { rows.append(("WARNING", w)) }
         if let e = sample {
-            rows.append(("sample", "\(SlotSample.format(e.percent))% of the slots (seed \(e.seed)): \(e.sampledSlots) of \(e.populationSlots) slots checked, "
-                         + "\(e.found) differences in \(e.slotsWithDifferences) of them"))
-            rows.append(("ESTIMATE", e.sampledSlots >= e.populationSlots ? "every slot was checked: the counts above are exact"
-                         : String(format: "about %.0f differences in all %d slots (95%% interval %.0f to %.0f); an estimate from a sample, not a full check",
-                                  e.estimate, e.populationSlots, e.low.rounded(.down), e.high.rounded(.up))))
+            rows.append(
+                (
+                    "sample",
+                    "\(SlotSample.format(e.percent))% of the slots (seed \(e.seed)): \(e.sampledSlots) of \(e.populationSlots) slots checked, "
+                        + "\(e.found) differences in \(e.slotsWithDifferences) of them"
+                ))
+            rows.append(
+                (
+                    "ESTIMATE",
+                    e.sampledSlots >= e.populationSlots
+                        ? "every slot was checked: the counts above are exact"
+                        : String(
+                            format: "about %.0f differences in all %d slots (95%% interval %.0f to %.0f); an estimate from a sample, not a full check",
+                            e.estimate, e.populationSlots, e.low.rounded(.down), e.high.rounded(.up))
+                ))
         }
         let inSample = sample.map { $0.sampledSlots < $0.populationSlots } == true ? " in the sampled slots" : ""
         rows.append(("result", counts.totalDifferences == 0 ? "MATCH\(inSample)" : "\(counts.totalDifferences) DIFFERENCES\(inSample)"))
@@ -157,8 +172,12 @@ extension Summary: Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Field.self)
         try c.encode(result, forKey: .result)
-        try c.encode(SideFile(spec: source.spec, inputs: source.inputs, keys: counts.sourceKeys, skipped: source.skipped.isEmpty ? nil : source.skipped), forKey: .source)
-        try c.encode(SideFile(spec: target.spec, inputs: target.inputs, keys: counts.targetKeys, skipped: target.skipped.isEmpty ? nil : target.skipped), forKey: .target)
+        try c.encode(
+            SideFile(spec: source.spec, inputs: source.inputs, keys: counts.sourceKeys, skipped: source.skipped.isEmpty ? nil : source.skipped), forKey: .source
+        )
+        try c.encode(
+            SideFile(spec: target.spec, inputs: target.inputs, keys: counts.targetKeys, skipped: target.skipped.isEmpty ? nil : target.skipped), forKey: .target
+        )
         try c.encode(counts.compared, forKey: .compared)
         try c.encode(counts.matched, forKey: .matched)
         try c.encode(counts.expired, forKey: .expired)
@@ -177,8 +196,9 @@ extension Summary: Codable {
         try c.encodeIfPresent(interruptedPassesLeft, forKey: .passesLeft)
         try c.encodeIfPresent(databaseMap, forKey: .databaseMap)
         try c.encodeIfPresent(sample, forKey: .sample)
-        try c.encodeIfPresent(recheck.map { RecheckFile(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound) },
-                              forKey: .recheck)
+        try c.encodeIfPresent(
+            recheck.map { RecheckFile(rounds: $0.rounds, firstRound: $0.firstRound, resolvedPerRound: $0.resolvedPerRound) },
+            forKey: .recheck)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -198,8 +218,9 @@ extension Summary: Codable {
             counts.differences[kind] = n
         }
         counts.differencesByType = try c.decode([String: Int].self, forKey: .differencesByType)
-        self.init(source: SideInfo(spec: s.spec, inputs: s.inputs, skipped: s.skipped ?? []),
-                  target: SideInfo(spec: t.spec, inputs: t.inputs, skipped: t.skipped ?? []), counts: counts)
+        self.init(
+            source: SideInfo(spec: s.spec, inputs: s.inputs, skipped: s.skipped ?? []),
+            target: SideInfo(spec: t.spec, inputs: t.inputs, skipped: t.skipped ?? []), counts: counts)
         filteredOut = try c.decode(Int.self, forKey: .filteredOut)
         emptySkipped = try c.decode(Int.self, forKey: .emptySkipped)
         ttlToleranceMs = try c.decode(Int64.self, forKey: .ttlToleranceMs)

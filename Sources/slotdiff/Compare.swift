@@ -24,7 +24,11 @@ struct FilterOptions: ParsableArguments {
     @Option(help: "Check the I-th of N equal slot ranges (0-based, e.g. 2/4), so N processes split one check.")
     var shard: ShardArg?
 
-    @Option(name: .customLong("db-map"), help: "Compare the source's database S with the target's database T (S=T, repeatable; e.g. 3=0 for a standalone source moving to a cluster). Only the named databases are compared.")
+    @Option(
+        name: .customLong("db-map"),
+        help:
+            "Compare the source's database S with the target's database T (S=T, repeatable; e.g. 3=0 for a standalone source moving to a cluster). Only the named databases are compared."
+    )
     var dbMap: [DatabasePair] = []
 
     func validate() throws {
@@ -58,8 +62,9 @@ struct FilterOptions: ParsableArguments {
                 range = s
             }
         }
-        return KeyFilter(dbs: dbs.isEmpty ? nil : Set(dbs), match: match.map(GlobPattern.init),
-                         types: types.isEmpty ? nil : Set(types), slots: range)
+        return KeyFilter(
+            dbs: dbs.isEmpty ? nil : Set(dbs), match: match.map(GlobPattern.init),
+            types: types.isEmpty ? nil : Set(types), slots: range)
     }
 }
 
@@ -129,10 +134,16 @@ struct LiveArguments: ParsableArguments {
     @Option(help: "primary or replica: where cluster keys are read.")
     var readFrom: ReadFrom = .primary
 
-    @Option(help: "How long one reply from a live server may take. A server silent that long is asked once more on a new connection; silent again, the check ends (exit 2). A warning names it every 10 s meanwhile.")
+    @Option(
+        help:
+            "How long one reply from a live server may take. A server silent that long is asked once more on a new connection; silent again, the check ends (exit 2). A warning names it every 10 s meanwhile."
+    )
     var timeout: DurationArg = DurationArg(argument: "30s")!
 
-    @Option(help: "ANNOUNCED=REACHABLE, each host:port (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, redirections) at REACHABLE instead, on both sides (NAT, container addresses).")
+    @Option(
+        help:
+            "ANNOUNCED=REACHABLE, each host:port (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, redirections) at REACHABLE instead, on both sides (NAT, container addresses)."
+    )
     var addressMap: [String] = []
 
     @Option(help: "CA certificate file (PEM) for rediss:// servers.") var tlsCa: String?
@@ -172,8 +183,10 @@ struct LiveArguments: ParsableArguments {
         o.mode = mode
         o.replyTimeout = .milliseconds(timeout.milliseconds)
         o.addressMap = try LiveOptions.addressMap(addressMap).get()
-        o.tls = try RedisTLS(TLSOptions(caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
-                                        insecure: tlsInsecure))
+        o.tls = try RedisTLS(
+            TLSOptions(
+                caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
+                insecure: tlsInsecure))
         return o
     }
 }
@@ -190,7 +203,10 @@ struct CheckArguments: ParsableArguments {
     @Option(help: "Expiry times closer than this are equal (e.g. 1s, 500ms).")
     var ttlTolerance: DurationArg = DurationArg(argument: "1s")!
 
-    @Option(help: "Parallel workers: dump files parsed at once; for a server, connections to it and batches in flight on them; for a cluster, that many per node, all nodes read at once (default: cores, at least 4 for servers).")
+    @Option(
+        help:
+            "Parallel workers: dump files parsed at once; for a server, connections to it and batches in flight on them; for a cluster, that many per node, all nodes read at once (default: cores, at least 4 for servers)."
+    )
     var workers: Int?
 
     @OptionGroup var live: LiveArguments
@@ -203,7 +219,10 @@ struct CheckArguments: ParsableArguments {
     @Option(help: "Explain the first N value and type differences of the run element by element in the log (detail); 0: none.")
     var explain = 1000
 
-    @Option(help: "What to tell on standard error as the check runs: trace, debug, info, notice, warning (reconnects, retries, fallbacks, restarted listings), error, critical.")
+    @Option(
+        help:
+            "What to tell on standard error as the check runs: trace, debug, info, notice, warning (reconnects, retries, fallbacks, restarted listings), error, critical."
+    )
     var logLevel: Logger.Level = .warning
 
     func validate() throws {
@@ -235,12 +254,12 @@ struct CheckArguments: ParsableArguments {
     /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
     func session(_ outputs: CheckOutputs) throws -> CheckSession {
         let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
-        return CheckSession(source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
-                            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD")),
-                            options: try options(), live: live, outputs: outputs)
+        return CheckSession(
+            source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
+            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD")),
+            options: try options(), live: live, outputs: outputs)
     }
 }
-
 
 extension Slotdiff {
     struct Compare: AsyncParsableCommand {
@@ -288,8 +307,9 @@ extension Slotdiff {
             if resume && checkpointPath == nil {
                 throw fail("--resume: the log \(out) is not a file, so there is nothing to resume; give --out a file (or --checkpoint)")
             }
-            var outputs = CheckOutputs(log: out, summary: summary ?? (logIsDevice ? out : CheckOutputs.summaryPath(forLog: out)),
-                                       checkpoint: checkpointPath)
+            var outputs = CheckOutputs(
+                log: out, summary: summary ?? (logIsDevice ? out : CheckOutputs.summaryPath(forLog: out)),
+                checkpoint: checkpointPath)
             outputs.forceUnlock = forceUnlock
             let session: CheckSession
             do { session = try check.session(outputs) } catch { throw fail(SlotdiffError.of(error).description) }

@@ -61,18 +61,23 @@ extension Slotdiff {
             let seconds = Date().timeIntervalSince(started)
             let perKey = meta.keys > 0 ? Double(bytes) / Double(meta.keys) : 0
             if json {
-                let o: [String: Any] = ["file": out, "bytes": bytes, "keys": meta.keys, "bytes_per_key": (perKey * 100).rounded() / 100,
-                                        "side": meta.side, "mode": meta.mode, "passes": meta.passes, "seconds": (seconds * 1000).rounded() / 1000,
-                                        "read_finished_ms": meta.readFinishedMs, "filtered_out": meta.filteredOut]
+                let o: [String: Any] = [
+                    "file": out, "bytes": bytes, "keys": meta.keys, "bytes_per_key": (perKey * 100).rounded() / 100,
+                    "side": meta.side, "mode": meta.mode, "passes": meta.passes, "seconds": (seconds * 1000).rounded() / 1000,
+                    "read_finished_ms": meta.readFinishedMs, "filtered_out": meta.filteredOut
+                ]
                 let data = try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print("digest of \(meta.side): \(meta.keys) keys written to \(out) (\(bytes) bytes, "
-                      + String(format: "%.1f bytes a key; %.2f s)", perKey, seconds))
+                print(
+                    "digest of \(meta.side): \(meta.keys) keys written to \(out) (\(bytes) bytes, "
+                        + String(format: "%.1f bytes a key; %.2f s)", perKey, seconds))
             }
         }
 
-        private func write(progress: CheckProgress, stop: @escaping @Sendable () -> Bool, opened: inout (any KeyspaceSource)?) async throws -> (DigestMeta, Int64) {
+        private func write(progress: CheckProgress, stop: @escaping @Sendable () -> Bool, opened: inout (any KeyspaceSource)?) async throws -> (
+            DigestMeta, Int64
+        ) {
             if DigestFile.isDigest(side) {
                 throw SlotdiffError(.usage, "\(side) is a digest file already; compare it directly")
             }
@@ -91,8 +96,9 @@ extension Slotdiff {
             options.progress = progress
             options.producer = "slotdiff \(BuildInfo.versionLine)"
             options.side = RedisEndpoint.redact(side)
-            let source = try await openSide(.init(spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
-                                            files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount)))
+            let source = try await openSide(
+                .init(spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
+                files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount)))
             opened = source
             let meta = try await DigestRun.write(side: source, to: out, options: options, stop: stop)
             let size = ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? nil) ?? 0

@@ -39,13 +39,17 @@ extension Slotdiff {
                     "producer": i.producer ?? "unknown", "keys": i.keys, "bytes": i.bytes,
                     "checksum": i.checksum.rawValue, "keys_by_type": perType,
                     "keys_by_db": Dictionary(uniqueKeysWithValues: perDB.map { ("\($0.key)", $0.value) }),
-                    "keys_with_expiry": expiring, "seconds": secs, "mb_per_second": (mbps * 10).rounded() / 10,
+                    "keys_with_expiry": expiring, "seconds": secs, "mb_per_second": (mbps * 10).rounded() / 10
                 ]
                 docs.append(doc)
                 if !json {
-                    print("\(path): RDB \(doc["rdb_version"]!), \(i.producer ?? "producer unknown"), \(i.keys) keys, \(i.bytes) bytes, checksum \(i.checksum.rawValue)")
+                    print(
+                        "\(path): RDB \(doc["rdb_version"]!), \(i.producer ?? "producer unknown"), \(i.keys) keys, \(i.bytes) bytes, checksum \(i.checksum.rawValue)"
+                    )
                     print("  by type: " + perType.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-                    print("  by db:   " + perDB.sorted { $0.key < $1.key }.map { "db\($0.key) \($0.value)" }.joined(separator: ", ") + "; \(expiring) with an expiry")
+                    print(
+                        "  by db:   " + perDB.sorted { $0.key < $1.key }.map { "db\($0.key) \($0.value)" }.joined(separator: ", ")
+                            + "; \(expiring) with an expiry")
                     print(String(format: "  read and digested in %.3f s (%.1f MB/s)", secs, mbps))
                 }
             }

@@ -31,12 +31,14 @@ final class WatchMetrics: Sendable {
         lastTime = Metrics.Gauge(label: "slotdiff_last_run_timestamp_seconds")
         lastResult = Metrics.Gauge(label: "slotdiff_last_run_result")
         drifting = Metrics.Gauge(label: "slotdiff_drifting_keys")
-        differences = Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map {
-            ($0, Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", $0.rawValue)]))
-        })
-        lastDifferences = Dictionary(uniqueKeysWithValues: DifferenceKind.allCases.map {
-            ($0, Metrics.Gauge(label: "slotdiff_last_run_differences", dimensions: [("kind", $0.rawValue)]))
-        })
+        differences = Dictionary(
+            uniqueKeysWithValues: DifferenceKind.allCases.map {
+                ($0, Metrics.Counter(label: "slotdiff_differences_total", dimensions: [("kind", $0.rawValue)]))
+            })
+        lastDifferences = Dictionary(
+            uniqueKeysWithValues: DifferenceKind.allCases.map {
+                ($0, Metrics.Gauge(label: "slotdiff_last_run_differences", dimensions: [("kind", $0.rawValue)]))
+            })
     }
 
     /// A completed run. Result: 0 match, 1 differences.

@@ -34,15 +34,17 @@ extension Slotdiff {
         func incomplete(_ r: DiffLogReader) throws -> String? {
             if r.complete {
                 guard r.consistent else {
-                    throw fail("\(r.path): the closing record counts \(r.end!.differencesTotal) differences but the log holds "
-                               + "\(r.differenceLines) lines: the log is damaged")
+                    throw fail(
+                        "\(r.path): the closing record counts \(r.end!.differencesTotal) differences but the log holds "
+                            + "\(r.differenceLines) lines: the log is damaged")
                 }
                 return nil
             }
             let why = r.truncated ? "it ends in an incomplete frame: the run was cut off" : "it has no closing record"
             if !allowIncomplete {
-                throw fail("\(r.path): incomplete log: the run did not finish (\(why)); "
-                           + "its differences are not the whole result. --allow-incomplete shows what it holds")
+                throw fail(
+                    "\(r.path): incomplete log: the run did not finish (\(why)); "
+                        + "its differences are not the whole result. --allow-incomplete shows what it holds")
             }
             return "\(r.path): incomplete log: the run did not finish (\(why)); showing what it holds"
         }
@@ -51,8 +53,9 @@ extension Slotdiff {
             // Nothing is read before the page is known to be writable, and not over a log.
             if let html {
                 do {
-                    try Outputs.checkDistinct([OutputFile(what: "the page (--html)", path: html)],
-                                              inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", CheckOutputs.summaryPath(forLog: $0)) })
+                    try Outputs.checkDistinct(
+                        [OutputFile(what: "the page (--html)", path: html)],
+                        inputs: logs.map { ("the diff log", $0) } + logs.map { ("a summary", CheckOutputs.summaryPath(forLog: $0)) })
                     try Outputs.checkWritable(OutputFile(what: "the page (--html)", path: html))
                 } catch let e as SlotdiffError {
                     throw fail(e.description)
@@ -103,11 +106,14 @@ extension Slotdiff {
             case .json:
                 let lines = rows.map { $0.jsonLine() }.joined(separator: ",\n  ")
                 let c = DifferenceKind.allCases.map { "\"\($0.rawValue)\":\(counts[$0] ?? 0)" }.joined(separator: ",")
-                let runs = merged.map { m in
-                    let fields = ["runs": m.runs, "source_keys": m.counts.sourceKeys, "target_keys": m.counts.targetKeys,
-                                  "compared": m.counts.compared, "matched": m.counts.matched, "expired": m.counts.expired]
-                    return ",\"runs\":{" + fields.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ",") + "}"
-                } ?? ""
+                let runs =
+                    merged.map { m in
+                        let fields = [
+                            "runs": m.runs, "source_keys": m.counts.sourceKeys, "target_keys": m.counts.targetKeys,
+                            "compared": m.counts.compared, "matched": m.counts.matched, "expired": m.counts.expired
+                        ]
+                        return ",\"runs\":{" + fields.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ",") + "}"
+                    } ?? ""
                 print("{\"total\":\(total),\"counts\":{\(c)}\(runs),\"differences\":[\n  \(lines)\n]}")
             case .table:
                 print(Self.table(rows))
@@ -115,8 +121,9 @@ extension Slotdiff {
                 let c = DifferenceKind.allCases.compactMap { k in counts[k].map { "\(k.rawValue) \($0)" } }.joined(separator: ", ")
                 print("\(total) differences" + (c.isEmpty ? "" : ": \(c)"))
                 if let m = merged, logs.count > 1 {
-                    print("\(m.runs) runs merged: \(m.counts.sourceKeys) source keys, \(m.counts.targetKeys) target keys, "
-                          + "\(m.counts.compared) compared, \(m.counts.matched) equal, \(m.counts.expired) expired")
+                    print(
+                        "\(m.runs) runs merged: \(m.counts.sourceKeys) source keys, \(m.counts.targetKeys) target keys, "
+                            + "\(m.counts.compared) compared, \(m.counts.matched) equal, \(m.counts.expired) expired")
                 }
             }
         }
@@ -127,7 +134,8 @@ extension Slotdiff {
             var total = CompareCounts()
             for log in logs {
                 guard let data = FileManager.default.contents(atPath: CheckOutputs.summaryPath(forLog: log)),
-                      let s = try? Summary(json: data) else { return nil }
+                    let s = try? Summary(json: data)
+                else { return nil }
                 total = total + s.counts
             }
             return (logs.count, total)

@@ -4,7 +4,10 @@ import SlotdiffCore
 
 /// `--sample P% --seed N`, shared by `compare`, `watch` and `digest`.
 struct SampleOptions: ParsableArguments {
-    @Option(help: "Check a uniformly random P% of the hash slots, whole slots (e.g. 1%); the summary estimates the differences of the whole keyspace with a 95% interval.")
+    @Option(
+        help:
+            "Check a uniformly random P% of the hash slots, whole slots (e.g. 1%); the summary estimates the differences of the whole keyspace with a 95% interval."
+    )
     var sample: String?
 
     @Option(help: "Seed of the slots --sample draws: the same percentage and seed draw the same slots on every machine (default: a random seed, printed).")
@@ -32,7 +35,8 @@ struct SampleOptions: ParsableArguments {
     /// Says on standard error which seed was drawn when none was given, so a run can be repeated.
     func announce() {
         guard let p = percent, seed == nil, p < 100 else { return }
-        FileHandle.standardError.write(Data("slotdiff: --sample \(SlotSample.format(p))%: seed \(effectiveSeed) (pass --seed \(effectiveSeed) to draw the same slots)\n".utf8))
+        FileHandle.standardError.write(
+            Data("slotdiff: --sample \(SlotSample.format(p))%: seed \(effectiveSeed) (pass --seed \(effectiveSeed) to draw the same slots)\n".utf8))
     }
 
 }

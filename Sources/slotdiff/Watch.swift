@@ -70,16 +70,20 @@ extension Slotdiff {
                     for p in f.paths where p != "-" && FileIdentity(p) != FileIdentity(trendPath) {
                         let name = (p as NSString).lastPathComponent
                         if FileIdentity((p as NSString).deletingLastPathComponent) == FileIdentity(dir),
-                           name.hasPrefix("run-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json")) {
+                            name.hasPrefix("run-") && (name.hasSuffix(".jsonl.zst") || name.hasSuffix(".summary.json"))
+                        {
                             throw SlotdiffError(.usage, "input \(p) lies in --dir \(dir) with the name of a run's output; an input is never overwritten")
                         }
                     }
                 }
                 try Outputs.makeDirectory(dir, what: "--dir")
                 if access(dir, W_OK | X_OK) != 0 { throw SlotdiffError(.usage, "--dir \(dir): cannot create files in it: \(Outputs.reason())") }
-                try CheckSession.checkOutputs([OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
-                                                 OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)],
-                                                files: files, digests: [check.source, check.target].filter(DigestFile.isDigest))
+                try CheckSession.checkOutputs(
+                    [
+                        OutputFile(what: "the trend (--dir)", path: trendPath, deviceAllowed: false),
+                        OutputFile(what: "the watch's lock (--dir)", path: lockPath, deviceAllowed: false)
+                    ],
+                    files: files, digests: [check.source, check.target].filter(DigestFile.isDigest))
                 // One watch per directory, for the whole watch: its runs' logs and trend.json
                 // are written by this one process (the runs themselves take no lock).
                 lock = try RunLock.acquire(path: lockPath, what: "--dir \(dir)", force: forceUnlock)
@@ -125,10 +129,11 @@ extension Slotdiff {
                     let drift = trend.persistent(minimum: driftAfter)
                     metrics?.record(s, drifting: drift.count)
                     let kinds = DifferenceKind.allCases.compactMap { k in s.counts.differences[k].map { "\(k.rawValue) \($0)" } }
-                    print("run \(number) \(ISO8601DateFormatter().string(from: started)): "
-                          + (s.counts.totalDifferences == 0 ? "match" : "\(s.counts.totalDifferences) differences (\(kinds.joined(separator: ", ")))")
-                          + ", \(s.counts.compared) keys compared in \(String(format: "%.1f", s.seconds)) s"
-                          + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ runs in a row)"))
+                    print(
+                        "run \(number) \(ISO8601DateFormatter().string(from: started)): "
+                            + (s.counts.totalDifferences == 0 ? "match" : "\(s.counts.totalDifferences) differences (\(kinds.joined(separator: ", ")))")
+                            + ", \(s.counts.compared) keys compared in \(String(format: "%.1f", s.seconds)) s"
+                            + (drift.isEmpty ? "" : "; \(drift.count) keys drifting (different \(driftAfter)+ runs in a row)"))
                     lastStatus = s.exitCode
                 } catch {
                     // Any failure of a run is recorded, and the watch goes on.

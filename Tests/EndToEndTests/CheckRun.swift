@@ -22,13 +22,16 @@ struct CheckRun {
     }
 
     /// Runs `compare a b` with its log in `dir`; the log and summary are read when it ran (exit 0 or 1).
-    static func compare(_ a: String, _ b: String, _ extra: [String] = [], in dir: URL, env: [String: String]? = nil,
-                        timeout: TimeInterval = 300) throws -> CheckRun {
+    static func compare(
+        _ a: String, _ b: String, _ extra: [String] = [], in dir: URL, env: [String: String]? = nil,
+        timeout: TimeInterval = 300
+    ) throws -> CheckRun {
         let log = dir.appendingPathComponent("run-\(UUID().uuidString).jsonl.zst").path
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env ?? [:] { environment[k] = v }
-        let r = try TestSupport.run(TestPaths.slotdiffBinary, ["compare", a, b, "--out", log, "--round-delay", "50ms", "--json", "--quiet"] + extra,
-                        timeout: timeout, environment: environment)
+        let r = try TestSupport.run(
+            TestPaths.slotdiffBinary, ["compare", a, b, "--out", log, "--round-delay", "50ms", "--json", "--quiet"] + extra,
+            timeout: timeout, environment: environment)
         var diffs: [Difference] = []
         var summary: [String: Any] = [:]
         if r.status == 0 || r.status == 1 {

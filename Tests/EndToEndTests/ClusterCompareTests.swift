@@ -1,9 +1,9 @@
 import Foundation
 import HashSlots
-import Testing
 import RESP
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Copies database 0 of a standalone server into a cluster with DUMP/RESTORE (test set-up
 /// only: the product itself never writes).
@@ -84,8 +84,12 @@ struct ClusterCompareTests {
         // the nodes are listed with SCAN.
         for port in 17410...17412 {
             try TestServers.cli(port: port, ["ACL", "SETUSER", "blind", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info"])
-            try TestServers.cli(port: port, ["ACL", "SETUSER", "mapper", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info",
-                                             "+cluster|shards", "+cluster|slots", "+cluster|nodes"])
+            try TestServers.cli(
+                port: port,
+                [
+                    "ACL", "SETUSER", "mapper", "on", ">pw", "~*", "&*", "-@all", "+@read", "+@connection", "+info",
+                    "+cluster|shards", "+cluster|slots", "+cluster|nodes"
+                ])
         }
         let (blind, _) = try compare("redis://blind:pw@127.0.0.1:17410", b)
         #expect(blind.status == 2 && blind.stderr.contains("CLUSTER SHARDS") && !blind.stderr.contains("pw@"), "\(blind.stderr)")
@@ -163,12 +167,20 @@ struct ClusterCompareTests {
         let log = dir.appendingPathComponent("migrating.jsonl.zst").path
         let started = Date()
         // --qps keeps the check slow enough for the migrations to happen while keys are listed.
-        let check = try Background(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17430", "redis://127.0.0.1:17441",
-                                                         "--out", log, "--round-delay", "500ms", "--qps", "2500", "--batch", "64", "--json"])
+        let check = try Background(
+            TestPaths.slotdiffBinary,
+            [
+                "compare", "redis://127.0.0.1:17430", "redis://127.0.0.1:17441",
+                "--out", log, "--round-delay", "500ms", "--qps", "2500", "--batch", "64", "--json"
+            ])
         try await Task.sleep(nanoseconds: 500_000_000)
         let reshards = try [(17432, 17430), (17440, 17441)].map { from, to in
-            try Background("/usr/bin/redis-cli", ["--cluster", "reshard", "127.0.0.1:\(from)", "--cluster-from", id(from),
-                                                  "--cluster-to", id(to), "--cluster-slots", "2000", "--cluster-yes"])
+            try Background(
+                "/usr/bin/redis-cli",
+                [
+                    "--cluster", "reshard", "127.0.0.1:\(from)", "--cluster-from", id(from),
+                    "--cluster-to", id(to), "--cluster-slots", "2000", "--cluster-yes"
+                ])
         }
         var reshardDone: [TimeInterval] = []
         for r in reshards {
@@ -185,8 +197,9 @@ struct ClusterCompareTests {
         #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
         var diffs: [Difference] = []
         try DiffLogReader(path: log).forEach { diffs.append($0) }
-        #expect(diffs.map(\.displayKey).sorted() == [plantedA, plantedB].sorted() && diffs.allSatisfy { $0.kind == .value },
-                "\(diffs.map { "\($0.kind) \($0.displayKey)" })")
+        #expect(
+            diffs.map(\.displayKey).sorted() == [plantedA, plantedB].sorted() && diffs.allSatisfy { $0.kind == .value },
+            "\(diffs.map { "\($0.kind) \($0.displayKey)" })")
         // Explained on clusters too, the keys read again where their slots went: both values.
         let detail = Dictionary(diffs.map { ($0.displayKey, $0.detail) }, uniquingKeysWith: { a, _ in a })
         #expect(detail[plantedA]??["source"] == .string("source") && detail[plantedA]??["target"] == .string("same"), "\(detail)")

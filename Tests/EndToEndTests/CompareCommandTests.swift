@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 @Suite struct CompareCommandTests {
     let dir = TestPaths.temporaryDirectory()
@@ -9,8 +9,10 @@ import TestSupport
 
     @Test func matchExitsZero() async throws {
         try await offPool { [self] in
-            let r = try slotdiff(["compare", TestPaths.fixture("dataset-redis7.rdb"), TestPaths.fixture("dataset-valkey8.rdb"),
-                                  "--out", path("a.jsonl.zst")])
+            let r = try slotdiff([
+                "compare", TestPaths.fixture("dataset-redis7.rdb"), TestPaths.fixture("dataset-valkey8.rdb"),
+                "--out", path("a.jsonl.zst")
+            ])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout.contains("MATCH"))
             let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("a.summary.json")))) as! [String: Any]
@@ -22,8 +24,10 @@ import TestSupport
     @Test func differencesExitOneAndReportReadsTheLog() async throws {
         try await offPool { [self] in
             let log = path("d.jsonl.zst")
-            let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                  "--out", log, "--summary", path("s.json")])
+            let r = try slotdiff([
+                "compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                "--out", log, "--summary", path("s.json")
+            ])
             #expect(r.status == 1, "\(r.stderr)")
             let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("s.json")))) as! [String: Any]
             let total = summary["differences_total"] as! Int
@@ -58,7 +62,9 @@ import TestSupport
             for leftover in ["/dev/null.summary.json", "/dev/null.checkpoint.json", "/dev/null.lock"] {
                 #expect(!FileManager.default.fileExists(atPath: leftover), "\(leftover) was created")
             }
-            let resume = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null", "--resume"])
+            let resume = try slotdiff([
+                "compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", "/dev/null", "--resume"
+            ])
             #expect(resume.status == 2 && resume.stderr.contains("nothing to resume"), "\(resume.stderr)")
         }
     }
@@ -83,7 +89,7 @@ import TestSupport
             let dupes = TestPaths.fixture("peers/leonchen83__redis-rdb-cli/src__test__resources__rdt__filter.rdb")
             let cases: [(String, String)] = [
                 (TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb")),
-                (dupes + "," + TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-source.rdb") + "," + dupes),
+                (dupes + "," + TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-source.rdb") + "," + dupes)
             ]
             for (n, (a, b)) in cases.enumerated() {
                 var runs: [([String], [String: Any])] = []
@@ -115,9 +121,11 @@ import TestSupport
             try FileManager.default.createDirectory(at: shards, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: TestPaths.fixture("drift-source.rdb"), toPath: shards.appendingPathComponent("a.rdb").path)
             try FileManager.default.copyItem(atPath: TestPaths.fixture("hfe-redis8.rdb"), toPath: shards.appendingPathComponent("b.rdb").path)
-            let r = try slotdiff(["compare", shards.path,
-                                  TestPaths.fixture("hfe-redis8.rdb") + "," + TestPaths.fixture("drift-source.rdb"),
-                                  "--out", path("dir.jsonl.zst")])
+            let r = try slotdiff([
+                "compare", shards.path,
+                TestPaths.fixture("hfe-redis8.rdb") + "," + TestPaths.fixture("drift-source.rdb"),
+                "--out", path("dir.jsonl.zst")
+            ])
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         }
     }
@@ -142,14 +150,18 @@ import TestSupport
 
     @Test func filterOptions() async throws {
         try await offPool { [self] in
-            let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                  "--out", path("f.jsonl.zst"), "--type", "zset", "--match", "val:*", "--json"])
+            let r = try slotdiff([
+                "compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                "--out", path("f.jsonl.zst"), "--type", "zset", "--match", "val:*", "--json"
+            ])
             #expect(r.status == 1)
             let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
             #expect((s["differences"] as! [String: Int])["value"] == 4)
             #expect((s["differences_total"] as! Int) == 4)
-            let clean = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                      "--out", path("g.jsonl.zst"), "--match", "same:*"])
+            let clean = try slotdiff([
+                "compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                "--out", path("g.jsonl.zst"), "--match", "same:*"
+            ])
             #expect(clean.status == 0, "\(clean.stdout)")
             let bad = try slotdiff(["compare", "a.rdb", "b.rdb", "--slots", "9-3"])
             #expect(bad.status == 2 && bad.stderr.contains("9-3"))
@@ -195,8 +207,10 @@ import TestSupport
 
 /// `report --html`: one self-contained page, rendered by headless Chromium (Debian's package),
 /// shows what the log holds.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") || TestPaths.mustRunServerTests,
-                "chromium missing: run Scripts/setup"))
+@Suite(
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") || TestPaths.mustRunServerTests,
+        "chromium missing: run Scripts/setup"))
 struct HTMLReportTests {
     @Test func renderedPageShowsTheLog() async throws {
         try await offPool {
@@ -253,9 +267,12 @@ struct HTMLReportTests {
             let done = DispatchSemaphore(value: 0)
             let box = ResultHolder()
             Thread.detachNewThread {
-                box.result = try? slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                            "--every", "2s", "--count", "3", "--dir", dir, "--metrics-port", "17371",
-                                            "--metrics-host", "127.0.0.1"], timeout: 120)
+                box.result = try? slotdiff(
+                    [
+                        "watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                        "--every", "2s", "--count", "3", "--dir", dir, "--metrics-port", "17371",
+                        "--metrics-host", "127.0.0.1"
+                    ], timeout: 120)
                 done.signal()
             }
             let text = scrape(17371) { $0.contains("slotdiff_runs_total 2") }
@@ -271,8 +288,11 @@ struct HTMLReportTests {
             // A side that cannot be read: the run fails, counted against its address.
             let done2 = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                _ = try? slotdiff(["watch", "redis://127.0.0.1:1", TestPaths.fixture("drift-target.rdb"), "--every", "2s", "--count", "2",
-                                   "--dir", dir + "/e", "--metrics-port", "17372", "--metrics-host", "127.0.0.1"], timeout: 120)
+                _ = try? slotdiff(
+                    [
+                        "watch", "redis://127.0.0.1:1", TestPaths.fixture("drift-target.rdb"), "--every", "2s", "--count", "2",
+                        "--dir", dir + "/e", "--metrics-port", "17372", "--metrics-host", "127.0.0.1"
+                    ], timeout: 120)
                 done2.signal()
             }
             let errText = scrape(17372) { $0.contains("slotdiff_errors_total") }

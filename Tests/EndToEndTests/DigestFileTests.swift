@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Digest files of dump files: the same check as the dumps, and every way a digest file can
 /// be unreadable (exit 2 naming the file and the offset).
@@ -126,8 +126,9 @@ import TestSupport
                 return sample.contains(UInt16(o["slot"] as! Int))
             }
             #expect(some == expected)
-            #expect(part.stdout.contains("ESTIMATE") && part.stdout.contains("not a full check") && part.stdout.contains("in the sampled slots"),
-                    "\(part.stdout)")
+            #expect(
+                part.stdout.contains("ESTIMATE") && part.stdout.contains("not a full check") && part.stdout.contains("in the sampled slots"),
+                "\(part.stdout)")
             let bad = try slotdiff(["compare", a, b, "--sample", "0%", "--out", path("z.jsonl.zst")])
             #expect(bad.status == 2 && bad.stderr.contains("--sample"))
         }

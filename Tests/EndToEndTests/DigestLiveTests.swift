@@ -1,8 +1,8 @@
 import Foundation
 import HashSlots
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Digest files of live servers (`slotdiff digest`) as sides of a check, and sampled checks
 /// (`--sample`), against real servers: the command line end to end.
@@ -57,8 +57,10 @@ struct DigestLiveTests {
 
             try digest(src, "src.slotdiff")
             try digest(dst, "dst.slotdiff", ["--passes", "3"])
-            for (a, b, what) in [(path("src.slotdiff"), path("dst.slotdiff"), "file-file"), (path("src.slotdiff"), dst, "file-live"),
-                                 (src, path("dst.slotdiff"), "live-file")] {
+            for (a, b, what) in [
+                (path("src.slotdiff"), path("dst.slotdiff"), "file-file"), (path("src.slotdiff"), dst, "file-live"),
+                (src, path("dst.slotdiff"), "live-file")
+            ] {
                 let (r, diffs) = try compare(a, b, ["--json"])
                 #expect(r.status == 1, "\(what): \(r.stderr)")
                 #expect(lines(diffs) == want, "\(what)")
@@ -167,8 +169,10 @@ struct DigestLiveTests {
             try TestServers.start("dg-rs", .redis7, port: 17652, load: TestPaths.fixture("drift-source.rdb"))
             defer { TestServers.stop("dg-rs") }
             try digest(TestPaths.fixture("drift-target.rdb"), "t.slotdiff")
-            let common = ["compare", "redis://127.0.0.1:17652", path("t.slotdiff"), "--passes", "4", "--round-delay", "20ms",
-                          "--sample", "50%", "--seed", "2", "--quiet", "--json"]
+            let common = [
+                "compare", "redis://127.0.0.1:17652", path("t.slotdiff"), "--passes", "4", "--round-delay", "20ms",
+                "--sample", "50%", "--seed", "2", "--quiet", "--json"
+            ]
             let whole = try slotdiff(common + ["--out", path("whole.jsonl.zst")])
             #expect(whole.status == 1, "\(whole.stderr)")
             var want: [String] = []
@@ -179,8 +183,11 @@ struct DigestLiveTests {
             let bg = try Background(TestPaths.slotdiffBinary, common + ["--qps", "250", "--batch", "8", "--out", log])
             for _ in 0..<1500 {
                 if let d = FileManager.default.contents(atPath: checkpoint),
-                   let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                   ((o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2) >= 1 { break }
+                    let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+                    ((o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2) >= 1
+                {
+                    break
+                }
                 usleep(20_000)
             }
             bg.signal(SIGKILL)

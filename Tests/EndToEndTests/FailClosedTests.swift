@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// A result is only as good as its inputs and outputs: inputs are never overwritten, outputs
 /// are known writable before the check starts, and every write error ends with exit 2.
@@ -44,7 +44,7 @@ import TestSupport
                 ([source, victim], "--out", path("./sub/../victim.rdb"), victim),
                 ([shards, target], "--out", shards + "/b.rdb", shards + "/b.rdb"),
                 ([source, shards], "--summary", relative(shards + "/a.rdb"), shards + "/a.rdb"),
-                ([source, shards], "--checkpoint", shards + "/a.rdb", shards + "/a.rdb"),
+                ([source, shards], "--checkpoint", shards + "/a.rdb", shards + "/a.rdb")
             ]
             try FileManager.default.createDirectory(atPath: path("sub"), withIntermediateDirectories: true)
             for (n, c) in cases.enumerated() {
@@ -60,8 +60,10 @@ import TestSupport
             // Two outputs on one file.
             let same = try slotdiff(["compare", source, target, "--out", path("x.jsonl.zst"), "--summary", path("x.jsonl.zst")])
             #expect(same.status == 2 && same.stderr.contains("same file"), "\(same.stderr)")
-            let same2 = try slotdiff(["compare", source, target, "--out", path("y.jsonl.zst"), "--summary", path("s.json"),
-                                      "--checkpoint", relative(path("s.json"))])
+            let same2 = try slotdiff([
+                "compare", source, target, "--out", path("y.jsonl.zst"), "--summary", path("s.json"),
+                "--checkpoint", relative(path("s.json"))
+            ])
             #expect(same2.status == 2 && same2.stderr.contains("same file"), "\(same2.stderr)")
         }
     }
@@ -98,16 +100,20 @@ import TestSupport
     /// Write errors: exit 2 with the path and the system's reason; a device is a fine log.
     @Test func writeErrorsExitTwo() async throws {
         try await offPool { [self] in
-            let full = try slotdiff(["compare", source, target, "--out", "/dev/full", "--summary", path("s1.json"),
-                                     "--checkpoint", path("c1.json")])
+            let full = try slotdiff([
+                "compare", source, target, "--out", "/dev/full", "--summary", path("s1.json"),
+                "--checkpoint", path("c1.json")
+            ])
             #expect(full.status == 2)
             #expect(full.stderr.contains("/dev/full") && full.stderr.contains("No space left on device"), "\(full.stderr)")
             let summary = try slotdiff(["compare", source, target, "--out", path("d.jsonl.zst"), "--summary", "/dev/full"])
             #expect(summary.status == 2)
             #expect(summary.stderr.contains("/dev/full") && summary.stderr.contains("No space left on device"), "\(summary.stderr)")
             #expect(!summary.stderr.contains("Error Domain"))
-            let null = try slotdiff(["compare", source, target, "--out", "/dev/null", "--summary", "/dev/null",
-                                     "--checkpoint", path("c2.json")])
+            let null = try slotdiff([
+                "compare", source, target, "--out", "/dev/null", "--summary", "/dev/null",
+                "--checkpoint", path("c2.json")
+            ])
             #expect(null.status == 1, "\(null.stderr)")
         }
     }
@@ -167,7 +173,7 @@ import TestSupport
         (["--address-map", "10.0.0.1:6379"], "--address-map", "10.0.0.1:6379"),
         (["--address-map", "10.0.0.1:6379=127.0.0.1:99999"], "--address-map", "127.0.0.1:99999"),
         (["--address-map", "a:1=b:2", "--address-map", "a:1=c:3"], "--address-map", "a:1 is mapped twice"),
-        (["--explain=-1"], "--explain", "-1"),
+        (["--explain=-1"], "--explain", "-1")
     ]
 
     @Test(arguments: cases)
@@ -175,8 +181,9 @@ import TestSupport
         try await offPool {
             let dir = TestPaths.temporaryDirectory()
             let log = dir.appendingPathComponent("x.jsonl.zst").path
-            let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", log] + args,
-                                 timeout: 30)
+            let r = try slotdiff(
+                ["compare", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--out", log] + args,
+                timeout: 30)
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(option) && r.stderr.contains(value), "\(args): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: log))
@@ -189,15 +196,16 @@ import TestSupport
         (["--count", "0"], "--count", "0"),
         (["--drift-after", "0"], "--drift-after", "0"),
         (["--metrics-port", "0"], "--metrics-port", "0"),
-        (["--metrics-port", "70000"], "--metrics-port", "70000"),
+        (["--metrics-port", "70000"], "--metrics-port", "70000")
     ]
 
     @Test(arguments: watchCases)
     func watchRefuses(_ args: [String], _ option: String, _ value: String) async throws {
         try await offPool {
             let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
-            let r = try slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--dir", dir] + args,
-                                 timeout: 30)
+            let r = try slotdiff(
+                ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"), "--dir", dir] + args,
+                timeout: 30)
             #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(option) && r.stderr.contains(value), "\(args): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir))
@@ -272,8 +280,9 @@ import TestSupport
             for p in [plain, zst] {
                 let r = try slotdiff(["compare", TestPaths.fixture("drift-source.rdb"), p, "--out", dir.appendingPathComponent("x.jsonl.zst").path])
                 #expect(r.status == 2)
-                #expect(r.stderr.contains(p) && r.stderr.contains("offset \(size)") && r.stderr.contains("17 bytes after the end of the dump"),
-                        "\(r.stderr)")
+                #expect(
+                    r.stderr.contains(p) && r.stderr.contains("offset \(size)") && r.stderr.contains("17 bytes after the end of the dump"),
+                    "\(r.stderr)")
             }
             let info = try slotdiff(["info", plain])
             #expect(info.status == 2 && info.stderr.contains("17 bytes after the end"))
@@ -361,8 +370,10 @@ struct TerminationTests {
             defer { TestServers.stop("fc-term") }
             let dir = TestPaths.temporaryDirectory()
             let log = dir.appendingPathComponent("t.jsonl.zst").path
-            let args = ["compare", "redis://127.0.0.1:17601", TestPaths.fixture("drift-target.rdb"), "--passes", "4", "--qps", "200",
-                        "--round-delay", "20ms", "--out", log, "--quiet"]
+            let args = [
+                "compare", "redis://127.0.0.1:17601", TestPaths.fixture("drift-target.rdb"), "--passes", "4", "--qps", "200",
+                "--round-delay", "20ms", "--out", log, "--quiet"
+            ]
             let bg = try Background(TestPaths.slotdiffBinary, args)
             usleep(1_500_000)
             bg.signal(SIGTERM)

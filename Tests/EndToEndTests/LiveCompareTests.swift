@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Live checks against real servers: the command line end to end.
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
@@ -19,10 +19,11 @@ struct LiveCompareTests {
     func expected() throws -> Set<String> {
         let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json")))
         let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
-        return Set(list.map { o in
-            let key = (o["key"] as? String).map { Array($0.utf8) } ?? Array(Data(base64Encoded: o["key_base64"] as! String)!)
-            return "\(o["kind"]!) \(o["db"]!) \(key)"
-        })
+        return Set(
+            list.map { o in
+                let key = (o["key"] as? String).map { Array($0.utf8) } ?? Array(Data(base64Encoded: o["key_base64"] as! String)!)
+                return "\(o["kind"]!) \(o["db"]!) \(key)"
+            })
     }
 
     /// Redis 7.0 → Valkey 8.1, several databases, every type, binary keys, known drift of every
@@ -132,8 +133,11 @@ struct LiveCompareTests {
             let box = ResultBox()
             let done = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                box.result = try? slotdiff(["compare", "redis://127.0.0.1:17341", TestPaths.fixture("dataset-redis7.rdb"),
-                                            "--out", self.path("k.zst"), "--qps", "300", "--batch", "16"], timeout: 120)
+                box.result = try? slotdiff(
+                    [
+                        "compare", "redis://127.0.0.1:17341", TestPaths.fixture("dataset-redis7.rdb"),
+                        "--out", self.path("k.zst"), "--qps", "300", "--batch", "16"
+                    ], timeout: 120)
                 done.signal()
             }
             Thread.sleep(forTimeInterval: 1.5)
@@ -161,16 +165,25 @@ struct TLSCompareTests {
                 let r = try run("/usr/bin/openssl", args)
                 if r.status != 0 { throw TestServers.Failure(description: "openssl \(args.first ?? ""): \(r.stderr)") }
             }
-            try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"),
-                         "-days", "2", "-subj", "/CN=slotdiff test CA"])
-            try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"),
-                         "-subj", "/CN=127.0.0.1"])
+            try openssl([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"), "-out", p("ca.pem"),
+                "-days", "2", "-subj", "/CN=slotdiff test CA"
+            ])
+            try openssl([
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server.key"), "-out", p("server.csr"),
+                "-subj", "/CN=127.0.0.1"
+            ])
             try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: p("ext.cnf"), atomically: true, encoding: .utf8)
-            try openssl(["x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
-                         "-out", p("server.pem"), "-days", "2", "-extfile", p("ext.cnf")])
-            try TestServers.start("tls", .redis7, port: 17351, load: TestPaths.fixture("drift-source.rdb"),
-                                  args: ["--tls-port", "17352", "--tls-cert-file", p("server.pem"), "--tls-key-file", p("server.key"),
-                                         "--tls-ca-cert-file", p("ca.pem"), "--tls-auth-clients", "no"])
+            try openssl([
+                "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
+                "-out", p("server.pem"), "-days", "2", "-extfile", p("ext.cnf")
+            ])
+            try TestServers.start(
+                "tls", .redis7, port: 17351, load: TestPaths.fixture("drift-source.rdb"),
+                args: [
+                    "--tls-port", "17352", "--tls-cert-file", p("server.pem"), "--tls-key-file", p("server.key"),
+                    "--tls-ca-cert-file", p("ca.pem"), "--tls-auth-clients", "no"
+                ])
             defer { TestServers.stop("tls") }
             let file = TestPaths.fixture("drift-source.rdb")
             let out = p("t.jsonl.zst")
@@ -180,8 +193,10 @@ struct TLSCompareTests {
             #expect(unverified.status == 2 && unverified.stderr.lowercased().contains("certificate"), "\(unverified.stderr)")
             let insecure = try slotdiff(["compare", file, "rediss://127.0.0.1:17352", "--tls-insecure", "--out", out])
             #expect(insecure.status == 0, "\(insecure.stderr)")
-            let drift = try slotdiff(["compare", TestPaths.fixture("drift-target.rdb"), "rediss://localhost:17352",
-                                      "--tls-ca", p("ca.pem"), "--out", out, "--round-delay", "10ms"])
+            let drift = try slotdiff([
+                "compare", TestPaths.fixture("drift-target.rdb"), "rediss://localhost:17352",
+                "--tls-ca", p("ca.pem"), "--out", out, "--round-delay", "10ms"
+            ])
             #expect(drift.status == 1, "\(drift.stderr)")
         }
     }

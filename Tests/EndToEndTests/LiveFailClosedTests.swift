@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// A MATCH must be true: wherever a key could go unseen (a refused or renamed command, a
 /// server restarted mid-listing, databases a side cannot see, a filter that selects nothing),
@@ -74,7 +74,7 @@ struct FailClosedTests {
                 ("INFO", [], base + ["-info"], true, []),
                 ("INFO and DBSIZE", [], base + ["-info", "-dbsize"], false, ["DBSIZE"]),
                 ("SELECT", [], base + ["-select"], true, []),
-                ("INFO and SELECT", [], base + ["-info", "-select"], false, ["SELECT"]),
+                ("INFO and SELECT", [], base + ["-info", "-select"], false, ["SELECT"])
             ]
             for (what, extra, grants, exact, words) in cases {
                 for (side, port) in [("source", 17501), ("target", 17502)] {
@@ -86,8 +86,9 @@ struct FailClosedTests {
                     if exact {
                         #expect(o.run.status == 1 && o.kinds == Self.expectedDrift, "\(what) on the \(side): \(o.run.status) \(o.kinds) \(o.run.stderr)")
                         let held = (try Self.dbsize(17501), try Self.dbsize(17502))
-                        #expect(o.sourceKeys == held.0 && o.targetKeys == held.1,
-                                "\(what) on the \(side): keys \(String(describing: o.sourceKeys)) / \(String(describing: o.targetKeys))")
+                        #expect(
+                            o.sourceKeys == held.0 && o.targetKeys == held.1,
+                            "\(what) on the \(side): keys \(String(describing: o.sourceKeys)) / \(String(describing: o.targetKeys))")
                     } else {
                         #expect(o.run.status == 2, "\(what) refused on the \(side): status \(o.run.status) \(o.kinds)")
                         for w in words { #expect(o.run.stderr.contains(w), "\(what) on the \(side): \(o.run.stderr)") }
@@ -102,8 +103,9 @@ struct FailClosedTests {
             try TestServers.cli(port: 17502, ["ACL", "SETUSER", "checker", "reset", "on", ">s3cret-pw"] + base + ["-memory"])
             let o = try compare("redis://127.0.0.1:17501", "redis://checker:s3cret-pw@127.0.0.1:17502", ["--log-level", "trace"])
             #expect(o.run.status == 1 && o.kinds == Self.expectedDrift)
-            #expect(o.run.stderr.contains("warning: MEMORY USAGE refused") && o.run.stderr.contains("endpoint=redis://checker@127.0.0.1:17502"),
-                    "\(o.run.stderr)")
+            #expect(
+                o.run.stderr.contains("warning: MEMORY USAGE refused") && o.run.stderr.contains("endpoint=redis://checker@127.0.0.1:17502"),
+                "\(o.run.stderr)")
             #expect(!o.run.stderr.contains("s3cret-pw") && !o.run.stdout.contains("s3cret-pw"))
             let quiet = try compare("redis://127.0.0.1:17501", "redis://checker:s3cret-pw@127.0.0.1:17502", ["--log-level", "error"])
             #expect(!quiet.run.stderr.contains("MEMORY"), "\(quiet.run.stderr)")
@@ -155,8 +157,9 @@ struct FailClosedTests {
             let db3 = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--db", "3"])
             #expect(db3.run.status == 2 && db3.run.stderr.contains("only database 0"), "\(db3.run.stderr)")
             let url3 = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530/3")
-            #expect(url3.run.status == 2 && (url3.run.stderr.contains("only database 0") || url3.run.stderr.contains("cluster mode")),
-                    "\(url3.run.stderr)")
+            #expect(
+                url3.run.status == 2 && (url3.run.stderr.contains("only database 0") || url3.run.stderr.contains("cluster mode")),
+                "\(url3.run.stderr)")
             // A dump of that server against the cluster: db 3's keys are missing there, and the
             // re-check rounds do not "find" them in database 0.
             try TestServers.cli(port: 17521, ["SAVE"])
@@ -178,16 +181,18 @@ struct FailClosedTests {
             try TestServers.cli(port: 17521, ["-n", "3", "DEL", "k:8"])
             let drifted = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", ["--db-map", "3=0"])
             #expect(drifted.run.status == 1, "\(drifted.run.stderr)")
-            #expect(Set(drifted.diffs.map { "\($0.kind.rawValue) \($0.db) \($0.sourceDb ?? -1) \($0.displayKey)" }) == ["value 0 3 k:7", "extra 0 3 k:8"],
-                    "\(drifted.kinds)")
+            #expect(
+                Set(drifted.diffs.map { "\($0.kind.rawValue) \($0.db) \($0.sourceDb ?? -1) \($0.displayKey)" }) == ["value 0 3 k:7", "extra 0 3 k:8"],
+                "\(drifted.kinds)")
             // Explained from the source's database 3: read from its database 0 ("7"), the value
             // would not be what the check saw, and the line would say the key changed since.
             let explained = drifted.diffs.first { $0.kind == .value }.map { $0.jsonLine() } ?? ""
             #expect(explained.contains("\"detail\"") && explained.contains("changed") && !explained.contains("changed_since_check"), "\(explained)")
             // The reverse direction: the cluster's database 0 as the standalone side's database 3.
             let reverse = try compare("redis://127.0.0.1:17530", "redis://127.0.0.1:17521", ["--db-map", "0=3"])
-            #expect(reverse.run.status == 1 && reverse.diffs.count == 2 && reverse.diffs.allSatisfy { $0.db == 3 && $0.sourceDb == 0 },
-                    "\(reverse.run.stderr)")
+            #expect(
+                reverse.run.status == 1 && reverse.diffs.count == 2 && reverse.diffs.allSatisfy { $0.db == 3 && $0.sourceDb == 0 },
+                "\(reverse.run.stderr)")
             for bad in [["--db-map", "3=0", "--db-map", "0=1"], ["--db-map", "3=0", "--db", "0"], ["--db-map", "3=0", "--db-map", "3=1"]] {
                 let o = try compare("redis://127.0.0.1:17521", "redis://127.0.0.1:17530", bad)
                 #expect(o.run.status == 2, "\(bad): \(o.run.stderr)")
@@ -241,8 +246,10 @@ struct FailClosedTests {
             huge.withUnsafeMutableBytes { p in for i in 0..<p.count { p[i] = UInt8(truncatingIfNeeded: (i &* 2_654_435_761) >> 13) } }
             for port in [17551, 17552] {
                 try TestServers.cli(port: port, ["EVAL", tiny, "0"])
-                for cmd in [["HSET", "big:hash", "huge"], ["RPUSH", "big:list"], ["SADD", "big:set"], ["ZADD", "big:zset", "0.5"],
-                            ["XADD", "big:stream", "9999-1", "huge"]] {
+                for cmd in [
+                    ["HSET", "big:hash", "huge"], ["RPUSH", "big:list"], ["SADD", "big:set"], ["ZADD", "big:zset", "0.5"],
+                    ["XADD", "big:stream", "9999-1", "huge"]
+                ] {
                     let r = try run("/usr/bin/redis-cli", ["-p", "\(port)", "-x"] + cmd, stdin: huge)
                     #expect(r.status == 0 && !r.stdout.contains("ERR"), "\(cmd): \(r.stdout) \(r.stderr)")
                 }
@@ -287,9 +294,11 @@ struct FailClosedTests {
             try TestServers.cli(port: victim.1, ["SAVE"])
             let saved = path("\(side)-saved.rdb")
             try FileManager.default.copyItem(atPath: TestPaths.root.appendingPathComponent(".servers/\(victim.0)/dump.rdb").path, toPath: saved)
-            try checkSurvivesRestarts(source: "redis://127.0.0.1:\(srcPort)", target: "redis://127.0.0.1:\(dstPort)", log: "restart-\(side)",
-                                      pidFile: TestPaths.root.appendingPathComponent(".servers/\(victim.0)/server.pid").path,
-                                      delays: [0.3, 1.1, 1.9], targetKeys: 30000, victim: "127.0.0.1:\(victim.1)") {
+            try checkSurvivesRestarts(
+                source: "redis://127.0.0.1:\(srcPort)", target: "redis://127.0.0.1:\(dstPort)", log: "restart-\(side)",
+                pidFile: TestPaths.root.appendingPathComponent(".servers/\(victim.0)/server.pid").path,
+                delays: [0.3, 1.1, 1.9], targetKeys: 30000, victim: "127.0.0.1:\(victim.1)"
+            ) {
                 TestServers.stop(victim.0)
                 try TestServers.start(victim.0, .redis7, port: victim.1, load: saved)
             }
@@ -320,10 +329,12 @@ struct FailClosedTests {
             try #require(f.status == 0, "\(f.stderr)")
             let victim = 17571
             try TestServers.cli(port: victim, ["SAVE"])
-            try checkSurvivesRestarts(source: "redis://127.0.0.1:17570", target: "redis://127.0.0.1:17579", log: "cluster-restart",
-                                      pidFile: TestPaths.root.appendingPathComponent(".servers/fc-crs/\(victim)/server.pid").path,
-                                      delays: [0.3, 1.0, 1.7], targetKeys: nil, victim: nil,
-                                      restart: { try TestServers.revive("fc-crs", port: victim) }) {
+            try checkSurvivesRestarts(
+                source: "redis://127.0.0.1:17570", target: "redis://127.0.0.1:17579", log: "cluster-restart",
+                pidFile: TestPaths.root.appendingPathComponent(".servers/fc-crs/\(victim)/server.pid").path,
+                delays: [0.3, 1.0, 1.7], targetKeys: nil, victim: nil,
+                restart: { try TestServers.revive("fc-crs", port: victim) }
+            ) {
                 // The node is back with every key before the next run.
                 var held = 0
                 for port in 17570...17572 { held += try Self.dbsize(port) }
@@ -337,16 +348,24 @@ struct FailClosedTests {
     /// must give the exact result — 30 keys missing, the source's 30030 keys (and the target's
     /// `targetKeys`) each counted once — or exit 2 (naming `victim`), never 0; and a restart a
     /// second or two long must not end every run: the listing starts over.
-    func checkSurvivesRestarts(source: String, target: String, log name: String, pidFile: String, delays: [Double], targetKeys: Int?,
-                               victim: String?, restart: () throws -> Void, afterEach: () throws -> Void = {}) throws {
+    func checkSurvivesRestarts(
+        source: String, target: String, log name: String, pidFile: String, delays: [Double], targetKeys: Int?,
+        victim: String?, restart: () throws -> Void, afterEach: () throws -> Void = {}
+    ) throws {
         var exact = 0
         for (seed, delay) in delays.enumerated() {
             let log = path("\(name)-\(seed).jsonl.zst")
-            let job = try Background(TestPaths.slotdiffBinary, ["compare", source, target,
-                                                                 "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"])
+            let job = try Background(
+                TestPaths.slotdiffBinary,
+                [
+                    "compare", source, target,
+                    "--out", log, "--qps", "20000", "--round-delay", "50ms", "--json", "--quiet"
+                ])
             Thread.sleep(forTimeInterval: delay)
-            let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try #require(
+                Int32(
+                    String(decoding: try Data(contentsOf: URL(fileURLWithPath: pidFile)), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)))
             kill(pid, SIGKILL)
             Thread.sleep(forTimeInterval: 0.3)
             try restart()

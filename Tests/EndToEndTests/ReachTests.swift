@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Servers that are there but cannot be reached as announced, or do not answer: a stopped
 /// (SIGSTOP) server ends a check within a bound named by `--timeout`, with warnings meanwhile;
@@ -46,8 +46,11 @@ struct ReachTests {
             kill(stopped, SIGCONT)
 
             // Stopped while its keys are read (slowed down by --qps so that the check is under way).
-            let check = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
-                                                                       ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
+            let check = try Background(
+                TestPaths.slotdiffBinary,
+                args(
+                    "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                    ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
             let listed = try TestServers.calls(port: 17621, "scan")
             for _ in 0..<300 where try TestServers.calls(port: 17621, "scan") <= listed { Thread.sleep(forTimeInterval: 0.05) }
             kill(stopped, SIGSTOP)
@@ -57,8 +60,9 @@ struct ReachTests {
             kill(stopped, SIGCONT)
             #expect(mid.status == 2, "\(mid.status) \(mid.stderr)")
             #expect(midTook < 20, "took \(midTook) s after the stop")
-            #expect(mid.stderr.contains("127.0.0.1:17621") && mid.stderr.contains("no reply for 4 s, twice") && mid.stderr.contains("--timeout"),
-                    "\(mid.stderr)")
+            #expect(
+                mid.stderr.contains("127.0.0.1:17621") && mid.stderr.contains("no reply for 4 s, twice") && mid.stderr.contains("--timeout"),
+                "\(mid.stderr)")
             #expect(mid.stderr.contains("warning: no reply for 2 s"), "\(mid.stderr)")
 
             // Answering again: the same check is exact.
@@ -67,8 +71,11 @@ struct ReachTests {
 
             // Stopped for 6 s, past one --timeout but not two: the request sent again on a new
             // connection is answered, the node's listing starts over, and the check is exact.
-            let paused = try Background(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
-                                                                        ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
+            let paused = try Background(
+                TestPaths.slotdiffBinary,
+                args(
+                    "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
+                    ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
             // Stopped once the check reads (its keys being listed), not during its handshake,
             // which a loaded machine can take a second or more to reach.
             let before = try TestServers.calls(port: 17621, "scan")
@@ -117,8 +124,9 @@ struct ReachTests {
                 ["--address-map", "\(i == 0 ? "NODE-0.INVALID" : "node-\(i).invalid"):\(17630 + i)=127.0.0.1:\(17630 + i)"]
             }
             let out = path("rt-map.jsonl.zst")
-            let mapped = try run(TestPaths.slotdiffBinary, ["compare", plain, seed, "--out", out, "--round-delay", "50ms", "--quiet"] + map,
-                                 timeout: 120)
+            let mapped = try run(
+                TestPaths.slotdiffBinary, ["compare", plain, seed, "--out", out, "--round-delay", "50ms", "--quiet"] + map,
+                timeout: 120)
             #expect(mapped.status == 1, "\(mapped.status) \(mapped.stderr)")
             var diffs: [String] = []
             try DiffLogReader(path: out).forEach { diffs.append("\($0.kind.rawValue) \($0.displayKey)") }

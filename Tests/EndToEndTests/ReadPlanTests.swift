@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// A node that refuses DUMP or PEXPIRETIME (ACL, or renamed away) is read another way: values
 /// by per-type commands into the same canonical digest, expiries by PTTL and this machine's
@@ -82,7 +82,7 @@ struct ReadPlanTests {
                 ("nodump", ["-dump"], "DUMP refused (NOPERM)", nil),
                 ("noexpiry", ["-pexpiretime"], nil, "PEXPIRETIME refused (NOPERM)"),
                 ("nodumpnomemory", ["-dump", "-memory"], "MEMORY USAGE refused (NOPERM)", nil),
-                ("neither", ["-dump", "-pexpiretime"], "DUMP refused (NOPERM)", "PEXPIRETIME refused (NOPERM)"),
+                ("neither", ["-dump", "-pexpiretime"], "DUMP refused (NOPERM)", "PEXPIRETIME refused (NOPERM)")
             ]
             for (user, refused, values, expiry) in users {
                 try TestServers.cli(port: port, ["ACL", "SETUSER", user, "reset", "on", ">pw"] + Self.base + refused)
@@ -127,14 +127,18 @@ struct ReadPlanTests {
                 ["XREADGROUP", "GROUP", "g1", "carol", "COUNT", "1", "STREAMS", "stream:g", ">"],
                 ["PEXPIREAT", "str:int", "4100000000000"],
                 ["DEL", "plain:3"],
-                ["SET", "plain:new", "1"],
+                ["SET", "plain:new", "1"]
             ]
             for c in changes { try TestServers.cli(port: 17612, c) }
-            let expected = ["extra plain:new", "missing plain:3", "ttl str:int", "value hash:big", "value list:big", "value set:int",
-                            "value str:long", "value stream:g", "value zset:small"]
-            for (a, b) in [("redis://checker:pw@127.0.0.1:17611", "redis://127.0.0.1:17612"),
-                           ("redis://127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612"),
-                           ("redis://checker:pw@127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612")] {
+            let expected = [
+                "extra plain:new", "missing plain:3", "ttl str:int", "value hash:big", "value list:big", "value set:int",
+                "value str:long", "value stream:g", "value zset:small"
+            ]
+            for (a, b) in [
+                ("redis://checker:pw@127.0.0.1:17611", "redis://127.0.0.1:17612"),
+                ("redis://127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612"),
+                ("redis://checker:pw@127.0.0.1:17611", "redis://checker:pw@127.0.0.1:17612")
+            ] {
                 let o = try compare(a, b, ["--big-key-threshold", "4096"])
                 #expect(o.run.status == 1 && o.kindsByKey == expected, "\(a) \(b): \(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
             }
@@ -163,8 +167,9 @@ struct ReadPlanTests {
             let o = try compare(alone, cluster)
             #expect(o.run.status == 0 && o.keys("target") == 480, "\(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
             let parts = Set((o.read("target") ?? "").components(separatedBy: "; "))
-            #expect(parts == ["127.0.0.1:17615: values by type reads: DUMP refused (NOPERM)", "127.0.0.1:17616: values by type reads: DUMP refused (NOPERM)"],
-                    "\(parts)")
+            #expect(
+                parts == ["127.0.0.1:17615: values by type reads: DUMP refused (NOPERM)", "127.0.0.1:17616: values by type reads: DUMP refused (NOPERM)"],
+                "\(parts)")
             // {a} lives on the node that allows DUMP, {b} on one that does not.
             try TestServers.cli(port: 17615, ["HSET", "{a}h:3", "f", "other"], cluster: true)
             try TestServers.cli(port: 17615, ["RPUSH", "{b}l:9", "more"], cluster: true)
@@ -178,20 +183,26 @@ struct ReadPlanTests {
     @Test func renamedCommandsAreReadAnotherWay() async throws {
         try await offPool { [self] in
             try TestServers.start("rp-plain", .valkey8, port: 17613)
-            try TestServers.start("rp-renamed", .valkey8, port: 17614,
-                                  args: ["--rename-command", "DUMP", "DUMP_4f1c", "--rename-command", "PEXPIRETIME", "PEXPIRETIME_4f1c"])
+            try TestServers.start(
+                "rp-renamed", .valkey8, port: 17614,
+                args: ["--rename-command", "DUMP", "DUMP_4f1c", "--rename-command", "PEXPIRETIME", "PEXPIRETIME_4f1c"])
             defer { TestServers.stop("rp-plain"); TestServers.stop("rp-renamed") }
             for port in [17613, 17614] { try Self.fill(port, fieldTTLs: false) }
             let o = try compare("redis://127.0.0.1:17613", "redis://127.0.0.1:17614")
             #expect(o.run.status == 0, "\(o.run.status) \(o.kindsByKey) \(o.run.stderr)")
-            #expect(o.read("target") == "values by type reads: DUMP unknown (renamed or disabled); expiry by PTTL: PEXPIRETIME unknown (renamed or disabled)",
-                    "\(String(describing: o.read("target")))")
+            #expect(
+                o.read("target") == "values by type reads: DUMP unknown (renamed or disabled); expiry by PTTL: PEXPIRETIME unknown (renamed or disabled)",
+                "\(String(describing: o.read("target")))")
             try TestServers.cli(port: 17614, ["HSET", "hash:small", "b", "three"])
             let d = try compare("redis://127.0.0.1:17613", "redis://127.0.0.1:17614")
             #expect(d.run.status == 1 && d.kindsByKey == ["value hash:small"], "\(d.kindsByKey) \(d.run.stderr)")
             // The table says it too.
-            let table = try run(TestPaths.slotdiffBinary, ["compare", "redis://127.0.0.1:17613", "redis://127.0.0.1:17614",
-                                                           "--out", path("rp-table.jsonl.zst"), "--round-delay", "50ms"], timeout: 300)
+            let table = try run(
+                TestPaths.slotdiffBinary,
+                [
+                    "compare", "redis://127.0.0.1:17613", "redis://127.0.0.1:17614",
+                    "--out", path("rp-table.jsonl.zst"), "--round-delay", "50ms"
+                ], timeout: 300)
             #expect(table.stdout.contains("target read") && table.stdout.contains("DUMP unknown (renamed or disabled)"), "\(table.stdout)")
         }
     }

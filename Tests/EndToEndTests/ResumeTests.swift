@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// A check killed mid-run and resumed, and one stopped with Ctrl-C and resumed, end with the
 /// same result as an uninterrupted run: finished passes are not read again, and the log holds
@@ -22,7 +22,8 @@ struct ResumeTests {
     func waitForPasses(_ checkpoint: String, _ n: Int) {
         for _ in 0..<600 {
             if let d = FileManager.default.contents(atPath: checkpoint),
-               let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+                let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+            {
                 // [Int: …] is written as an object or as a flat key/value array, by Foundation version.
                 let done = (o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2
                 if done >= n { return }

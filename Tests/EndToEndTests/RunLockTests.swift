@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// What the tests compare: a log's difference lines, sorted, and a summary's counts.
 enum RunResultFiles {
@@ -53,7 +53,8 @@ enum RunResultFiles {
     static func waitForPasses(_ checkpoint: String, _ n: Int) {
         for _ in 0..<1500 {
             if let d = FileManager.default.contents(atPath: checkpoint),
-               let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+                let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+            {
                 let done = (o["done"] as? [String: Any])?.count ?? ((o["done"] as? [Any])?.count ?? 0) / 2
                 if done >= n { return }
             }
@@ -70,7 +71,8 @@ enum RunResultFiles {
         let took = Date().timeIntervalSince(t0)
         #expect(r.status == 2, "\(note): \(r.stdout) \(r.stderr)")
         #expect(took < 5.0, "\(note): refused after \(took) s")
-        #expect(r.stderr.contains("in use by another run") && r.stderr.contains("host \(hostName)")
+        #expect(
+            r.stderr.contains("in use by another run") && r.stderr.contains("host \(hostName)")
                 && r.stderr.contains("pid \(holder)"), "\(note): \(r.stderr)")
     }
 }
@@ -115,8 +117,9 @@ struct RunLockLiveTests {
             try F.expectRefused(common + ["--out", log, "--resume"], holder: first.pid, "--resume")
             try F.expectRefused(["compare", TestPaths.fixture("drift-source.rdb"), target, "--out", log, "--quiet"], holder: first.pid, "dump files")
             // Another log but the same checkpoint: refused too.
-            try F.expectRefused(common + ["--out", p("other.jsonl.zst"), "--checkpoint", p("one.checkpoint.json")],
-                                holder: first.pid, "same --checkpoint")
+            try F.expectRefused(
+                common + ["--out", p("other.jsonl.zst"), "--checkpoint", p("one.checkpoint.json")],
+                holder: first.pid, "same --checkpoint")
             #expect(!FileManager.default.fileExists(atPath: p("other.jsonl.zst")), "a refused run wrote its log")
             let r = first.wait()
             #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
@@ -229,11 +232,16 @@ struct RunLockLiveTests {
             let fifo = makeFifo()
             let state = p("state")
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            let first = try Background(TestPaths.slotdiffBinary, ["compare", fifo, target, "--out", p("a.jsonl.zst"),
-                                                                  "--checkpoint", state + "/cp.json", "--quiet"])
+            let first = try Background(
+                TestPaths.slotdiffBinary,
+                [
+                    "compare", fifo, target, "--out", p("a.jsonl.zst"),
+                    "--checkpoint", state + "/cp.json", "--quiet"
+                ])
             #expect(!F.waitForLock(state + "/cp.json.lock").isEmpty && !F.waitForLock(p("a.lock")).isEmpty)
-            try F.expectRefused(["compare", source, target, "--out", p("b.jsonl.zst"), "--checkpoint", state + "/cp.json", "--quiet"],
-                                holder: first.pid, "same checkpoint")
+            try F.expectRefused(
+                ["compare", source, target, "--out", p("b.jsonl.zst"), "--checkpoint", state + "/cp.json", "--quiet"],
+                holder: first.pid, "same checkpoint")
             try F.expectRefused(["compare", source, target, "--out", p("a.jsonl.zst"), "--quiet"], holder: first.pid, "same log")
             #expect(!FileManager.default.fileExists(atPath: p("b.jsonl.zst")))
             try feed(fifo, source)
@@ -249,8 +257,10 @@ struct RunLockLiveTests {
 
     func writeLock(_ path: String, host: String, pid: Int32, heartbeat: Date, flock: Bool = true) throws {
         let f = ISO8601DateFormatter()
-        let o: [String: Any] = ["host": host, "pid": Int(pid), "started": f.string(from: heartbeat.addingTimeInterval(-60)),
-                                "heartbeat": f.string(from: heartbeat), "flock": flock, "token": UUID().uuidString]
+        let o: [String: Any] = [
+            "host": host, "pid": Int(pid), "started": f.string(from: heartbeat.addingTimeInterval(-60)),
+            "heartbeat": f.string(from: heartbeat), "flock": flock, "token": UUID().uuidString
+        ]
         try JSONSerialization.data(withJSONObject: o, options: .sortedKeys).write(to: URL(fileURLWithPath: path))
         try FileManager.default.setAttributes([.modificationDate: heartbeat], ofItemAtPath: path)
     }
@@ -268,7 +278,8 @@ struct RunLockLiveTests {
             #expect(FileManager.default.contents(atPath: lock) == before && !FileManager.default.fileExists(atPath: log))
             // The operator who knows: --force-unlock.
             let forced = try slotdiff(run + ["--force-unlock"])
-            #expect(forced.status == 1 && forced.stderr.contains("--force-unlock: removing the lock") && forced.stderr.contains("elsewhere-7"), "\(forced.stderr)")
+            #expect(
+                forced.status == 1 && forced.stderr.contains("--force-unlock: removing the lock") && forced.stderr.contains("elsewhere-7"), "\(forced.stderr)")
             #expect(!FileManager.default.fileExists(atPath: lock))
             // Another host, no heartbeat for ten minutes: taken over.
             try writeLock(lock, host: "elsewhere-7", pid: 4242, heartbeat: Date().addingTimeInterval(-600), flock: false)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// VERSION is the one place the version is set; the checked-in BuildInfo.swift must carry it
 /// (Scripts/buildinfo writes it), and `--version` prints it with the commit.
@@ -14,10 +14,12 @@ import TestSupport
         try await offPool {
             let version = try Self.versionFile()
             let source = try String(contentsOf: TestPaths.root.appendingPathComponent("Sources/slotdiff/BuildInfo.swift"), encoding: .utf8)
-            #expect(source.contains("static let version = \"\(version)\""),
-                    "BuildInfo.swift does not hold VERSION \(version): run `bash Scripts/buildinfo` and commit it")
-            #expect(source.contains("static let commit = \"unknown\""),
-                    "BuildInfo.swift holds a commit: Scripts/package did not put the checked-in copy back")
+            #expect(
+                source.contains("static let version = \"\(version)\""),
+                "BuildInfo.swift does not hold VERSION \(version): run `bash Scripts/buildinfo` and commit it")
+            #expect(
+                source.contains("static let commit = \"unknown\""),
+                "BuildInfo.swift holds a commit: Scripts/package did not put the checked-in copy back")
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
@@ -38,8 +38,11 @@ struct WatchTests {
                 }
                 writerDone.signal()
             }
-            let r = try slotdiff(["watch", "redis://127.0.0.1:17361", "redis://127.0.0.1:17362", "--every", "1s", "--count", "3",
-                                  "--dir", dir, "--round-delay", "300ms", "--drift-after", "3"], timeout: 300)
+            let r = try slotdiff(
+                [
+                    "watch", "redis://127.0.0.1:17361", "redis://127.0.0.1:17362", "--every", "1s", "--count", "3",
+                    "--dir", dir, "--round-delay", "300ms", "--drift-after", "3"
+                ], timeout: 300)
             stop.set()
             writerDone.wait()
             #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
@@ -76,8 +79,10 @@ struct WatchTests {
             let trend = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/trend.json"))) as! [String: Any]
             #expect((trend["runs"] as! [Any]).count == 1)
             // Resumed, the watch goes on from run 2 and the streaks continue.
-            let again = try slotdiff(["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                      "--every", "1s", "--count", "1", "--dir", dir, "--resume", "--drift-after", "2"])
+            let again = try slotdiff([
+                "watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+                "--every", "1s", "--count", "1", "--dir", dir, "--resume", "--drift-after", "2"
+            ])
             #expect(again.status == 1)
             #expect(again.stdout.hasPrefix("run 2 "), "\(again.stdout)")
             #expect(again.stdout.contains("37 keys drifting"), "\(again.stdout)")

@@ -1,8 +1,8 @@
 import Foundation
 import NIOConcurrencyHelpers
 import SlotdiffCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import Keyspace
 
@@ -17,10 +17,12 @@ struct CheckSessionTests {
         options.passes = passes
         options.workers = 2
         options.rule = DifferenceRule(ttlToleranceMs: ttlToleranceMs)
-        return CheckSession(source: .init(spec: TestPaths.fixture("drift-source.rdb")), target: .init(spec: TestPaths.fixture("drift-target.rdb")),
-                            options: options, live: LiveOptions(),
-                            outputs: CheckOutputs(log: p("\(name).jsonl.zst"), summary: p("\(name).summary.json"),
-                                                  checkpoint: p("\(name).checkpoint.json")))
+        return CheckSession(
+            source: .init(spec: TestPaths.fixture("drift-source.rdb")), target: .init(spec: TestPaths.fixture("drift-target.rdb")),
+            options: options, live: LiveOptions(),
+            outputs: CheckOutputs(
+                log: p("\(name).jsonl.zst"), summary: p("\(name).summary.json"),
+                checkpoint: p("\(name).checkpoint.json")))
     }
 
     func lines(_ log: String) throws -> [String] {
@@ -32,7 +34,8 @@ struct CheckSessionTests {
     /// Passes the checkpoint records as done.
     func donePasses(_ name: String) -> Int {
         guard let d = FileManager.default.contents(atPath: p("\(name).checkpoint.json")),
-              let c = try? JSONDecoder().decode(CheckSession.Checkpoint.self, from: d) else { return 0 }
+            let c = try? JSONDecoder().decode(CheckSession.Checkpoint.self, from: d)
+        else { return 0 }
         return c.done.count
     }
 

@@ -120,8 +120,9 @@ final class MemorySource: KeyspaceSource {
         let t = MemorySource([(0, "a", Self.value(2))], rounds: [["a": Self.value(1)]])
         let (r, diffs) = try await run(s, t, options())
         #expect(diffs.isEmpty && r.resolvedPerRound == [1], "the target caught up with the dump")
-        let (both, found) = try await run(MemorySource(live: false, [(0, "a", Self.value(1))]),
-                                          MemorySource(live: false, [(0, "a", Self.value(2))]), options())
+        let (both, found) = try await run(
+            MemorySource(live: false, [(0, "a", Self.value(1))]),
+            MemorySource(live: false, [(0, "a", Self.value(2))]), options())
         #expect(found.count == 1 && both.resolvedPerRound.isEmpty)
     }
 
@@ -145,7 +146,7 @@ final class MemorySource: KeyspaceSource {
         }
         #expect(standalone.passesRead.isEmpty && cluster.passesRead.isEmpty, "read before refusing")
         let (r, _) = try await run(standalone, cluster, options { $0.filter.dbs = [0] })
-        #expect(r.counts.sourceKeys == 2)   // the memory side ignores the filter; the check ran
+        #expect(r.counts.sourceKeys == 2)  // the memory side ignores the filter; the check ran
         await #expect(throws: SlotdiffError.self) { _ = try await run(standalone, cluster, options { $0.filter.dbs = [3] }) }
     }
 
@@ -156,8 +157,12 @@ final class MemorySource: KeyspaceSource {
         let s = MemorySource(keys.map { (0, $0, Self.value(1)) })
         let t = MemorySource(keys.dropLast().map { (0, $0, Self.value(1)) })
         let (r, diffs) = try await run(s, t, options { $0.passes = 4 })
-        #expect(s.passesRead.count == 4 && s.passesRead.compactMap { $0 } == [SlotRange(0, 4095), SlotRange(4096, 8191),
-                                                                             SlotRange(8192, 12287), SlotRange(12288, 16383)])
+        #expect(
+            s.passesRead.count == 4
+                && s.passesRead.compactMap { $0 } == [
+                    SlotRange(0, 4095), SlotRange(4096, 8191),
+                    SlotRange(8192, 12287), SlotRange(12288, 16383)
+                ])
         #expect(r.counts.sourceKeys == 200 && r.counts.compared == 199 && diffs.map(\.displayKey) == ["key:199"])
     }
 
@@ -165,8 +170,10 @@ final class MemorySource: KeyspaceSource {
     @Test func stopLeavesPassesUndone() async throws {
         let s = MemorySource([(0, "a", Self.value(1))]), t = MemorySource([(0, "a", Self.value(1))])
         let calls = NIOLockedValueBox(0)
-        let r = try await Check.run(source: s, target: t, options: options { $0.passes = 3 }, passDone: { _, _ in calls.withLockedValue { $0 += 1 } },
-                                    stop: { calls.withLockedValue { $0 } >= 1 }) { _ in }
+        let r = try await Check.run(
+            source: s, target: t, options: options { $0.passes = 3 }, passDone: { _, _ in calls.withLockedValue { $0 += 1 } },
+            stop: { calls.withLockedValue { $0 } >= 1 }
+        ) { _ in }
         #expect(r.passesLeft == 2 && s.passesRead.count == 1)
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 import HashSlots
-import Testing
 import Keyspace
 import RDB
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Loads a fixture into records keyed by (db, key).
 func records(_ name: String, filter: KeyFilter = KeyFilter()) throws -> [String: (ValueType, Int64?, Hash128)] {
@@ -17,8 +17,10 @@ func records(_ name: String, filter: KeyFilter = KeyFilter()) throws -> [String:
     return out
 }
 
-func compareFiles(_ source: [String], _ target: [String], rule: DifferenceRule = DifferenceRule(),
-                  filter: KeyFilter = KeyFilter()) throws -> (CompareCounts, [Difference]) {
+func compareFiles(
+    _ source: [String], _ target: [String], rule: DifferenceRule = DifferenceRule(),
+    filter: KeyFilter = KeyFilter()
+) throws -> (CompareCounts, [Difference]) {
     let src = try source.map { try DumpLoader.load(path: TestPaths.fixture($0), filter: filter) }
     let dst = try target.map { try DumpLoader.load(path: TestPaths.fixture($0), filter: filter) }
     var diffs: [Difference] = []
@@ -71,8 +73,9 @@ struct ExpectedDifference: Decodable, Hashable {
     /// A pair with known differences of every kind is reported exactly: nothing missed, nothing extra.
     @Test func driftIsReportedExactly() async throws {
         try await offPool {
-            let expected = try JSONDecoder().decode([ExpectedDifference].self,
-                                                    from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json"))))
+            let expected = try JSONDecoder().decode(
+                [ExpectedDifference].self,
+                from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-expected.json"))))
             let (c, diffs) = try compareFiles(["drift-source.rdb"], ["drift-target.rdb"])
             let got = Set(diffs.map { "\($0.kind.rawValue) \($0.db) \($0.key)" })
             let want = Set(expected.map { "\($0.kind) \($0.db) \($0.keyBytes)" })
@@ -83,8 +86,9 @@ struct ExpectedDifference: Decodable, Hashable {
                 #expect(expected.contains { $0.kind == k }, "the fixture should hold a \(k) difference")
             }
             // The must-not-report cases are in the files and compared equal.
-            let same = try JSONDecoder().decode([ExpectedDifference].self,
-                                                from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-same.json"))))
+            let same = try JSONDecoder().decode(
+                [ExpectedDifference].self,
+                from: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("drift-same.json"))))
             let reported = Set(diffs.map { $0.key })
             for s in same { #expect(!reported.contains(s.keyBytes), "\(s.key ?? "?") must not be reported") }
             #expect(c.matched >= same.count)

@@ -37,15 +37,16 @@ final class FakeServer: Sendable {
                 }
                 return child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(CommandDecoder()))
-                    try child.pipeline.syncOperations.addHandler(ScriptHandler(id: id) { command in
-                        state.withLockedValue { $0.received.append(command) }
-                        switch command.first?.uppercased() {
-                        case "HELLO": return hello
-                        case "CLIENT": return .ok
-                        case "READONLY" where handlesSelect, "SELECT" where handlesSelect: return .ok
-                        default: return script(command, id)
-                        }
-                    })
+                    try child.pipeline.syncOperations.addHandler(
+                        ScriptHandler(id: id) { command in
+                            state.withLockedValue { $0.received.append(command) }
+                            switch command.first?.uppercased() {
+                            case "HELLO": return hello
+                            case "CLIENT": return .ok
+                            case "READONLY" where handlesSelect, "SELECT" where handlesSelect: return .ok
+                            default: return script(command, id)
+                            }
+                        })
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -118,7 +119,8 @@ private struct CommandDecoder: ByteToMessageDecoder {
         var command: [String] = []
         for _ in 0..<n {
             guard let len = b.readLine(), len.first == "$", let count = Int(len.dropFirst()),
-                  let bytes = b.readBytes(length: count), b.readBytes(length: 2) != nil else { return .needMoreData }
+                let bytes = b.readBytes(length: count), b.readBytes(length: 2) != nil
+            else { return .needMoreData }
             command.append(String(decoding: bytes, as: UTF8.self))
         }
         buffer = b
@@ -149,10 +151,11 @@ private final class ScriptHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-private extension ByteBuffer {
-    mutating func readLine() -> String? {
+extension ByteBuffer {
+    fileprivate mutating func readLine() -> String? {
         guard let i = readableBytesView.firstIndex(of: UInt8(ascii: "\r")), i + 1 < writerIndex,
-              getInteger(at: i + 1, as: UInt8.self) == UInt8(ascii: "\n") else { return nil }
+            getInteger(at: i + 1, as: UInt8.self) == UInt8(ascii: "\n")
+        else { return nil }
         let line = readString(length: i - readerIndex)
         moveReaderIndex(forwardBy: 2)
         return line

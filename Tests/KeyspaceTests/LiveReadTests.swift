@@ -42,9 +42,10 @@ import Testing
     }
 
     @Test func refusedTypeIsAnErrorNamingTheGrant() async throws {
-        let server = try FakeServer(script: Self.strings { c in
-            c[0] == "TYPE" ? .error("NOPERM User checker has no permissions to run the 'type' command") : nil
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                c[0] == "TYPE" ? .error("NOPERM User checker has no permissions to run the 'type' command") : nil
+            })
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
@@ -55,9 +56,10 @@ import Testing
     }
 
     @Test func renamedCommandSaysSo() async throws {
-        let server = try FakeServer(script: Self.strings { c in
-            c[0] == "GETRANGE" ? .error("ERR unknown command 'GETRANGE', with args beginning with: 'a' '0' ") : nil
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                c[0] == "GETRANGE" ? .error("ERR unknown command 'GETRANGE', with args beginning with: 'a' '0' ") : nil
+            })
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
@@ -72,9 +74,10 @@ import Testing
     /// LOADING (a server starting again) is waited out, not read as an answer.
     @Test func loadingIsRetried() async throws {
         let loading = NIOLockedBox(2)
-        let server = try FakeServer(script: Self.strings { c in
-            c[0] == "PEXPIRETIME" && loading.take() ? .error("LOADING Redis is loading the dataset in memory") : nil
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                c[0] == "PEXPIRETIME" && loading.take() ? .error("LOADING Redis is loading the dataset in memory") : nil
+            })
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
@@ -87,10 +90,11 @@ import Testing
     /// the start (its new type asked again), never skipped.
     @Test func replacedKeyIsReadAgain() async throws {
         let once = NIOLockedBox(1)
-        let server = try FakeServer(script: Self.strings { c in
-            if c[0] == "GETRANGE", c[1] == "b", once.take() { return .error("WRONGTYPE Operation against a key holding the wrong kind of value") }
-            return nil
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                if c[0] == "GETRANGE", c[1] == "b", once.take() { return .error("WRONGTYPE Operation against a key holding the wrong kind of value") }
+                return nil
+            })
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
@@ -180,8 +184,10 @@ import Testing
 
     /// A reply of another shape than the command's (a proxy or a module answering oddly) ends
     /// the check naming the command; it is never read as an empty or shorter value.
-    @Test(arguments: [("LRANGE", "list", Reply.simple("OK")), ("HSCAN", "hash", Reply.array([.bulk("0"), .array([.int(1), .bulk("v")])])),
-                      ("XPENDING", "stream", Reply.simple("OK"))])
+    @Test(arguments: [
+        ("LRANGE", "list", Reply.simple("OK")), ("HSCAN", "hash", Reply.array([.bulk("0"), .array([.int(1), .bulk("v")])])),
+        ("XPENDING", "stream", Reply.simple("OK"))
+    ])
     func malformedChunkedReplyIsAnError(command: String, type: String, reply: Reply) async throws {
         let server = try FakeServer { c, _ in
             switch c[0].uppercased() {
@@ -189,10 +195,12 @@ import Testing
             case "SCAN": return .array([.bulk("0"), .array([.bulk("k")])])
             case "PEXPIRETIME": return .int(-1)
             case "TYPE": return .simple(type)
-            case "LLEN", "HLEN", "XLEN": return .int(100_000)   // over the element bound: read in chunks
+            case "LLEN", "HLEN", "XLEN": return .int(100_000)  // over the element bound: read in chunks
             case "XRANGE": return .array([])
-            case "XINFO": return c[1] == "STREAM" ? .map([("last-generated-id", .bulk("0-0"))])
-                : .array([.map([("name", .bulk("g")), ("last-delivered-id", .bulk("0-0"))])])
+            case "XINFO":
+                return c[1] == "STREAM"
+                    ? .map([("last-generated-id", .bulk("0-0"))])
+                    : .array([.map([("name", .bulk("g")), ("last-delivered-id", .bulk("0-0"))])])
             case command: return reply
             default: return .error("ERR unexpected \(c[0])")
             }
@@ -218,7 +226,7 @@ import Testing
             case "TYPE": return .simple("stream")
             case "XLEN": return .int(0)
             case "MEMORY": return .int(600)
-            case "DUMP": return .null   // deleted meanwhile: absent, as a null reply says
+            case "DUMP": return .null  // deleted meanwhile: absent, as a null reply says
             default: return .error("ERR unexpected \(c[0])")
             }
         }
@@ -233,12 +241,13 @@ import Testing
     /// from cursor 0 on the new connection, and every key is kept once.
     @Test func listingStartsOverAfterAReconnect() async throws {
         let dropped = NIOLockedBox(1)
-        let server = try FakeServer(script: Self.strings { c in
-            guard c[0] == "SCAN" else { return nil }
-            if c[1] == "0" { return .array([.bulk("7"), .array([.bulk("a")])]) }
-            if dropped.take() { return .hangUp }
-            return .array([.bulk("0"), .array([.bulk("b")])])
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                guard c[0] == "SCAN" else { return nil }
+                if c[1] == "0" { return .array([.bulk("7"), .array([.bulk("a")])]) }
+                if dropped.take() { return .hangUp }
+                return .array([.bulk("0"), .array([.bulk("b")])])
+            })
         defer { server.stop() }
         let s = try await side(server, options())
         defer { Task { await s.close() } }
@@ -251,13 +260,14 @@ import Testing
     /// is never trusted.
     @Test func listingThatNeverFinishesIsAnError() async throws {
         let calls = NIOLockedBox(0)
-        let server = try FakeServer(script: Self.strings { c in
-            guard c[0] == "SCAN" else { return nil }
-            if c[1] == "0" { return .array([.bulk("7"), .array([.bulk("a")])]) }
-            // Every other time: the retry on a new connection is answered, but too late.
-            calls.update { $0 += 1 }
-            return calls.value % 2 == 1 ? .hangUp : .array([.bulk("0"), .array([.bulk("b")])])
-        })
+        let server = try FakeServer(
+            script: Self.strings { c in
+                guard c[0] == "SCAN" else { return nil }
+                if c[1] == "0" { return .array([.bulk("7"), .array([.bulk("a")])]) }
+                // Every other time: the retry on a new connection is answered, but too late.
+                calls.update { $0 += 1 }
+                return calls.value % 2 == 1 ? .hangUp : .array([.bulk("0"), .array([.bulk("b")])])
+            })
         defer { server.stop() }
         let s = try await side(server, options { $0.reconnectAttempts = 10 })
         defer { Task { await s.close() } }
@@ -273,14 +283,15 @@ import Testing
     /// a MOVED without a host (`:PORT`, cluster-preferred-endpoint-type unknown-endpoint) is to
     /// the host that sent it.
     @Test func redirectionsAreFollowed() async throws {
-        let there = try FakeServer(script: Self.strings { c in
-            switch c[0] {
-            case "TYPE": return c[1] == "h" ? .simple("hash") : nil
-            case "HLEN": return .int(20_000)
-            case "HSCAN": return .array([.bulk("0"), .array([.bulk("f"), .bulk("v")])])
-            default: return nil
-            }
-        })
+        let there = try FakeServer(
+            script: Self.strings { c in
+                switch c[0] {
+                case "TYPE": return c[1] == "h" ? .simple("hash") : nil
+                case "HLEN": return .int(20_000)
+                case "HSCAN": return .array([.bulk("0"), .array([.bulk("f"), .bulk("v")])])
+                default: return nil
+                }
+            })
         defer { there.stop() }
         let moved = Reply.error("MOVED 866 127.0.0.1:\(there.port)")
         let here = try FakeServer { c, _ in
@@ -318,8 +329,9 @@ import Testing
             }
         }
         defer { server.stop() }
-        let node = LiveNode(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options { $0.slotKeysLimit = 20 },
-                            limiter: nil, readOnly: false)
+        let node = LiveNode(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options { $0.slotKeysLimit = 20 },
+            limiter: nil, readOnly: false)
         try await node.connect()
         defer { Task { await node.close() } }
         let listed = NIOLockedBox<[String]>([])
@@ -338,14 +350,15 @@ import Testing
         let server = try FakeServer(version: "7.0.15", mode: "cluster") { c, _ in
             switch (c[0].uppercased(), c.count > 3 ? c[3] : "") {
             case ("CLUSTER", _) where c[1].uppercased() == "COUNTKEYSINSLOT": return .int(c[2] == "5" ? 2 : 0)
-            case ("CLUSTER", "18"): return .array((0..<18).map { .bulk("\(tag)k\($0)") })   // grown: asked again
+            case ("CLUSTER", "18"): return .array((0..<18).map { .bulk("\(tag)k\($0)") })  // grown: asked again
             case ("CLUSTER", _): return .simple("OK")
             default: return .error("ERR unexpected \(c[0])")
             }
         }
         defer { server.stop() }
-        let node = LiveNode(endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options { $0.slotKeysLimit = 20 },
-                            limiter: nil, readOnly: false)
+        let node = LiveNode(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: server.port), options: options { $0.slotKeysLimit = 20 },
+            limiter: nil, readOnly: false)
         try await node.connect()
         defer { Task { await node.close() } }
         do {

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import RDB
 import SlotdiffCore
 import TestSupport
+import Testing
 
 /// Truncated and bit-flipped dumps: always a clear error naming the input and an offset (or,
 /// for a flip the format cannot detect, such as one inside a value of a file without a
@@ -14,7 +14,7 @@ import TestSupport
         "peers/redis__redis/tests__assets__encodings.rdb",
         "peers/redis__librdb/test__dumps__hash_lp_with_hexpire_v12.rdb",
         "peers/redis__librdb/test__dumps__stream_v13_idmp.rdb",
-        "peers/redis__librdb/test__dumps__quicklist2_v11.rdb",
+        "peers/redis__librdb/test__dumps__quicklist2_v11.rdb"
     ]
 
     static func offsets(_ n: Int) -> [Int] {

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import RDB
 import SlotdiffCore
 import TestSupport
+import Testing
 
 struct ParsedKey {
     var db: Int
@@ -39,7 +39,7 @@ let expectedPeerFailures: [String: String] = [
     // 40-byte "$EOF:" mark of that protocol, which is not part of a dump file. Bytes after a
     // dump's end are refused; `dumpBeforeADisklessEOFMark` reads the dump without the mark.
     "sripathikrishnan__redis-rdb-tools/tests__dumps__redis_40_with_module.rdb": "at offset 248: 40 bytes after the end of the dump",
-    "valkey-io__valkey/tests__assets__corrupt_ziplist.rdb": "ziplist",
+    "valkey-io__valkey/tests__assets__corrupt_ziplist.rdb": "ziplist"
 ]
 
 @Suite struct PeerFixtureTests {
@@ -88,7 +88,7 @@ let expectedPeerFailures: [String: String] = [
     func matchesExpectedOutput(_ pair: ExpectedPair) throws {
         let (keys, _) = try parseAll(peersDir.appendingPathComponent(pair.rdb).path)
         let expected = try ExpectedValues.load(peersDir.appendingPathComponent(pair.json).path)
-        let latin1 = pair.json.hasPrefix("badboy__")   // that peer writes each byte as one \u00XX character
+        let latin1 = pair.json.hasPrefix("badboy__")  // that peer writes each byte as one \u00XX character
         var byName: [[UInt8]: [ParsedKey]] = [:]
         for k in keys { byName[k.key, default: []].append(k) }
         var checked = 0
@@ -155,14 +155,17 @@ enum ExpectedValues {
             var out: [(String, Any)] = []
             for line in text.split(separator: "\n") {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let k = o["key"] as? String, let v = o["value"] else { continue }
+                    let k = o["key"] as? String, let v = o["value"]
+                else { continue }
                 seen[k, default: 0] += 1
                 out.append((k, v))
             }
             return out.filter { seen[$0.0] == 1 }
         }
         let parsed: Any
-        if let p = try? JSONSerialization.jsonObject(with: Data(text.utf8)) { parsed = p } else {
+        if let p = try? JSONSerialization.jsonObject(with: Data(text.utf8)) {
+            parsed = p
+        } else {
             parsed = try JSONSerialization.jsonObject(with: Data("{\(text)}".utf8))
         }
         var out: [(String, Any)] = []

@@ -1,6 +1,7 @@
-import Testing
-@testable import RDB
 import SlotdiffCore
+import Testing
+
+@testable import RDB
 
 @Suite struct PrimitiveTests {
     @Test func crc64Vector() {

@@ -15,11 +15,15 @@ func bulk(_ s: String) -> String { "$\(s.utf8.count)\r\n\(s)\r\n" }
 @Suite("cluster topology")
 struct ClusterTopologyTests {
     /// One CLUSTER SHARDS node, as a RESP2 flat array or a RESP3 map.
-    static func node(_ id: String, _ port: Int, _ role: String, health: String = "online", resp3: Bool,
-                     endpoint: String = "127.0.0.1", tlsPort: Int? = nil) -> String {
-        var fields = [bulk("id"), bulk(id), bulk("port"), ":\(port)\r\n", bulk("ip"), bulk("127.0.0.1"),
-                      bulk("endpoint"), bulk(endpoint), bulk("role"), bulk(role),
-                      bulk("replication-offset"), ":72156\r\n", bulk("health"), bulk(health)]
+    static func node(
+        _ id: String, _ port: Int, _ role: String, health: String = "online", resp3: Bool,
+        endpoint: String = "127.0.0.1", tlsPort: Int? = nil
+    ) -> String {
+        var fields = [
+            bulk("id"), bulk(id), bulk("port"), ":\(port)\r\n", bulk("ip"), bulk("127.0.0.1"),
+            bulk("endpoint"), bulk(endpoint), bulk("role"), bulk(role),
+            bulk("replication-offset"), ":72156\r\n", bulk("health"), bulk(health)
+        ]
         if let tlsPort { fields += [bulk("tls-port"), ":\(tlsPort)\r\n"] }
         return (resp3 ? "%\(fields.count / 2)\r\n" : "*\(fields.count)\r\n") + fields.joined()
     }
@@ -32,14 +36,27 @@ struct ClusterTopologyTests {
 
     @Test("CLUSTER SHARDS in RESP2 and RESP3 shapes", arguments: [false, true])
     func shards(resp3: Bool) throws {
-        let text = "*3\r\n"
-            + Self.shard([0, 5460, 10923, 10923], [Self.node("a", 30001, "master", resp3: resp3, tlsPort: 31001),
-                                                  Self.node("a2", 30004, "replica", resp3: resp3)], resp3: resp3)
-            + Self.shard([5461, 10922], [Self.node("b2", 30005, "replica", resp3: resp3),
-                                         Self.node("b", 30002, "master", resp3: resp3, endpoint: "?")], resp3: resp3)
-            + Self.shard([10924, 16383], [Self.node("c-old", 30003, "master", health: "fail", resp3: resp3),
-                                          Self.node("c", 30006, "master", resp3: resp3, endpoint: "node-c.example")],
-                         resp3: resp3)
+        let text =
+            "*3\r\n"
+            + Self.shard(
+                [0, 5460, 10923, 10923],
+                [
+                    Self.node("a", 30001, "master", resp3: resp3, tlsPort: 31001),
+                    Self.node("a2", 30004, "replica", resp3: resp3)
+                ], resp3: resp3)
+            + Self.shard(
+                [5461, 10922],
+                [
+                    Self.node("b2", 30005, "replica", resp3: resp3),
+                    Self.node("b", 30002, "master", resp3: resp3, endpoint: "?")
+                ], resp3: resp3)
+            + Self.shard(
+                [10924, 16383],
+                [
+                    Self.node("c-old", 30003, "master", health: "fail", resp3: resp3),
+                    Self.node("c", 30006, "master", resp3: resp3, endpoint: "node-c.example")
+                ],
+                resp3: resp3)
         let t = try ClusterTopology(clusterShards: try reply(text), askedHost: "seed")
         #expect(t.shards.count == 3)
         #expect(t.coversAllSlots)
@@ -69,7 +86,8 @@ struct ClusterTopologyTests {
         func nodeText(_ host: String?, _ port: Int, _ id: String) -> String {
             "*4\r\n" + (host.map(bulk) ?? "$-1\r\n") + ":\(port)\r\n" + bulk(id) + "*0\r\n"
         }
-        let text = "*3\r\n"
+        let text =
+            "*3\r\n"
             + "*4\r\n:0\r\n:5460\r\n" + nodeText("127.0.0.1", 30001, "a") + nodeText("127.0.0.1", 30004, "a2")
             + "*3\r\n:5461\r\n:10922\r\n" + nodeText(nil, 30002, "b")
             + "*3\r\n:10923\r\n:10923\r\n" + nodeText("127.0.0.1", 30001, "a")

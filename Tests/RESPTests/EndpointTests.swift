@@ -6,40 +6,44 @@ import Testing
 
 @Suite("endpoints")
 struct EndpointTests {
-    @Test("URL forms", arguments: [
-        ("redis://localhost", RedisEndpoint(host: "localhost")),
-        ("redis://10.0.0.5:6380", RedisEndpoint(host: "10.0.0.5", port: 6380)),
-        ("redis://h:7000/3", RedisEndpoint(host: "h", port: 7000, db: 3)),
-        ("redis://h/0", RedisEndpoint(host: "h", db: 0)),
-        ("redis://h/", RedisEndpoint(host: "h")),
-        ("rediss://cache.example.com:6380", RedisEndpoint(host: "cache.example.com", port: 6380, tls: true)),
-        ("valkeys://v", RedisEndpoint(host: "v", tls: true)),
-        ("redis://[::1]:6390/2", RedisEndpoint(host: "::1", port: 6390, db: 2)),
-        ("redis://[fe80::1]", RedisEndpoint(host: "fe80::1")),
-        ("redis://alice@h", RedisEndpoint(host: "h", username: "alice")),
-        ("redis://alice:s3cret@h:1/4", RedisEndpoint(host: "h", port: 1, db: 4, username: "alice", password: "s3cret")),
-        ("redis://:onlypass@h", RedisEndpoint(host: "h", password: "onlypass")),
-        ("redis://us%40er:p%3Aw%2Fd%25@h", RedisEndpoint(host: "h", username: "us@er", password: "p:w/d%")),
-        ("redis://u:p@ss@h", RedisEndpoint(host: "h", username: "u", password: "p@ss")),
-        ("REDIS://H", RedisEndpoint(host: "H")),
-    ])
+    @Test(
+        "URL forms",
+        arguments: [
+            ("redis://localhost", RedisEndpoint(host: "localhost")),
+            ("redis://10.0.0.5:6380", RedisEndpoint(host: "10.0.0.5", port: 6380)),
+            ("redis://h:7000/3", RedisEndpoint(host: "h", port: 7000, db: 3)),
+            ("redis://h/0", RedisEndpoint(host: "h", db: 0)),
+            ("redis://h/", RedisEndpoint(host: "h")),
+            ("rediss://cache.example.com:6380", RedisEndpoint(host: "cache.example.com", port: 6380, tls: true)),
+            ("valkeys://v", RedisEndpoint(host: "v", tls: true)),
+            ("redis://[::1]:6390/2", RedisEndpoint(host: "::1", port: 6390, db: 2)),
+            ("redis://[fe80::1]", RedisEndpoint(host: "fe80::1")),
+            ("redis://alice@h", RedisEndpoint(host: "h", username: "alice")),
+            ("redis://alice:s3cret@h:1/4", RedisEndpoint(host: "h", port: 1, db: 4, username: "alice", password: "s3cret")),
+            ("redis://:onlypass@h", RedisEndpoint(host: "h", password: "onlypass")),
+            ("redis://us%40er:p%3Aw%2Fd%25@h", RedisEndpoint(host: "h", username: "us@er", password: "p:w/d%")),
+            ("redis://u:p@ss@h", RedisEndpoint(host: "h", username: "u", password: "p@ss")),
+            ("REDIS://H", RedisEndpoint(host: "H"))
+        ])
     func parse(_ url: String, _ expected: RedisEndpoint) throws {
         #expect(try RedisEndpoint(url: url) == expected)
     }
 
-    @Test("bad URLs name the problem and never show the password", arguments: [
-        ("http://h", "unknown scheme"),
-        ("h:6379", "expected redis://"),
-        ("redis://", "missing host"),
-        ("redis://u:hunter2@h:0", "port must be"),
-        ("redis://u:hunter2@h:99999", "port must be"),
-        ("redis://u:hunter2@h:x", "port must be"),
-        ("redis://u:hunter2@h/-1", "database"),
-        ("redis://u:hunter2@h/a", "database"),
-        ("redis://u:hunter2@[::1", "unclosed"),
-        ("redis://u:hunter2%zz@h", "percent-encoding"),
-        ("redis://u:hunter2@h?db=1", "query"),
-    ])
+    @Test(
+        "bad URLs name the problem and never show the password",
+        arguments: [
+            ("http://h", "unknown scheme"),
+            ("h:6379", "expected redis://"),
+            ("redis://", "missing host"),
+            ("redis://u:hunter2@h:0", "port must be"),
+            ("redis://u:hunter2@h:99999", "port must be"),
+            ("redis://u:hunter2@h:x", "port must be"),
+            ("redis://u:hunter2@h/-1", "database"),
+            ("redis://u:hunter2@h/a", "database"),
+            ("redis://u:hunter2@[::1", "unclosed"),
+            ("redis://u:hunter2%zz@h", "percent-encoding"),
+            ("redis://u:hunter2@h?db=1", "query")
+        ])
     func invalid(_ url: String, _ reason: String) {
         do {
             _ = try RedisEndpoint(url: url)
@@ -90,10 +94,12 @@ struct EndpointTests {
 struct RedirectionTests {
     @Test("MOVED and ASK parse into slot, host and port")
     func parse() {
-        #expect(RedisRedirection(parsing: "MOVED 3999 127.0.0.1:6381")
-            == RedisRedirection(kind: .moved, slot: HashSlot(3999)!, host: "127.0.0.1", port: 6381))
-        #expect(RedisRedirection(parsing: "ASK 0 cache-1.example:7000")
-            == RedisRedirection(kind: .ask, slot: HashSlot(0)!, host: "cache-1.example", port: 7000))
+        #expect(
+            RedisRedirection(parsing: "MOVED 3999 127.0.0.1:6381")
+                == RedisRedirection(kind: .moved, slot: HashSlot(3999)!, host: "127.0.0.1", port: 6381))
+        #expect(
+            RedisRedirection(parsing: "ASK 0 cache-1.example:7000")
+                == RedisRedirection(kind: .ask, slot: HashSlot(0)!, host: "cache-1.example", port: 7000))
         #expect(RedisRedirection(parsing: "MOVED 16383 ::1:7001")?.host == "::1")
         #expect(RedisRedirection(parsing: "MOVED 5 :7001")?.host == "")
         #expect(RedisRedirection(parsing: "MOVED 16384 h:1") == nil)

@@ -187,9 +187,10 @@ struct IntegrationTests {
         }
         let tries = Counter()
         do {
-            _ = try await RedisConnection.connect(to: endpoint, retrying: 3,
-                                                  backoff: RedisBackoff(initial: .milliseconds(10), jitter: 0),
-                                                  onRetry: { n, _ in tries.add(n) })
+            _ = try await RedisConnection.connect(
+                to: endpoint, retrying: 3,
+                backoff: RedisBackoff(initial: .milliseconds(10), jitter: 0),
+                onRetry: { n, _ in tries.add(n) })
             Issue.record("connected to a closed port")
         } catch {
             #expect(error.code == .connectionRefused)
@@ -213,7 +214,8 @@ struct IntegrationTests {
             let byName = try await RedisConnection.connect(to: RedisEndpoint(host: "localhost", port: server.port))
             #expect(try await byName.send("PING").string == "PONG")
             await byName.close()
-            let ipv6Loopback = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8))?
+            let ipv6Loopback =
+                (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8))?
                 .contains("00000000000000000000000000000001") ?? false
             if ipv6Loopback, server.log().contains("::1") == false || true {
                 let v6 = try RedisEndpoint(url: "redis://[::1]:\(server.port)")
@@ -347,11 +349,11 @@ struct TLSIntegrationTests {
             await verified.close()
 
             // By name: the certificate holds DNS:localhost.
-            let byName = try await RedisConnection.connect(to: RedisEndpoint(host: "localhost", port: server.port, tls: true),
-                                                           options: options)
+            let byName = try await RedisConnection.connect(
+                to: RedisEndpoint(host: "localhost", port: server.port, tls: true),
+                options: options)
             #expect(try await byName.send("PING").string == "PONG")
             await byName.close()
-
 
             // System trust roots only: our test CA is unknown.
             do {
@@ -377,8 +379,10 @@ struct TLSIntegrationTests {
 
             // A certificate for "localhost" only (no IP entries): the name is checked.
             let admin = try await RedisConnection.connect(to: endpoint, options: insecure)
-            try await admin.send("CONFIG", "SET", "tls-cert-file", RESPArg(certs.namedCert),
-                                 "tls-key-file", RESPArg(certs.namedKey)).throwIfError()
+            try await admin.send(
+                "CONFIG", "SET", "tls-cert-file", RESPArg(certs.namedCert),
+                "tls-key-file", RESPArg(certs.namedKey)
+            ).throwIfError()
             await admin.close()
             do {
                 _ = try await RedisConnection.connect(to: endpoint, options: options)
@@ -392,11 +396,14 @@ struct TLSIntegrationTests {
             let byServerName = try await RedisConnection.connect(to: endpoint, options: named)
             #expect(try await byServerName.send("PING").string == "PONG")
             await byServerName.close()
-            let byHost = try await RedisConnection.connect(to: RedisEndpoint(host: "localhost", port: server.port, tls: true),
-                                                           options: options)
+            let byHost = try await RedisConnection.connect(
+                to: RedisEndpoint(host: "localhost", port: server.port, tls: true),
+                options: options)
             #expect(try await byHost.send("PING").string == "PONG")
-            try await byHost.send("CONFIG", "SET", "tls-cert-file", RESPArg(certs.serverCert),
-                                  "tls-key-file", RESPArg(certs.serverKey)).throwIfError()
+            try await byHost.send(
+                "CONFIG", "SET", "tls-cert-file", RESPArg(certs.serverCert),
+                "tls-key-file", RESPArg(certs.serverKey)
+            ).throwIfError()
             await byHost.close()
 
             // Now require client certificates.

@@ -44,9 +44,10 @@ struct RESPEncoderTests {
         let asking = RESPBatch(asking: true)
         asking.command(["DUMP", "k"])
         asking.command(["TYPE", "k"])
-        #expect(String(buffer: asking.buffer())
-            == "*1\r\n$6\r\nASKING\r\n*2\r\n$4\r\nDUMP\r\n$1\r\nk\r\n*1\r\n$6\r\nASKING\r\n*2\r\n$4\r\nTYPE\r\n$1\r\nk\r\n"
-            && asking.count == 4)
+        #expect(
+            String(buffer: asking.buffer())
+                == "*1\r\n$6\r\nASKING\r\n*2\r\n$4\r\nDUMP\r\n$1\r\nk\r\n*1\r\n$6\r\nASKING\r\n*2\r\n$4\r\nTYPE\r\n$1\r\nk\r\n"
+                && asking.count == 4)
     }
 
     @Test("arguments from bytes, buffers, text and numbers")
@@ -68,11 +69,13 @@ struct RESPEncoderTests {
 
 @Suite("hash slots")
 struct HashSlotTests {
-    @Test("slots of known keys", arguments: [
-        ("foo", 12182), ("bar", 5061), ("123456789", 0x31C3 & 0x3FFF), ("", 0),
-        ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
-        ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015),
-    ])
+    @Test(
+        "slots of known keys",
+        arguments: [
+            ("foo", 12182), ("bar", 5061), ("123456789", 0x31C3 & 0x3FFF), ("", 0),
+            ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
+            ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015)
+        ])
     func slot(_ key: String, _ expected: Int) {
         #expect(HashSlot(key: Array(key.utf8)).rawValue == UInt16(expected))
     }

@@ -45,13 +45,15 @@ struct RESPParserTests {
         ("(-12\r\n", .bigNumber("-12")),
         ("=15\r\ntxt:Some string\r\n", .verbatimString(format: "txt", buffer("Some string"))),
         ("!21\r\nSYNTAX invalid syntax\r\n", .error(RedisServerError("SYNTAX invalid syntax"))),
-        ("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n",
-         .map([RESPPair(.simpleString(buffer("a")), .integer(1)), RESPPair(.simpleString(buffer("b")), .integer(2))])),
+        (
+            "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n",
+            .map([RESPPair(.simpleString(buffer("a")), .integer(1)), RESPPair(.simpleString(buffer("b")), .integer(2))])
+        ),
         ("~2\r\n+x\r\n+y\r\n", .set([.simpleString(buffer("x")), .simpleString(buffer("y"))])),
         (">2\r\n+message\r\n+hi\r\n", .push([.simpleString(buffer("message")), .simpleString(buffer("hi"))])),
         // An attribute annotates the next value and is dropped, at the top level or nested.
         ("|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n", .array([.integer(2)])),
-        ("*2\r\n|1\r\n+ttl\r\n:3600\r\n:1\r\n:2\r\n", .array([.integer(1), .integer(2)])),
+        ("*2\r\n|1\r\n+ttl\r\n:3600\r\n:1\r\n:2\r\n", .array([.integer(1), .integer(2)]))
     ]
 
     @Test("every type parses", arguments: samples)
@@ -142,7 +144,7 @@ struct RESPParserTests {
         (",\r\n", "invalid double"),
         ("(12x\r\n", "invalid big number"),
         ("=3\r\ntxt\r\n", "verbatim"),
-        ("*2\r\n:1\r\n:x\r\n", "invalid digit"),
+        ("*2\r\n:1\r\n:x\r\n", "invalid digit")
     ]
 
     @Test("malformed input throws a clear error and consumes nothing", arguments: malformed)

@@ -8,9 +8,10 @@ import Testing
 enum TestEnvironment {
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
     /// SLOTDIFF_REDIS_SERVER names another server binary (a Valkey or newer Redis build).
-    static let redisServer = ProcessInfo.processInfo.environment["SLOTDIFF_REDIS_SERVER"].map { path in
-        FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    } ?? executable("redis-server", preferring: "/usr/bin/redis-server")
+    static let redisServer =
+        ProcessInfo.processInfo.environment["SLOTDIFF_REDIS_SERVER"].map { path in
+            FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        } ?? executable("redis-server", preferring: "/usr/bin/redis-server")
     static let openssl = executable("openssl", preferring: "/usr/bin/openssl")
 
     static var serversAvailable: Bool { redisServer != nil || isCI }
@@ -111,16 +112,23 @@ struct TestCertificates: Sendable {
             guard p.terminationStatus == 0 else { throw TestSetupError("openssl \(args.joined(separator: " ")): \(text)") }
         }
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try run(["req", "-x509", "-new"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-                 "-subj", "/CN=slotdiff-test-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        for (name, usage, san) in [("server", "serverAuth", "DNS:localhost,IP:127.0.0.1,IP:::1"),
-                                   ("client", "clientAuth", "DNS:slotdiff-client"),
-                                   ("named", "serverAuth", "DNS:localhost")] {
+        try run(
+            ["req", "-x509", "-new"] + ec + [
+                "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+                "-subj", "/CN=slotdiff-test-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign"
+            ])
+        for (name, usage, san) in [
+            ("server", "serverAuth", "DNS:localhost,IP:127.0.0.1,IP:::1"),
+            ("client", "clientAuth", "DNS:slotdiff-client"),
+            ("named", "serverAuth", "DNS:localhost")
+        ] {
             try "subjectAltName=\(san)\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=\(usage)\n"
                 .write(to: directory.appendingPathComponent("\(name).ext"), atomically: true, encoding: .utf8)
             try run(["req", "-new"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
-            try run(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "\(name).crt", "-days", "2", "-extfile", "\(name).ext"])
+            try run([
+                "x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "\(name).crt", "-days", "2", "-extfile", "\(name).ext"
+            ])
         }
         return TestCertificates(directory: directory)
     }
@@ -129,19 +137,25 @@ struct TestCertificates: Sendable {
 /// Starts `redis-server --port <free> --save "" --daemonize no` (plus `arguments`), waits
 /// until it answers PING, runs `body`, and stops it whatever happens.
 /// With `tls`, the server listens for TLS only (`--port 0 --tls-port <free>`).
-func withRedisServer<T>(_ arguments: [String] = [], tls: TestCertificates? = nil, cluster: Bool = false,
-                        _ body: (TestServer) async throws -> T) async throws -> T {
+func withRedisServer<T>(
+    _ arguments: [String] = [], tls: TestCertificates? = nil, cluster: Bool = false,
+    _ body: (TestServer) async throws -> T
+) async throws -> T {
     guard let binary = TestEnvironment.redisServer else { throw TestSetupError(TestEnvironment.skipMessage) }
     let dir = try makeTempDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     var lastLog = ""
     for _ in 0..<3 {
         let port = try cluster ? freeClusterPort() : freePort()
-        var args = ["--bind", "127.0.0.1", "-::1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                    "--dir", dir.path, "--logfile", dir.appendingPathComponent("server.log").path]
+        var args = [
+            "--bind", "127.0.0.1", "-::1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--dir", dir.path, "--logfile", dir.appendingPathComponent("server.log").path
+        ]
         if let tls {
-            args += ["--port", "0", "--tls-port", "\(port)", "--tls-cert-file", tls.serverCert,
-                     "--tls-key-file", tls.serverKey, "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no"]
+            args += [
+                "--port", "0", "--tls-port", "\(port)", "--tls-cert-file", tls.serverCert,
+                "--tls-key-file", tls.serverKey, "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no"
+            ]
         } else {
             args += ["--port", "\(port)"]
         }

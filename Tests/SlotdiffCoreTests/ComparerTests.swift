@@ -1,6 +1,6 @@
 import HashSlots
-import Testing
 import SlotdiffCore
+import Testing
 
 @Suite struct ComparerTests {
     func table(_ origin: String, _ keys: [(String, UInt64)]) -> KeyTable {

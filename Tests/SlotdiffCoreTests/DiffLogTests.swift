@@ -1,16 +1,20 @@
 import Foundation
 import HashSlots
-import Testing
 import SlotdiffCore
 import TestSupport
+import Testing
 
 @Suite struct DiffLogTests {
     func sample(_ i: Int) -> Difference {
         let key: [UInt8] = i % 3 == 0 ? [0xFF, 0xFE, UInt8(i % 256)] : Array("key:\(i) \"quoted\"\n".utf8)
-        return Difference(kind: DifferenceKind.allCases[i % 5], db: i % 4, slot: HashSlot.slot(of: key), key: key,
-                          source: i % 5 == 1 ? nil : SideState(type: .hash, expireMs: i % 2 == 0 ? nil : 1_893_456_000_000 + Int64(i),
-                                                               digest: Hash128(low: UInt64(i), high: 7)),
-                          target: i % 5 == 0 ? nil : SideState(type: .zset, expireMs: nil, digest: Hash128(low: 9, high: UInt64(i))))
+        return Difference(
+            kind: DifferenceKind.allCases[i % 5], db: i % 4, slot: HashSlot.slot(of: key), key: key,
+            source: i % 5 == 1
+                ? nil
+                : SideState(
+                    type: .hash, expireMs: i % 2 == 0 ? nil : 1_893_456_000_000 + Int64(i),
+                    digest: Hash128(low: UInt64(i), high: 7)),
+            target: i % 5 == 0 ? nil : SideState(type: .zset, expireMs: nil, digest: Hash128(low: 9, high: UInt64(i))))
     }
 
     @Test func roundTrip() throws {
@@ -28,12 +32,14 @@ import TestSupport
     }
 
     @Test func lineFormat() {
-        let d = Difference(kind: .value, db: 0, slot: 5474, key: Array("user:42".utf8),
-                           source: SideState(type: .hash, expireMs: 1_893_456_000_000, digest: Hash128(low: 2, high: 1)),
-                           target: SideState(type: .hash, expireMs: nil, digest: Hash128(low: 3, high: 1)))
-        #expect(d.jsonLine() == """
-            {"kind":"value","db":0,"slot":5474,"key":"user:42","source":{"type":"hash","expire_ms":1893456000000,"digest":"00000000000000010000000000000002"},"target":{"type":"hash","expire_ms":null,"digest":"00000000000000010000000000000003"}}
-            """)
+        let d = Difference(
+            kind: .value, db: 0, slot: 5474, key: Array("user:42".utf8),
+            source: SideState(type: .hash, expireMs: 1_893_456_000_000, digest: Hash128(low: 2, high: 1)),
+            target: SideState(type: .hash, expireMs: nil, digest: Hash128(low: 3, high: 1)))
+        #expect(
+            d.jsonLine() == """
+                {"kind":"value","db":0,"slot":5474,"key":"user:42","source":{"type":"hash","expire_ms":1893456000000,"digest":"00000000000000010000000000000002"},"target":{"type":"hash","expire_ms":null,"digest":"00000000000000010000000000000003"}}
+                """)
         let binary = Difference(kind: .missing, db: 1, slot: 0, key: [0xFF, 0x00], source: nil, target: nil)
         #expect(binary.jsonLine().contains("\"key_base64\":\"/wA=\""))
     }

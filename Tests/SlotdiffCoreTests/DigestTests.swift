@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SlotdiffCore
+import Testing
 
 /// Digest helpers: feed logical values the way a decoder would.
 func digest(_ type: ValueType, _ build: (CanonicalDigester) -> Void) -> Hash128 {
@@ -41,27 +41,39 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         let members = ["a", "b", "c", "42"]
         let s1 = digest(.set) { d in for m in members { bytes(m) { d.element($0) } } }
         let s2 = digest(.set) { d in for m in members.reversed() { bytes(m) { d.element($0) } } }
-        let s3 = digest(.set) { d in for m in members.dropLast() { bytes(m) { d.element($0) } }; d.element(.int(42)) }
+        let s3 = digest(.set) { d in
+            for m in members.dropLast() { bytes(m) { d.element($0) } }; d.element(.int(42))
+        }
         #expect(s1 == s2)
         #expect(s1 == s3)
         let l1 = digest(.list) { d in for m in members { bytes(m) { d.element($0) } } }
         let l2 = digest(.list) { d in for m in members.reversed() { bytes(m) { d.element($0) } } }
         #expect(l1 != l2)
-        #expect(l1 != s1)   // the type is part of the digest
+        #expect(l1 != s1)  // the type is part of the digest
     }
 
     @Test func lengthPrefixesSeparateElements() {
-        let a = digest(.list) { d in bytes("ab") { d.element($0) }; bytes("c") { d.element($0) } }
-        let b = digest(.list) { d in bytes("a") { d.element($0) }; bytes("bc") { d.element($0) } }
+        let a = digest(.list) { d in
+            bytes("ab") { d.element($0) }; bytes("c") { d.element($0) }
+        }
+        let b = digest(.list) { d in
+            bytes("a") { d.element($0) }; bytes("bc") { d.element($0) }
+        }
         #expect(a != b)
-        let h1 = digest(.hash) { d in d.beginItem(); bytes("ab") { d.component($0) }; bytes("c") { d.component($0) }; d.endItem() }
-        let h2 = digest(.hash) { d in d.beginItem(); bytes("a") { d.component($0) }; bytes("bc") { d.component($0) }; d.endItem() }
+        let h1 = digest(.hash) { d in
+            d.beginItem(); bytes("ab") { d.component($0) }; bytes("c") { d.component($0) }; d.endItem()
+        }
+        let h2 = digest(.hash) { d in
+            d.beginItem(); bytes("a") { d.component($0) }; bytes("bc") { d.component($0) }; d.endItem()
+        }
         #expect(h1 != h2)
     }
 
     @Test func scoresAreParsedValues() {
         func z(_ score: Double) -> Hash128 {
-            digest(.zset) { d in d.beginItem(); bytes("m") { d.component($0) }; d.score(score); d.endItem() }
+            digest(.zset) { d in
+                d.beginItem(); bytes("m") { d.component($0) }; d.score(score); d.endItem()
+            }
         }
         #expect(z(0.0) == z(-0.0))
         #expect(z(1) == z(parseDouble(Array("1.00000000000000000".utf8).withUnsafeBytes { UnsafeRawBufferPointer($0) })!))
@@ -92,7 +104,9 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
     }
 
     @Test func hashFieldExpiryIsPartOfThePair() {
-        let plain = digest(.hash) { d in d.beginItem(); bytes("f") { d.component($0) }; bytes("v") { d.component($0) }; d.endItem() }
+        let plain = digest(.hash) { d in
+            d.beginItem(); bytes("f") { d.component($0) }; bytes("v") { d.component($0) }; d.endItem()
+        }
         let ttl = digest(.hash) { d in
             d.beginItem(); bytes("f") { d.component($0) }; bytes("v") { d.component($0) }; d.fixed(4_102_444_800_000); d.endItem()
         }
@@ -111,8 +125,10 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
 @Suite struct DoubleParsingTests {
     /// The fast path agrees with strtod on every form it takes.
     @Test func fastPathAgreesWithStrtod() {
-        var samples = ["0", "-0", "1", "-1", "0.1", "0.2", "0.30000000000000004", "3.14159", "123456789012345",
-                       "-9.99999", "1.5", "100.25", "0.000001", "999999999999999", "12.", ".5", "1e10", "inf"]
+        var samples = [
+            "0", "-0", "1", "-1", "0.1", "0.2", "0.30000000000000004", "3.14159", "123456789012345",
+            "-9.99999", "1.5", "100.25", "0.000001", "999999999999999", "12.", ".5", "1e10", "inf"
+        ]
         var g = SystemRandomNumberGenerator()
         for _ in 0..<20000 {
             let intDigits = Int.random(in: 1...8, using: &g), fracDigits = Int.random(in: 0...7, using: &g)

@@ -1,14 +1,16 @@
 import HashSlots
-import Testing
 import SlotdiffCore
+import Testing
 
 @Suite struct HashSlotTests {
     @Test func crc16Vector() {
         #expect(Array("123456789".utf8).withUnsafeBytes { HashSlot.crc16($0) } == 0x31C3)
     }
 
-    @Test(arguments: [("foo", 12182), ("bar", 5061), ("", 0), ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
-                      ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015), ("123456789", 0x31C3 & 0x3FFF)])
+    @Test(arguments: [
+        ("foo", 12182), ("bar", 5061), ("", 0), ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
+        ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015), ("123456789", 0x31C3 & 0x3FFF)
+    ])
     func slots(key: String, slot: Int) {
         #expect(Int(HashSlot.slot(of: Array(key.utf8))) == slot)
     }
@@ -39,9 +41,11 @@ import SlotdiffCore
 }
 
 @Suite struct GlobTests {
-    @Test(arguments: [("user:*", "user:42", true), ("user:*", "use:42", false), ("h?llo", "hello", true),
-                      ("h[ae]llo", "hallo", true), ("h[^e]llo", "hello", false), ("h[a-b]llo", "hbllo", true),
-                      ("*", "", true), ("a\\*", "a*", true), ("a\\*", "ab", false), ("*:*:x", "a:b:x", true)])
+    @Test(arguments: [
+        ("user:*", "user:42", true), ("user:*", "use:42", false), ("h?llo", "hello", true),
+        ("h[ae]llo", "hallo", true), ("h[^e]llo", "hello", false), ("h[a-b]llo", "hbllo", true),
+        ("*", "", true), ("a\\*", "a*", true), ("a\\*", "ab", false), ("*:*:x", "a:b:x", true)
+    ])
     func matches(pattern: String, key: String, expected: Bool) {
         #expect(GlobPattern(pattern).matches(Array(key.utf8)) == expected)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import HashSlots
 import Testing
+
 @testable import SlotdiffCore
 
 @Suite struct SampleTests {
@@ -38,8 +39,9 @@ import Testing
         func run(_ seed: UInt64) -> SampleEstimate {
             let s = SlotSample(percent: 10, seed: seed)
             let slots = s.slots(in: nil)
-            return SampleEstimate(percent: 10, seed: seed, sampledSlots: slots.count, populationSlots: HashSlot.count,
-                                  perSlot: slots.map { perSlot[Int($0)] }.filter { $0 > 0 })
+            return SampleEstimate(
+                percent: 10, seed: seed, sampledSlots: slots.count, populationSlots: HashSlot.count,
+                perSlot: slots.map { perSlot[Int($0)] }.filter { $0 > 0 })
         }
         let first = (1...20).map(run)
         let covered = first.filter { Double(truth) >= $0.low && Double(truth) <= $0.high }.count

@@ -14,9 +14,10 @@ struct SummaryTests {
         counts.expired = 1
         counts.differences = [.missing: 2, .value: 2]
         counts.differencesByType = ["hash": 3, "string": 1]
-        var s = Summary(source: .init(spec: "redis://a:6379", inputs: [["node": "a:6379"]]),
-                        target: .init(spec: "dir/", inputs: [["path": "dir/x.rdb"]], skipped: [["path": "dir/nodes.conf", "reason": "not a dump"]]),
-                        counts: counts)
+        var s = Summary(
+            source: .init(spec: "redis://a:6379", inputs: [["node": "a:6379"]]),
+            target: .init(spec: "dir/", inputs: [["path": "dir/x.rdb"]], skipped: [["path": "dir/nodes.conf", "reason": "not a dump"]]),
+            counts: counts)
         s.filteredOut = 4
         s.emptySkipped = 1
         s.seconds = 1.25

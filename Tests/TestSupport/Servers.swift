@@ -29,7 +29,9 @@ public enum TestServers {
 
     /// Starts a standalone server, optionally loaded from a dump file.
     public static func start(_ name: String, _ kind: Kind, port: Int, load: String? = nil, args: [String] = []) throws {
-        if let load { try servers(["load", name, kind.rawValue, "\(port)", load] + args) } else {
+        if let load {
+            try servers(["load", name, kind.rawValue, "\(port)", load] + args)
+        } else {
             try servers(["start", name, kind.rawValue, "\(port)"] + args)
         }
     }

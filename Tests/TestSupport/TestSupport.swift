@@ -42,8 +42,10 @@ public struct RunResult: Sendable {
 /// Runs a program to completion with a time limit, capturing its output. It uses
 /// posix_spawn and waitpid directly, with output in temporary files: scripts here daemonize
 /// servers, and neither a pipe a daemon keeps open nor a missed child exit may hang a test.
-public func run(_ path: String, _ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120,
-                environment: [String: String]? = nil) throws -> RunResult {
+public func run(
+    _ path: String, _ args: [String], stdin: Data? = nil, timeout: TimeInterval = 120,
+    environment: [String: String]? = nil
+) throws -> RunResult {
     try Background(path, args, stdin: stdin, environment: environment).wait(timeout: timeout)
 }
 
@@ -166,8 +168,12 @@ final class BlockingExecutor: TaskExecutor {
 /// directory.
 public func watchStopped(by signal: Int32) throws -> (result: RunResult, seconds: Double, dir: String) {
     let dir = TestPaths.temporaryDirectory().appendingPathComponent("w").path
-    let bg = try Background(TestPaths.slotdiffBinary, ["watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
-                                                       "--every", "60s", "--dir", dir])
+    let bg = try Background(
+        TestPaths.slotdiffBinary,
+        [
+            "watch", TestPaths.fixture("drift-source.rdb"), TestPaths.fixture("drift-target.rdb"),
+            "--every", "60s", "--dir", dir
+        ])
     for _ in 0..<500 where !FileManager.default.fileExists(atPath: dir + "/trend.json") { usleep(20_000) }
     let sent = Date()
     bg.signal(signal)

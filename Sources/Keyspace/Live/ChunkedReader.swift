@@ -17,8 +17,10 @@ extension LiveNode {
     /// an element twice: each element's hash is kept once, so nothing is counted twice.
     /// A key deleted or replaced meanwhile throws `KeyChanged` (see `one`); a reply of another
     /// shape than the command's is an error, never a shorter value.
-    func chunked(db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester,
-                 asking: Bool = false) async throws -> Hash128 {
+    func chunked(
+        db: Int?, key: [UInt8], type: ValueType, length: Int, digester d: CanonicalDigester,
+        asking: Bool = false
+    ) async throws -> Hash128 {
         let one = { (db: Int?, cmd: [RESPArg]) in try await self.one(db, cmd, asking: asking) }
         let k = RESPArg(key)
         let n = options.chunkSize
@@ -65,8 +67,9 @@ extension LiveNode {
             try await chunkedStream(db, k, d, asking: asking)
         case .module:
             // Module values are opaque: only DUMP reads them (the fetch refuses big ones first).
-            throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(key)) is a module value; module values cannot be read in bounded pieces",
-                                endpoint: endpoint.address)
+            throw SlotdiffError(
+                .usage, "\(endpoint): key \(Difference.display(key)) is a module value; module values cannot be read in bounded pieces",
+                endpoint: endpoint.address)
         }
         return d.finish()
     }
@@ -82,8 +85,10 @@ extension LiveNode {
     /// Members (sets), field/value pairs (hashes, with each field's expiry from `ttls` where
     /// given) or member/score pairs (sorted sets) of an SSCAN/HSCAN/ZSCAN reply into the
     /// digest; an item already seen (SCAN may return one twice) is counted once.
-    func scanItems(_ type: ValueType, _ command: String, _ items: [RESPValue], ttls: [RESPValue], _ d: CanonicalDigester,
-                   seen: inout Set<Hash128>) throws {
+    func scanItems(
+        _ type: ValueType, _ command: String, _ items: [RESPValue], ttls: [RESPValue], _ d: CanonicalDigester,
+        seen: inout Set<Hash128>
+    ) throws {
         let width = type == .set ? 1 : 2
         guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw unexpected(command) }
         for i in stride(from: 0, to: items.count - width + 1, by: width) {
@@ -135,8 +140,9 @@ extension LiveNode {
             guard let entries = r.array else { throw unexpected("XRANGE") }
             for e in entries {
                 guard let parts = e.array, parts.count == 2, let id = parts[0].string, let (ms, seq) = Self.streamID(id),
-                      let fields = parts[1].array ?? parts[1].pairs?.flatMap({ [$0.key, $0.value] }),
-                      fields.allSatisfy({ $0.buffer != nil }) else { throw unexpected("XRANGE") }
+                    let fields = parts[1].array ?? parts[1].pairs?.flatMap({ [$0.key, $0.value] }),
+                    fields.allSatisfy({ $0.buffer != nil })
+                else { throw unexpected("XRANGE") }
                 d.beginItem()
                 d.fixed(ms)
                 d.fixed(seq)
@@ -153,7 +159,8 @@ extension LiveNode {
         guard let groups = try await one(db, ["XINFO", "GROUPS", k], asking: asking).array else { throw unexpected("XINFO GROUPS") }
         for g in groups {
             guard let name = g["name"]?.bytes, let lastID = g["last-delivered-id"]?.string,
-                  let (gms, gseq) = Self.streamID(lastID) else { throw unexpected("XINFO GROUPS") }
+                let (gms, gseq) = Self.streamID(lastID)
+            else { throw unexpected("XINFO GROUPS") }
             name.withUnsafeBytes { d.beginGroup(name: $0, lastMs: gms, lastSeq: gseq) }
             var from = "-"
             while true {
@@ -161,7 +168,8 @@ extension LiveNode {
                 guard let rows = p.array else { throw unexpected("XPENDING") }
                 for row in rows {
                     guard let f = row.array, f.count >= 4, let id = f[0].string, let (ms, seq) = Self.streamID(id),
-                          let consumer = f[1].bytes, let count = f[3].int else { throw unexpected("XPENDING") }
+                        let consumer = f[1].bytes, let count = f[3].int
+                    else { throw unexpected("XPENDING") }
                     consumer.withUnsafeBytes { d.pending(ms: ms, seq: seq, consumer: $0, deliveries: UInt64(count)) }
                     from = "(" + id
                 }

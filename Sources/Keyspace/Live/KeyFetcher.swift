@@ -75,9 +75,9 @@ extension LiveNode {
                 throw refusal("TYPE", e)
             }
             guard let x = exp.int else { throw unexpected(byPexpiretime ? "PEXPIRETIME" : "PTTL") }
-            guard let type = try valueType(typeReply) else { continue }   // `none`: no such key (any more)
+            guard let type = try valueType(typeReply) else { continue }  // `none`: no such key (any more)
             if x == -2 {
-                results[i] = .changed   // written between the two commands: its expiry is unknown
+                results[i] = .changed  // written between the two commands: its expiry is unknown
                 continue
             }
             if x >= 0 { expiries[i] = byPexpiretime ? x : now + x }
@@ -114,7 +114,8 @@ extension LiveNode {
             let reply = second[n]
             // Named only for a message: no string made per key.
             var command: String {
-                options.mode == .length || (t != .string && t != .module) ? String(decoding: Self.lengthWord(t).bytes, as: UTF8.self)
+                options.mode == .length || (t != .string && t != .module)
+                    ? String(decoding: Self.lengthWord(t).bytes, as: UTF8.self)
                     : t == .string ? "GETRANGE" : "MEMORY USAGE"
             }
             if let e = reply.serverError {
@@ -124,25 +125,31 @@ extension LiveNode {
             }
             if options.mode == .length {
                 guard let length = reply.int, length >= 0 else { throw unexpected(command) }
-                if length == 0 && t != .string && t != .stream { continue }   // gone since the probe (an empty stream is not)
+                if length == 0 && t != .string && t != .stream { continue }  // gone since the probe (an empty stream is not)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
                 guard let b = reply.buffer else { throw unexpected("GETRANGE") }
                 d.begin(.string)
                 b.withUnsafeReadableBytes { d.stringPart($0) }
                 if limit > 0 && b.readableBytes >= limit {
-                    big.append((i, .string, 0))   // longer than one reply may carry: read again in pieces
+                    big.append((i, .string, 0))  // longer than one reply may carry: read again in pieces
                 } else {
                     results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
                 }
             } else if t == .module {
-                if reply.isNull { continue }   // gone since the probe
+                if reply.isNull { continue }  // gone since the probe
                 guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
                 if Int(bytes) > limit {
-                    throw SlotdiffError(.usage, "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces", endpoint: endpoint.address)
+                    throw SlotdiffError(
+                        .usage,
+                        "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces",
+                        endpoint: endpoint.address)
                 }
                 if let why = plan.valuesByType, !plan.dumpAllowed {
-                    throw SlotdiffError(.refused, "\(endpoint): key \(Difference.display(keys[i])) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump", endpoint: endpoint.address, command: "DUMP")
+                    throw SlotdiffError(
+                        .refused,
+                        "\(endpoint): key \(Difference.display(keys[i])) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump",
+                        endpoint: endpoint.address, command: "DUMP")
                 }
                 dumps.append((i, t, 0))
             } else {
@@ -168,7 +175,7 @@ extension LiveNode {
                     big.append((i, t, count))
                     continue
                 }
-                if reply.isNull { continue }   // gone since the probe
+                if reply.isNull { continue }  // gone since the probe
                 guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
                 if Int(bytes) <= limit { dumps.append((i, t, count)) } else { big.append((i, t, count)) }
             }
@@ -194,7 +201,7 @@ extension LiveNode {
                 }
                 throw refusal("DUMP", e)
             }
-            if reply.isNull { continue }   // gone since the probe: expired or deleted
+            if reply.isNull { continue }  // gone since the probe: expired or deleted
             guard let buf = reply.buffer else { throw unexpected("DUMP") }
             let type: ValueType = try buf.withUnsafeReadableBytes { p in
                 do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
@@ -237,8 +244,10 @@ extension LiveNode {
     /// one LRANGE/SSCAN/HSCAN/ZSCAN each, in one pipeline, into `results`; returns the others,
     /// and those that did not come back whole, for the chunked reader. Hashes on servers with
     /// field TTLs are left to the chunked reader, which reads each field's expiry too.
-    private func readWhole(db: Int?, keys: [[UInt8]], _ candidates: [(Int, ValueType, count: Int)], expiries: [Int64?],
-                           into results: inout [FetchResult], digester d: CanonicalDigester, asking: Bool) async throws -> [(Int, ValueType, count: Int)] {
+    private func readWhole(
+        db: Int?, keys: [[UInt8]], _ candidates: [(Int, ValueType, count: Int)], expiries: [Int64?],
+        into results: inout [FetchResult], digester d: CanonicalDigester, asking: Bool
+    ) async throws -> [(Int, ValueType, count: Int)] {
         let n = max(1, options.chunkSize)
         var rest: [(Int, ValueType, count: Int)] = []
         var whole: [(Int, ValueType, count: Int)] = []
@@ -276,7 +285,7 @@ extension LiveNode {
             d.begin(t)
             if t == .list {
                 guard let items = reply.array else { throw unexpected(command) }
-                if items.count >= n { rest.append((i, t, count)); continue }   // grown: maybe more than one read
+                if items.count >= n { rest.append((i, t, count)); continue }  // grown: maybe more than one read
                 try listElements(items, d)
             } else {
                 guard let parts = reply.array, parts.count == 2, let cursor = parts[0].string else { throw unexpected(command) }
@@ -286,7 +295,7 @@ extension LiveNode {
                 var seen = Set<Hash128>()
                 try scanItems(t, command, items, ttls: [], d, seen: &seen)
             }
-            if d.count == 0 { continue }   // gone since the probe
+            if d.count == 0 { continue }  // gone since the probe
             results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: d.finish()))
         }
         return rest

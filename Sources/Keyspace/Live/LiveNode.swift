@@ -47,15 +47,17 @@ final class LiveNode: Sendable {
         self.readOnly = readOnly
         address = endpoint.address
         dumpName = "DUMP reply from \(endpoint.address)"
-        connectOptions = RedisConnectionOptions(connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
-                                                tls: options.tls, clientName: "slotdiff")
+        connectOptions = RedisConnectionOptions(
+            connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
+            tls: options.tls, clientName: "slotdiff")
         let n = max(1, options.workers)
-        state = NIOLockedValueBox(State(connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
-                                        everConnected: Array(repeating: false, count: n)))
+        state = NIOLockedValueBox(
+            State(
+                connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
+                everConnected: Array(repeating: false, count: n)))
     }
 
     var logger: Logger { options.logger }
-
 
     /// How this node is read: the default plan, or what it fell back to and why.
     var plan: ReadPlan { state.withLockedValue { $0.plan } }
@@ -78,11 +80,13 @@ final class LiveNode: Sendable {
         guard first else { return }
         switch change {
         case .expiryByPTTL:
-            logger.warning("\(why) (\(e.message)); expiry is read with PTTL and this machine's clock",
-                           metadata: ["endpoint": "\(endpoint)"])
+            logger.warning(
+                "\(why) (\(e.message)); expiry is read with PTTL and this machine's clock",
+                metadata: ["endpoint": "\(endpoint)"])
         case .valuesByType:
-            logger.warning("\(why) (\(e.message)); values are read with per-type commands (GETRANGE, LRANGE, SSCAN, HSCAN, ZSCAN, XRANGE) instead of DUMP",
-                           metadata: ["endpoint": "\(endpoint)"])
+            logger.warning(
+                "\(why) (\(e.message)); values are read with per-type commands (GETRANGE, LRANGE, SSCAN, HSCAN, ZSCAN, XRANGE) instead of DUMP",
+                metadata: ["endpoint": "\(endpoint)"])
         }
     }
 
@@ -113,7 +117,6 @@ final class LiveNode: Sendable {
         return try await countsKeysInSlots()
     }
 
-
     /// Whether CLUSTER COUNTKEYSINSLOT (and so GETKEYSINSLOT) is allowed here: asked once,
     /// with one command.
     private func countsKeysInSlots() async throws -> Bool {
@@ -134,8 +137,9 @@ final class LiveNode: Sendable {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
         let c = try await open()
         if let v = c.serverInfo["version"] {
-            let told = ServerDescription(name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
-                                         mode: c.serverInfo["mode"])
+            let told = ServerDescription(
+                name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
+                mode: c.serverInfo["mode"])
             state.withLockedValue { if !$0.server.known { $0.server = told } }
         }
         if readOnly {
@@ -180,10 +184,13 @@ final class LiveNode: Sendable {
 
     /// The check's end when a node stays silent: which node, for how long, and what to do.
     private func silent(again: Bool) -> SlotdiffError {
-        let what = again ? "no reply for \(Self.show(options.replyTimeout)), twice (the request was sent again once on a new connection)"
+        let what =
+            again
+            ? "no reply for \(Self.show(options.replyTimeout)), twice (the request was sent again once on a new connection)"
             : "the server accepted the connection but did not answer for \(Self.show(options.replyTimeout))"
-        return SlotdiffError(.connection, "\(endpoint): \(what); it may be stopped (SIGSTOP), hung or overloaded; giving up (--timeout \(Self.show(options.replyTimeout)))",
-                             endpoint: endpoint.address)
+        return SlotdiffError(
+            .connection, "\(endpoint): \(what); it may be stopped (SIGSTOP), hung or overloaded; giving up (--timeout \(Self.show(options.replyTimeout)))",
+            endpoint: endpoint.address)
     }
 
     static func show(_ d: Duration) -> String {
@@ -201,9 +208,10 @@ final class LiveNode: Sendable {
             while true {
                 try await Task.sleep(for: every)
                 waited += every
-                if waited >= limit { return }   // the time limit says it from here
-                logger.warning("no reply for \(Self.show(waited)); giving up after \(Self.show(limit)) (--timeout)",
-                               metadata: ["endpoint": "\(endpoint)"])
+                if waited >= limit { return }  // the time limit says it from here
+                logger.warning(
+                    "no reply for \(Self.show(waited)); giving up after \(Self.show(limit)) (--timeout)",
+                    metadata: ["endpoint": "\(endpoint)"])
             }
         }
         defer { watch.cancel() }
@@ -260,7 +268,10 @@ final class LiveNode: Sendable {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
                     logger.info("server answered \(e.code); sending the batch again", metadata: ["endpoint": "\(endpoint)", "try": "\(busy)"])
-                    if busy > 40 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)", endpoint: endpoint.address) }
+                    if busy > 40 {
+                        throw SlotdiffError(
+                            .unexpectedReply, "\(endpoint): the server kept answering \(e.code) for two minutes: \(e.message)", endpoint: endpoint.address)
+                    }
                     try await Task.sleep(nanoseconds: UInt64(min(busy, 10)) * 300_000_000)
                     continue
                 }
@@ -271,8 +282,9 @@ final class LiveNode: Sendable {
                 // reply could not be matched any more); a second silence ends the check.
                 silences += 1
                 if silences > 1 { throw silent(again: true) }
-                logger.warning("no reply for \(Self.show(options.replyTimeout)); sending the request again once on a new connection",
-                               metadata: ["endpoint": "\(endpoint)"])
+                logger.warning(
+                    "no reply for \(Self.show(options.replyTimeout)); sending the request again once on a new connection",
+                    metadata: ["endpoint": "\(endpoint)"])
                 state.withLockedValue { $0.connections[index] = nil }
             } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
                 attempt += 1
@@ -320,7 +332,8 @@ final class LiveNode: Sendable {
             try checkListing(epoch)
             if let e = r.serverError { throw refusal("SCAN", e) }
             guard let parts = r.array, parts.count == 2, let c = parts[0].string.flatMap({ UInt64($0) }),
-                  let items = parts[1].array else {
+                let items = parts[1].array
+            else {
                 throw unexpected("SCAN")
             }
             var inside: [[UInt8]] = []
@@ -332,7 +345,8 @@ final class LiveNode: Sendable {
                 // cursor is not slot-ordered here.
                 if s < unit.lower || (c != 0 && s > UInt16(c & 0x3FFF)) {
                     if first { return false }
-                    throw SlotdiffError(.unexpectedReply, "\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)", endpoint: endpoint.address)
+                    throw SlotdiffError(
+                        .unexpectedReply, "\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)", endpoint: endpoint.address)
                 }
                 if s <= unit.upper { inside.append(k) }
             }
@@ -366,8 +380,9 @@ final class LiveNode: Sendable {
         var first = 0
         while true {
             let group = first..<(first + 16)
-            let replies = try await pipeline(db: nil, group.flatMap { [["SELECT", RESPArg($0)], ["DBSIZE"]] as [[RESPArg]] },
-                                             leavesDatabaseUnknown: true)
+            let replies = try await pipeline(
+                db: nil, group.flatMap { [["SELECT", RESPArg($0)], ["DBSIZE"]] as [[RESPArg]] },
+                leavesDatabaseUnknown: true)
             for (i, db) in group.enumerated() {
                 if let e = replies[2 * i].serverError {
                     let text = e.message.lowercased()
@@ -384,7 +399,11 @@ final class LiveNode: Sendable {
                 if n > 0 { dbs.append(db) }
             }
             first += 16
-            if first >= 1 << 16 { throw SlotdiffError(.unexpectedReply, "\(endpoint): the server accepts SELECT for every database up to \(first); cannot tell which hold keys", endpoint: endpoint.address) }
+            if first >= 1 << 16 {
+                throw SlotdiffError(
+                    .unexpectedReply, "\(endpoint): the server accepts SELECT for every database up to \(first); cannot tell which hold keys",
+                    endpoint: endpoint.address)
+            }
         }
     }
 
@@ -417,8 +436,10 @@ final class LiveNode: Sendable {
     /// another pass): they are never copied out of the reply.
     /// A connection of this node was made again while it was being listed (`ListingInterrupted`
     /// is thrown): the listing must start over.
-    func scan(db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
-              _ each: ([[UInt8]]) async throws -> Void) async throws {
+    func scan(
+        db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
+        _ each: ([[UInt8]]) async throws -> Void
+    ) async throws {
         let epoch = self.epoch
         var onlySlots: Set<UInt16>?
         if let slotUnits {

@@ -19,8 +19,10 @@ public final class LiveSide: KeyspaceSource, Sendable {
     public let isCluster: Bool
     public let describe: String
 
-    private init(endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, nodes: [LiveNode], topology: ClusterTopology?,
-                 describe: String) {
+    private init(
+        endpoint: RedisEndpoint, options: LiveOptions, limiter: RateLimiter?, nodes: [LiveNode], topology: ClusterTopology?,
+        describe: String
+    ) {
         self.endpoint = endpoint
         self.options = options
         self.limiter = limiter
@@ -76,7 +78,8 @@ public final class LiveSide: KeyspaceSource, Sendable {
             try await n.connect()
         } catch var e as SlotdiffError where e.code == .connection {
             if n.endpoint.address == announced.address {
-                e.message += "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
+                e.message +=
+                    "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
             } else {
                 e.message += " (announced as \(announced.address), mapped by --address-map)"
             }
@@ -104,7 +107,10 @@ public final class LiveSide: KeyspaceSource, Sendable {
                     clustered = try await seed.pipeline(db: nil, [["READONLY"]])[0].serverError == nil
                 }
                 if clustered {
-                    throw SlotdiffError(.refused, "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots", endpoint: endpoint.address)
+                    throw SlotdiffError(
+                        .refused,
+                        "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots",
+                        endpoint: endpoint.address)
                 }
             }
             return nil
@@ -164,8 +170,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
             for n in nodes where bySlot { bySlot = try await n.listsBySlot() }
             if bySlot { return nil }
         }
-        options.logger.info("read once for \(passes.count) passes, the records kept per pass in temporary files",
-                            metadata: ["endpoint": "\(endpoint)"])
+        options.logger.info(
+            "read once for \(passes.count) passes, the records kept per pass in temporary files",
+            metadata: ["endpoint": "\(endpoint)"])
         var whole = read.filter
         whole.pass = nil
         let all = whole
@@ -180,7 +187,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 for try await (i, store) in group { stores[i] = store }
             }
         } catch is Stopped {
-            return nil   // the stores, let go, delete their files
+            return nil  // the stores, let go, delete their files
         }
         return Kept(stores: nodes.indices.compactMap { stores[$0] })
     }
@@ -220,7 +227,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
             var tables: [KeyTable] = []
             var filtered = 0
             for (store, node) in zip(kept.stores, nodes) {
-                guard let i = store.passes.firstIndex(of: pass) else { throw SlotdiffError(.io, "\(endpoint): pass \(pass) was not kept", endpoint: endpoint.address) }
+                guard let i = store.passes.firstIndex(of: pass) else {
+                    throw SlotdiffError(.io, "\(endpoint): pass \(pass) was not kept", endpoint: endpoint.address)
+                }
                 let p = try store.load(pass: i, origin: node.address)
                 tables.append(p.table)
                 filtered += p.filteredOut
@@ -248,8 +257,10 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// pass. A listing interrupted by a lost connection (the server may have restarted, its
     /// SCAN cursor meaning nothing on the new process) starts again from the beginning, with
     /// what was read so far thrown away, so nothing is counted twice and nothing is missed.
-    private func collect(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
-                         stop: @escaping @Sendable () -> Bool = { false }) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
+    private func collect(
+        node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
+        stop: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
         var restarts = 0
         while true {
             let store = try spillPasses.map { try SpillStore(passes: $0) }
@@ -260,16 +271,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
             } catch let e as ListingInterrupted {
                 restarts += 1
                 if restarts > 5 {
-                    throw SlotdiffError(.connection, "\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted", endpoint: e.endpoint)
+                    throw SlotdiffError(
+                        .connection,
+                        "\(e.endpoint): connections were lost \(restarts) times while its keys were listed; a listing that cannot be finished in one go cannot be trusted",
+                        endpoint: e.endpoint)
                 }
-                options.logger.warning("a connection was lost while its keys were listed (restart or failover?); listing it again from the start",
-                                       metadata: ["endpoint": "\(e.endpoint)", "restart": "\(restarts)"])
+                options.logger.warning(
+                    "a connection was lost while its keys were listed (restart or failover?); listing it again from the start",
+                    metadata: ["endpoint": "\(e.endpoint)", "restart": "\(restarts)"])
             }
         }
     }
 
-    private func collectOnce(node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore?,
-                             stop: @Sendable () -> Bool) async throws -> (KeyTable, Int) {
+    private func collectOnce(
+        node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spill: SpillStore?,
+        stop: @Sendable () -> Bool
+    ) async throws -> (KeyTable, Int) {
         let table = KeyTable(origin: node.address)
         var filtered = 0
         var dbs = try await readDatabases()
@@ -352,14 +369,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 case .redirect(let r):
                     hops += 1
                     options.logger.debug("key redirected: \(r)", metadata: ["endpoint": "\(at.endpoint)"])
-                    if hops > 5 { throw SlotdiffError(.unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))", endpoint: endpoint.address) }
+                    if hops > 5 {
+                        throw SlotdiffError(
+                            .unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))",
+                            endpoint: endpoint.address)
+                    }
                     // An empty host (`MOVED 3999 :6381`, cluster-preferred-endpoint-type unknown-endpoint)
                     // is the host that sent the redirection.
                     at = try await self.node(host: r.host.isEmpty ? at.endpoint.host : r.host, port: r.port)
                     results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
                 case .changed:
                     changes += 1
-                    if changes > 5 { throw SlotdiffError(.unexpectedReply, "\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read", endpoint: at.endpoint.address) }
+                    if changes > 5 {
+                        throw SlotdiffError(
+                            .unexpectedReply, "\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read",
+                            endpoint: at.endpoint.address)
+                    }
                     results[i] = try await at.fetch(db: isCluster ? nil : db, keys: [keys[i]], digester: d)[0]
                 case .present, .absent:
                     break reading

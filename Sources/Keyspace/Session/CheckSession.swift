@@ -109,11 +109,13 @@ public struct CheckSession: Sendable {
     /// with other settings belongs to another check.
     var settings: String {
         let f = options.filter
-        var fields: [String] = [f.dbs.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "",
-                      f.match.map { String(decoding: $0.pattern, as: UTF8.self) } ?? "",
-                      f.types.map { $0.map(\.description).sorted().joined(separator: ",") } ?? "",
-                      f.slots?.description ?? "",
-                      "\(options.rule.ttlToleranceMs)", options.mode.rawValue]
+        var fields: [String] = [
+            f.dbs.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "",
+            f.match.map { String(decoding: $0.pattern, as: UTF8.self) } ?? "",
+            f.types.map { $0.map(\.description).sorted().joined(separator: ",") } ?? "",
+            f.slots?.description ?? "",
+            "\(options.rule.ttlToleranceMs)", options.mode.rawValue
+        ]
         if !options.databaseMap.isEmpty { fields.append(options.databaseMap.description) }
         if let sample = f.sample { fields.append(sample.settings) }
         return fields.joined(separator: "|")
@@ -121,8 +123,10 @@ public struct CheckSession: Sendable {
 
     /// Runs the check. `stop` is asked between passes (Ctrl-C): a run stopped with passes left
     /// writes its partial summary and ends with `.interrupted`.
-    public func run(resume: Bool = false, stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil,
-                    observe: @escaping (Difference) -> Void = { _ in }) async throws -> Summary {
+    public func run(
+        resume: Bool = false, stop: @escaping @Sendable () -> Bool = { false }, progress: CheckProgress? = nil,
+        observe: @escaping (Difference) -> Void = { _ in }
+    ) async throws -> Summary {
         let opened = OpenedSides()
         let outcome: Result<Summary, SlotdiffError>
         do {
@@ -139,18 +143,24 @@ public struct CheckSession: Sendable {
         func all() -> [any KeyspaceSource] { sides }
     }
 
-    private func runChecked(opened: OpenedSides, resume: Bool, stop: @escaping @Sendable () -> Bool, progress: CheckProgress?,
-                            observe: @escaping (Difference) -> Void) async throws -> Summary {
+    private func runChecked(
+        opened: OpenedSides, resume: Bool, stop: @escaping @Sendable () -> Bool, progress: CheckProgress?,
+        observe: @escaping (Difference) -> Void
+    ) async throws -> Summary {
         let started = Date()
         let out = outputs.log
         let labels = outputs.labels
         let files = try dumpFiles()
-        let lockTargets = outputs.lock ? RunLocks.targets(log: (out, "\(labels.log) \(out)"),
-                                                          checkpoint: outputs.checkpoint.map { ($0, "\(labels.checkpoint) \($0)") }) : []
-        try Self.checkOutputs([OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: outputs.summary)]
-                              + (outputs.checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
-                              + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
-                              files: files, digests: [source.spec, target.spec].filter(DigestFile.isDigest))
+        let lockTargets =
+            outputs.lock
+            ? RunLocks.targets(
+                log: (out, "\(labels.log) \(out)"),
+                checkpoint: outputs.checkpoint.map { ($0, "\(labels.checkpoint) \($0)") }) : []
+        try Self.checkOutputs(
+            [OutputFile(what: labels.log, path: out), OutputFile(what: labels.summary, path: outputs.summary)]
+                + (outputs.checkpoint.map { [OutputFile(what: labels.checkpoint, path: $0, deviceAllowed: false)] } ?? [])
+                + lockTargets.map { OutputFile(what: "the lock of \($0.what)", path: $0.path, deviceAllowed: false) },
+            files: files, digests: [source.spec, target.spec].filter(DigestFile.isDigest))
         // Held from here to the end of the run, however it ends; nothing has been written yet.
         let locks = try RunLocks.acquire(lockTargets, force: outputs.forceUnlock)
         defer { locks.release() }
@@ -183,8 +193,9 @@ public struct CheckSession: Sendable {
         if let checkpoint {
             let passes = try await options.passCount(source: src, target: dst)
             options.passes = passes
-            state = Checkpoint(source: RedisEndpoint.redact(source.spec), target: RedisEndpoint.redact(target.spec), settings: settings,
-                               passes: passes, done: [:], logBytes: 0)
+            state = Checkpoint(
+                source: RedisEndpoint.redact(source.spec), target: RedisEndpoint.redact(target.spec), settings: settings,
+                passes: passes, done: [:], logBytes: 0)
             if resume {
                 guard let data = FileManager.default.contents(atPath: checkpoint) else {
                     throw SlotdiffError(.usage, "--resume: no checkpoint at \(checkpoint)")
@@ -194,7 +205,8 @@ public struct CheckSession: Sendable {
                     throw SlotdiffError(.usage, "--resume: \(checkpoint) is not a checkpoint: \(error)")
                 }
                 guard saved.source == state!.source, saved.target == state!.target, saved.settings == state!.settings,
-                      saved.passes == passes else {
+                    saved.passes == passes
+                else {
                     throw SlotdiffError(.usage, "--resume: \(checkpoint) belongs to another check (sides, options or pass count differ)")
                 }
                 state = saved
@@ -209,27 +221,32 @@ public struct CheckSession: Sendable {
             try Outputs.replace(try enc.encode(state), at: checkpoint)
         }
         func side(_ s: Side, _ inputs: [[String: String]], _ f: DumpFiles?) -> Summary.SideInfo {
-            .init(spec: RedisEndpoint.redact(s.spec), inputs: inputs,
-                  skipped: (f?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] })
+            .init(
+                spec: RedisEndpoint.redact(s.spec), inputs: inputs,
+                skipped: (f?.skipped ?? []).map { ["path": $0.path, "reason": $0.reason] })
         }
         let sourceDatabase = Dictionary(uniqueKeysWithValues: options.databaseMap.pairs.map { ($0.target, $0.source) })
         // Written before any pass, so a run stopped before its first pass ends can be resumed too.
         if !resume { try save() }
-        let result = try await Check.run(source: src, target: dst, options: options, passDone: { i, r in
-            guard state != nil else { return }
-            try log.flush()
-            state!.done[i] = r
-            state!.logBytes = log.size()
-            try save()
-        }, stop: stop) { d in
+        let result = try await Check.run(
+            source: src, target: dst, options: options,
+            passDone: { i, r in
+                guard state != nil else { return }
+                try log.flush()
+                state!.done[i] = r
+                state!.logBytes = log.size()
+                try save()
+            }, stop: stop
+        ) { d in
             var d = d
             // Under --db-map the log keeps both databases: `db` the target's, `source_db` the source's.
             d.sourceDb = sourceDatabase[d.db]
             try log.write(d)
             observe(d)
         }
-        var s = Summary(source: side(source, result.sourceInputs, files.source),
-                        target: side(target, result.targetInputs, files.target), counts: result.counts)
+        var s = Summary(
+            source: side(source, result.sourceInputs, files.source),
+            target: side(target, result.targetInputs, files.target), counts: result.counts)
         s.passes = result.passes
         s.log = out
         s.startedAt = started
@@ -239,8 +256,10 @@ public struct CheckSession: Sendable {
             s.interruptedPassesLeft = result.passesLeft
             s.seconds = Date().timeIntervalSince(started)
             try Outputs.write(Data((s.json() + "\n").utf8), to: outputs.summary)
-            throw SlotdiffError(.interrupted, "interrupted with \(result.passesLeft) of \(result.passes) passes left"
-                               + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
+            throw SlotdiffError(
+                .interrupted,
+                "interrupted with \(result.passesLeft) of \(result.passes) passes left"
+                    + (checkpoint.map { "; the log holds the passes done; run again with --resume (checkpoint \($0))" } ?? ""))
         }
         // Written after the checkpoint's last logBytes, so a --resume of this run cuts it off
         // and writes it again at its own end.
@@ -254,8 +273,9 @@ public struct CheckSession: Sendable {
         }
         s.mode = options.mode.rawValue
         if !options.databaseMap.isEmpty { s.databaseMap = options.databaseMap.description }
-        s.sample = options.filter.sample?.estimate(range: options.filter.slots, perSlot: result.slotDifferences,
-                                                   total: result.counts.totalDifferences)
+        s.sample = options.filter.sample?.estimate(
+            range: options.filter.slots, perSlot: result.slotDifferences,
+            total: result.counts.totalDifferences)
         try Outputs.write(Data((s.json() + "\n").utf8), to: outputs.summary)
         return s
     }

@@ -86,8 +86,10 @@ public enum Outputs {
                 return
             }
             if type != S_IFREG {
-                throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): not a regular file"
-                                   + (o.deviceAllowed ? "" : " (it is replaced by renaming a new file over it, which is never done to a device or pipe)"))
+                throw SlotdiffError(
+                    .io,
+                    "cannot write \(o.what) \(o.path): not a regular file"
+                        + (o.deviceAllowed ? "" : " (it is replaced by renaming a new file over it, which is never done to a device or pipe)"))
             }
             if access(o.path, W_OK) != 0 { throw SlotdiffError(.io, "cannot write \(o.what) \(o.path): \(reason())") }
             if o.deviceAllowed { return }

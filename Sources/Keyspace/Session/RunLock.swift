@@ -83,8 +83,10 @@ public final class RunLock: @unchecked Sendable {
     /// Takes the lock at `path` for `what` ("the diff log (--out) x.jsonl.zst", named in the
     /// refusal), or throws `SlotdiffError` naming the run that holds it. `force` removes a lock
     /// held by anyone. Warnings (a lock taken over or removed) go to `warn`.
-    public static func acquire(path: String, what: String, force: Bool,
-                        warn: (String) -> Void = { FileHandle.standardError.write(Data("slotdiff: warning: \($0)\n".utf8)) }) throws -> RunLock {
+    public static func acquire(
+        path: String, what: String, force: Bool,
+        warn: (String) -> Void = { FileHandle.standardError.write(Data("slotdiff: warning: \($0)\n".utf8)) }
+    ) throws -> RunLock {
         var forced = false
         // A few rounds: a lock released or replaced between two steps is looked at again.
         for _ in 0..<20 {
@@ -136,7 +138,8 @@ public final class RunLock: @unchecked Sendable {
             guard let h = found else {
                 if !content.isEmpty {
                     close(efd)
-                    throw SlotdiffError(.usage, "the lock \(path) for \(what) exists but is not a slotdiff lock; it is never overwritten: remove it or write elsewhere")
+                    throw SlotdiffError(
+                        .usage, "the lock \(path) for \(what) exists but is not a slotdiff lock; it is never overwritten: remove it or write elsewhere")
                 }
                 // Empty: a run died between creating and writing it, or is writing it now.
                 if lockState != .held && age > staleAfter {
@@ -144,7 +147,8 @@ public final class RunLock: @unchecked Sendable {
                     return try start(path: path, fd: efd, flocked: lockState == .taken, what: what)
                 }
                 close(efd)
-                throw SlotdiffError(.usage, "\(what) is in use by another run that is starting (lock \(path)); if no run uses it, run again with --force-unlock")
+                throw SlotdiffError(
+                    .usage, "\(what) is in use by another run that is starting (lock \(path)); if no run uses it, run again with --force-unlock")
             }
             let sameHost = h.host == hostName
             var gone: String?
@@ -159,8 +163,10 @@ public final class RunLock: @unchecked Sendable {
             }
             guard let reason = gone else {
                 close(efd)
-                throw SlotdiffError(.usage, "\(what) is in use by another run: \(h.named), last heartbeat \(Int(max(0, age))) s ago (lock \(path)). "
-                                   + "Two runs on one log would corrupt it: wait for that run to end; if it is gone, run again with --force-unlock")
+                throw SlotdiffError(
+                    .usage,
+                    "\(what) is in use by another run: \(h.named), last heartbeat \(Int(max(0, age))) s ago (lock \(path)). "
+                        + "Two runs on one log would corrupt it: wait for that run to end; if it is gone, run again with --force-unlock")
             }
             warn("took over the lock \(path) of a run that is gone (\(h.named)): \(reason)")
             let lock = try start(path: path, fd: efd, flocked: lockState == .taken, what: what)
@@ -264,22 +270,22 @@ public final class RunLock: @unchecked Sendable {
     /// other clients (or may outlive a lost one), so the heartbeat decides there.
     private static func localFileSystem(_ fd: Int32) -> Bool {
         #if os(Linux)
-        // The type of the mount whose device holds the file, from /proc/self/mountinfo:
-        // "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/vda1 rw".
-        var st = stat()
-        guard fstat(fd, &st) == 0, let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
-        let dev = UInt64(st.st_dev)
-        let device = "\((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff):\(dev & 0xff | (dev >> 12) & ~0xff)"
-        let local: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay", "f2fs", "zfs"]
-        var types: Set<String> = []
-        for line in info.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count > 2, fields[2] == device, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
-            types.insert(String(fields[dash + 1]))
-        }
-        return !types.isEmpty && types.isSubset(of: local)
+            // The type of the mount whose device holds the file, from /proc/self/mountinfo:
+            // "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/vda1 rw".
+            var st = stat()
+            guard fstat(fd, &st) == 0, let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+            let dev = UInt64(st.st_dev)
+            let device = "\((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff):\(dev & 0xff | (dev >> 12) & ~0xff)"
+            let local: Set<String> = ["ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay", "f2fs", "zfs"]
+            var types: Set<String> = []
+            for line in info.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                guard fields.count > 2, fields[2] == device, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+                types.insert(String(fields[dash + 1]))
+            }
+            return !types.isEmpty && types.isSubset(of: local)
         #else
-        return false
+            return false
         #endif
     }
 
@@ -293,9 +299,9 @@ public final class RunLock: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return .distantPast }
         #if os(Linux)
-        let t = st.st_mtim
+            let t = st.st_mtim
         #else
-        let t = st.st_mtimespec
+            let t = st.st_mtimespec
         #endif
         return Date(timeIntervalSince1970: Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
     }
