@@ -18,10 +18,12 @@ final class LiveNode: Sendable {
     /// Reading from a replica in a cluster needs READONLY on every connection.
     let readOnly: Bool
     /// What changes as the node is used, behind one lock: its connections (by connection
-    /// index), the database each has selected, and what the server told.
+    /// index) and what the server told.
     private struct State {
         var connections: [RedisConnection?]
-        var selected: [Int?]
+        /// SELECT was refused (a user allowed one database only): no connection ever leaves the
+        /// database it was opened in, so a batch for that database needs no SELECT.
+        var selectRefused = false
         var everConnected: [Bool]
         var next = 0
         /// Connections that were lost and made again since `connect()`. A SCAN cursor (or a
@@ -53,7 +55,7 @@ final class LiveNode: Sendable {
         let n = max(1, options.workers)
         state = NIOLockedValueBox(
             State(
-                connections: Array(repeating: nil, count: n), selected: Array(repeating: nil, count: n),
+                connections: Array(repeating: nil, count: n),
                 everConnected: Array(repeating: false, count: n)))
     }
 
@@ -146,10 +148,8 @@ final class LiveNode: Sendable {
             let r = try await c.pipeline([["READONLY"]])
             if case .error(let e) = r[0] { throw refusal("READONLY", e) }
         }
-        let db = endpoint.db ?? 0
         state.withLockedValue { s in
             s.connections[index] = c
-            s.selected[index] = db
             if s.everConnected[index] { s.replaced += 1 }
             s.everConnected[index] = true
         }
@@ -220,18 +220,18 @@ final class LiveNode: Sendable {
 
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
     /// when the connection is lost.
-    func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
+    func pipeline(db: Int?, _ commands: [[RESPArg]], asking: Bool = false) async throws -> [RESPValue] {
         let batch = RESPBatch(asking: asking)
         for c in commands { batch.command(c) }
-        return try await pipeline(db: db, batch, leavesDatabaseUnknown: leavesDatabaseUnknown)
+        return try await pipeline(db: db, batch)
     }
 
     /// Sends a batch (see `RESPBatch`) in database `db`; with `asking`, the replies to the
     /// ASKING commands are left out. A lost connection is made again and the batch sent again;
     /// so is a batch answered with LOADING, BUSY or TRYAGAIN (a server loading its data after
     /// a restart, running a script, or moving a slot): every command sent is a read, so sending
-    /// it twice changes nothing. `leavesDatabaseUnknown`: the batch selects databases itself.
-    func pipeline(db: Int?, _ batch: RESPBatch, leavesDatabaseUnknown: Bool = false) async throws -> [RESPValue] {
+    /// it twice changes nothing. A batch without `db` runs in whatever database its connection is in.
+    func pipeline(db: Int?, _ batch: RESPBatch) async throws -> [RESPValue] {
         if batch.isEmpty { return [] }
         // The other side failed: stop reading this one.
         try Task.checkCancellation()
@@ -247,23 +247,27 @@ final class LiveNode: Sendable {
         while true {
             do {
                 let c = try await connection(index)
-                let current = state.withLockedValue { $0.selected[index] }
                 var replies: [RESPValue]
-                if let db, db != current {
+                // A batch in a database carries its own SELECT, in the same write: two batches
+                // that share a connection (more tasks than connections) each run where they
+                // ask, which a remembered "selected" state per connection could not promise.
+                let opened = endpoint.db ?? 0
+                if let db, !(db == opened && state.withLockedValue({ $0.selectRefused })) {
                     let select = RESPBatch(capacity: batch.bytes.count + 32)
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
                     replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(select) }
                     if case .error(let e) = replies[0] {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
-                        throw refusal("SELECT \(db)", e)
+                        // Refused, the batch ran in the database its connection was opened in
+                        // (nothing else moves it): right when that is the one asked for.
+                        guard db == opened else { throw refusal("SELECT \(db)", e) }
+                        state.withLockedValue { $0.selectRefused = true }
                     }
-                    state.withLockedValue { $0.selected[index] = db }
                     replies.removeFirst()
                 } else {
                     replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(batch) }
                 }
-                if leavesDatabaseUnknown { state.withLockedValue { $0.selected[index] = nil } }
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
@@ -381,8 +385,7 @@ final class LiveNode: Sendable {
         while true {
             let group = first..<(first + 16)
             let replies = try await pipeline(
-                db: nil, group.flatMap { [["SELECT", RESPArg($0)], ["DBSIZE"]] as [[RESPArg]] },
-                leavesDatabaseUnknown: true)
+                db: nil, group.flatMap { [["SELECT", RESPArg($0)], ["DBSIZE"]] as [[RESPArg]] })
             for (i, db) in group.enumerated() {
                 if let e = replies[2 * i].serverError {
                     let text = e.message.lowercased()
