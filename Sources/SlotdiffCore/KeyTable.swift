@@ -153,19 +153,20 @@ public final class KeyTable: @unchecked Sendable {
             }
             entries[i].db = UInt16(truncatingIfNeeded: db)
         }
-        index.initialize(repeating: 0, count: indexMask + 1)
-        for i in 0..<count {
-            let e = entries[i]
-            place(entry: i, hash: Self.hash(db: Int(e.db), key: keyBytes(e)))
-        }
+        reindex()
     }
 
     private func growIndex() {
         let n = (indexMask + 1) * 2
         index.deallocate()
         index = .allocate(capacity: n)
-        index.initialize(repeating: 0, count: n)
         indexMask = n - 1
+        reindex()
+    }
+
+    /// Empties the index and places every entry again by its (db, key) hash.
+    private func reindex() {
+        index.initialize(repeating: 0, count: indexMask + 1)
         for i in 0..<count {
             let e = entries[i]
             place(entry: i, hash: Self.hash(db: Int(e.db), key: keyBytes(e)))

@@ -51,8 +51,7 @@ struct ReachTests {
                 args(
                     "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                     ["--timeout", "4s", "--qps", "400", "--batch", "20"]))
-            let listed = try TestServers.calls(port: 17621, "scan")
-            for _ in 0..<300 where try TestServers.calls(port: 17621, "scan") <= listed { Thread.sleep(forTimeInterval: 0.05) }
+            try Self.waitForListing(port: 17621)
             kill(stopped, SIGSTOP)
             let midStart = Date()
             let mid = check.wait(timeout: 120)
@@ -76,10 +75,7 @@ struct ReachTests {
                 args(
                     "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                     ["--timeout", "4s", "--qps", "1500", "--batch", "20"]))
-            // Stopped once the check reads (its keys being listed), not during its handshake,
-            // which a loaded machine can take a second or more to reach.
-            let before = try TestServers.calls(port: 17621, "scan")
-            for _ in 0..<300 where try TestServers.calls(port: 17621, "scan") <= before { Thread.sleep(forTimeInterval: 0.05) }
+            try Self.waitForListing(port: 17621)
             kill(stopped, SIGSTOP)
             Thread.sleep(forTimeInterval: 6)
             kill(stopped, SIGCONT)
@@ -87,6 +83,14 @@ struct ReachTests {
             #expect(resumed.status == 0, "\(resumed.status) \(resumed.stderr)")
             #expect(resumed.stderr.contains("sending the request again once on a new connection"), "\(resumed.stderr)")
         }
+    }
+
+    /// Waits until the check lists keys on `port` (a SCAN more than before), so a server is
+    /// stopped while it is read, not during the handshake, which a loaded machine can take a
+    /// second or more to reach.
+    static func waitForListing(port: Int) throws {
+        let before = try TestServers.calls(port: port, "scan")
+        for _ in 0..<300 where try TestServers.calls(port: port, "scan") <= before { Thread.sleep(forTimeInterval: 0.05) }
     }
 
     /// A cluster whose nodes announce hostnames that do not resolve here (as inside a VPC or
