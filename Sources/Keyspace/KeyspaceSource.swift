@@ -28,9 +28,11 @@ public protocol KeyspaceSource: AnyObject, Sendable {
     /// does not change: its first state stands.
     func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?]
     /// Given keys read again with their values kept element by element (within `bound`), to
-    /// explain differences (`Explain`). A side that cannot read values again answers
-    /// `.unavailable` for each (the default, in `ValueReads.swift`).
-    func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead]
+    /// explain differences (`Explain`); with a `sink`, each value's elements are handed to it
+    /// as they are read instead (`ValueSink`; repair scripts), one key after the other. A side
+    /// that cannot read values again answers `.unavailable` for each (the default, in
+    /// `ValueReads.swift`).
+    func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound, sink: (any ValueSink)?) async throws -> [ValueRead]
     /// Lets go of connections.
     func close() async
 }

@@ -55,8 +55,8 @@ public final class RenumberedSource: KeyspaceSource {
         try await inner.reread(keys.map { (db: back[$0.db] ?? $0.db, key: $0.key) }, first: first)
     }
 
-    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
-        try await inner.values(keys.map { (db: back[$0.db] ?? $0.db, key: $0.key) }, bound: bound)
+    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound, sink: (any ValueSink)?) async throws -> [ValueRead] {
+        try await inner.values(keys.map { (db: back[$0.db] ?? $0.db, key: $0.key) }, bound: bound, sink: sink)
     }
 
     public func close() async { await inner.close() }

@@ -92,11 +92,30 @@ public struct ExplainBound: Sendable, Equatable {
     }
 }
 
+/// Where a `ValueCapture` hands a value's elements as they are read, instead of keeping them:
+/// a value of any size then costs one element of memory (repair scripts). Calls come from the
+/// one thread reading the value.
+public protocol ValueSink: AnyObject {
+    /// The `index`-th key asked for starts, or starts again from its beginning (a key read
+    /// again after it changed while read): whatever was handed for it before is void.
+    func begin(_ index: Int, _ type: ValueType)
+    /// The next bytes of a string value.
+    func stringPart(_ bytes: UnsafeRawBufferPointer)
+    /// One element, whole (in `DecodedValue.Item`'s form); an element a SCAN-family read
+    /// returned twice is handed once.
+    func item(_ item: DecodedValue.Item)
+}
+
 /// Keeps the value fed to a `CanonicalDigester` (set as its `capture`), up to a bound: past
 /// the bound's elements or bytes (or what is left of its total for the round), what was kept
 /// is let go and only the count goes on, so a huge key costs no more memory than the bound.
+/// With a `sink`, strings and elements go to it instead and only a stream's consumer groups
+/// are kept (within the bound).
 public final class ValueCapture {
     public let bound: ExplainBound
+    public let sink: (any ValueSink)?
+    /// Which of the keys asked for is read next: set by the side before each key's value.
+    public var index = 0
     /// Bytes of the round's total not yet kept by an earlier key.
     public private(set) var totalLeft: Int
     public private(set) var value = DecodedValue(type: .string)
@@ -105,8 +124,9 @@ public final class ValueCapture {
     private var maxBytes: Int
     private var maxElements: Int { bound.elements }
 
-    public init(bound: ExplainBound = ExplainBound()) {
+    public init(bound: ExplainBound = ExplainBound(), sink: (any ValueSink)? = nil) {
         self.bound = bound
+        self.sink = sink
         totalLeft = bound.totalBytes
         maxBytes = min(bound.bytes, bound.totalBytes)
     }
@@ -117,6 +137,7 @@ public final class ValueCapture {
         item = .init()
         bytes = 0
         maxBytes = min(bound.bytes, totalLeft)
+        sink?.begin(index, type)
     }
 
     private func overflow() {
@@ -130,6 +151,7 @@ public final class ValueCapture {
 
     public func stringPart(_ b: UnsafeRawBufferPointer) {
         value.count += b.count
+        if let sink { sink.stringPart(b); return }
         if value.tooLarge { return }
         bytes += b.count
         if bytes > maxBytes { overflow(); return }
@@ -139,6 +161,8 @@ public final class ValueCapture {
     public func beginItem() { item = .init() }
 
     public func component(_ b: UnsafeRawBufferPointer) {
+        // A sink takes each element as it ends: one element is all that is held.
+        if sink != nil { item.parts.append(Array(b)); return }
         if value.tooLarge { return }
         // Checked here too, not only at the item's end: one element may be huge.
         bytes += b.count
@@ -147,20 +171,22 @@ public final class ValueCapture {
     }
 
     public func componentBegin() {
-        if value.tooLarge { return }
+        if sink == nil && value.tooLarge { return }
         item.parts.append([])
     }
 
     public func componentPart(_ b: UnsafeRawBufferPointer) {
-        if value.tooLarge { return }
-        bytes += b.count
-        if bytes > maxBytes { overflow(); return }
+        if sink == nil {
+            if value.tooLarge { return }
+            bytes += b.count
+            if bytes > maxBytes { overflow(); return }
+        }
         if item.parts.isEmpty { item.parts.append([]) }
         item.parts[item.parts.count - 1].append(contentsOf: b)
     }
 
     public func fixed(_ v: UInt64) {
-        if value.tooLarge { return }
+        if sink == nil && value.tooLarge { return }
         item.fixed.append(v)
     }
 
@@ -169,6 +195,7 @@ public final class ValueCapture {
         defer { item = .init() }
         guard keep else { return }
         value.count += 1
+        if let sink { sink.item(item); return }
         if value.tooLarge { return }
         if value.count > maxElements || bytes > maxBytes { overflow(); return }
         value.items.append(item)

@@ -280,3 +280,48 @@ public final class DiffLogReader {
         if !carry.isEmpty { truncated = true }
     }
 }
+
+extension DiffLogReader {
+    /// After a read: nil when the log is the whole result of its run; else why not, as a
+    /// warning when `allowIncomplete`, or an error (a log damaged is an error either way).
+    public func incompleteness(allowIncomplete: Bool) throws -> String? {
+        if complete {
+            guard consistent else {
+                throw SlotdiffError(
+                    .corruptInput,
+                    "\(path): the closing record counts \(end!.differencesTotal) differences but the log holds "
+                        + "\(differenceLines) lines: the log is damaged", file: path)
+            }
+            return nil
+        }
+        let why = truncated ? "it ends in an incomplete frame: the run was cut off" : "it has no closing record"
+        if !allowIncomplete {
+            throw SlotdiffError(
+                .corruptInput,
+                "\(path): incomplete log: the run did not finish (\(why)); "
+                    + "its differences are not the whole result. --allow-incomplete reads what it holds", file: path)
+        }
+        return "\(path): incomplete log: the run did not finish (\(why)); reading what it holds"
+    }
+}
+
+/// Which lines of diff logs a command reads (`report`, `repair`): kinds, databases (the
+/// target's numbers, as logged) and a glob over keys; an empty list lets every value through.
+public struct DifferenceFilter: Sendable {
+    public var kinds: [DifferenceKind]
+    public var dbs: [Int]
+    public var match: GlobPattern?
+
+    public init(kinds: [DifferenceKind] = [], dbs: [Int] = [], match: GlobPattern? = nil) {
+        self.kinds = kinds
+        self.dbs = dbs
+        self.match = match
+    }
+
+    public func admits(_ d: Difference) -> Bool {
+        if !kinds.isEmpty && !kinds.contains(d.kind) { return false }
+        if !dbs.isEmpty && !dbs.contains(d.db) { return false }
+        if let match, !match.matches(d.key) { return false }
+        return true
+    }
+}

@@ -32,21 +32,7 @@ extension Slotdiff {
 
         /// Nil when the log may be shown; otherwise why not (or, with --allow-incomplete, a warning).
         func incomplete(_ r: DiffLogReader) throws -> String? {
-            if r.complete {
-                guard r.consistent else {
-                    throw fail(
-                        "\(r.path): the closing record counts \(r.end!.differencesTotal) differences but the log holds "
-                            + "\(r.differenceLines) lines: the log is damaged")
-                }
-                return nil
-            }
-            let why = r.truncated ? "it ends in an incomplete frame: the run was cut off" : "it has no closing record"
-            if !allowIncomplete {
-                throw fail(
-                    "\(r.path): incomplete log: the run did not finish (\(why)); "
-                        + "its differences are not the whole result. --allow-incomplete shows what it holds")
-            }
-            return "\(r.path): incomplete log: the run did not finish (\(why)); showing what it holds"
+            do { return try r.incompleteness(allowIncomplete: allowIncomplete) } catch let e as SlotdiffError { throw fail(e.description) }
         }
 
         func run() throws {
@@ -61,7 +47,7 @@ extension Slotdiff {
                     throw fail(e.description)
                 }
             }
-            let glob = match.map(GlobPattern.init)
+            let filter = DifferenceFilter(kinds: kind, dbs: db, match: match.map(GlobPattern.init))
             var rows: [Difference] = []
             var counts: [DifferenceKind: Int] = [:]
             var warnings: [String] = []
@@ -78,9 +64,7 @@ extension Slotdiff {
                 for path in logs {
                     let r = DiffLogReader(path: path)
                     try r.forEach { d in
-                        if !kind.isEmpty && !kind.contains(d.kind) { return }
-                        if !db.isEmpty && !db.contains(d.db) { return }
-                        if let glob, !glob.matches(d.key) { return }
+                        if !filter.admits(d) { return }
                         counts[d.kind, default: 0] += 1
                         page.add(d)
                         if format == .jsonl { print(d.jsonLine()); return }

@@ -12,7 +12,7 @@ struct Slotdiff: AsyncParsableCommand {
             Exit status: 0 the two sides match, 1 differences were found, 2 the check could not be done.
             """,
         version: BuildInfo.versionLine,
-        subcommands: [Compare.self, Digest.self, Watch.self, Report.self, Info.self]
+        subcommands: [Compare.self, Digest.self, Watch.self, Report.self, Repair.self, Info.self]
     )
 
     /// Every failure, a usage error included, ends with status 2: "the check could not be done".

@@ -36,7 +36,7 @@ final class ValueSource: KeyspaceSource {
         return SideRecords(tables: [table], inputs: [])
     }
     func reread(_ keys: [(db: Int, key: [UInt8])], first: [SideState?]) async throws -> [SideState?] { first }
-    func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
+    func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound, sink: (any ValueSink)?) async throws -> [ValueRead] {
         let names = keys.map { String(decoding: $0.key, as: UTF8.self) }
         asked.withLockedValue { $0.append(names) }
         return names.map { n in later[n] ?? held[n].map { .present($0.0, $0.1) } ?? .absent }

@@ -8,7 +8,7 @@ extension LiveSide {
     /// chunks above it; redirections followed), each value kept element by element as it is
     /// fed to the digest. No command serializes more than the bound. A few keys are read at a
     /// time, each lane with its share of the bound's total.
-    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound) async throws -> [ValueRead] {
+    public func values(_ keys: [(db: Int, key: [UInt8])], bound: ExplainBound, sink: (any ValueSink)?) async throws -> [ValueRead] {
         // One database at a time: reads of two databases at once could share a connection,
         // and one's SELECT would then also hold for the other's commands.
         var all = [ValueRead](repeating: .absent, count: keys.count)
@@ -16,11 +16,36 @@ extension LiveSide {
         var left = bound
         for db in Set(keys.map(\.db)).sorted() {
             let which = keys.indices.filter { keys[$0].db == db }
-            let (reads, kept) = try await values(which.map { keys[$0] }, lanesOf: left)
+            let (reads, kept) =
+                if let sink {
+                    try await values(which.map { keys[$0] }, indices: which, sink: sink, bound: left)
+                } else {
+                    try await values(which.map { keys[$0] }, lanesOf: left)
+                }
             for (n, i) in which.enumerated() { all[i] = reads[n] }
             left.totalBytes = max(0, left.totalBytes - kept)
         }
         return all
+    }
+
+    /// Keys of one database, one after the other, their elements handed to `sink` under their
+    /// `indices` among all the keys asked for; and the bytes their values keep.
+    private func values(
+        _ keys: [(db: Int, key: [UInt8])], indices: [Int], sink: any ValueSink, bound: ExplainBound
+    ) async throws -> ([ValueRead], Int) {
+        let capture = ValueCapture(bound: bound, sink: sink)
+        let d = CanonicalDigester()
+        d.capture = capture
+        var out = [ValueRead](repeating: .absent, count: keys.count)
+        for (n, k) in keys.enumerated() {
+            if isCluster && k.db != 0 { continue }
+            capture.index = indices[n]
+            let node = nodes[nodeFor(key: k.key)]
+            let r = try await fetchRouted(node: node, db: isCluster ? nil : k.db, keys: [k.key], digester: d)
+            let value = capture.take()
+            if case .present(let state) = r[0] { out[n] = .present(state, value) }
+        }
+        return (out, bound.totalBytes - capture.totalLeft)
     }
 
     /// Keys of one database, a few at a time; and the bytes their values keep.
