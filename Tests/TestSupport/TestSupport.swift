@@ -180,3 +180,28 @@ public func watchStopped(by signal: Int32) throws -> (result: RunResult, seconds
     let r = bg.wait()
     return (r, Date().timeIntervalSince(sent), dir)
 }
+
+/// The commands of a RESP script (as `slotdiff repair` writes them), each as its arguments.
+public func scriptCommands(_ path: String) throws -> [[[UInt8]]] {
+    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    var i = 0
+    func line() -> Int {
+        var n = 0
+        i += 1  // the type byte
+        while bytes[i] != 13 { n = n * 10 + Int(bytes[i] - 48); i += 1 }
+        i += 2
+        return n
+    }
+    var out: [[[UInt8]]] = []
+    while i < bytes.count {
+        let n = line()
+        var c: [[UInt8]] = []
+        for _ in 0..<n {
+            let len = line()
+            c.append(Array(bytes[i..<i + len]))
+            i += len + 2
+        }
+        out.append(c)
+    }
+    return out
+}

@@ -105,8 +105,14 @@ final class RepairWriter: ValueSink {
 
     func stringPart(_ bytes: UnsafeRawBufferPointer) {
         guard file != nil else { return }
-        text.append(contentsOf: bytes)
-        if text.count >= Self.maxBytes { attempt { try writeText() } }
+        // A string read whole (DUMP) comes in one part: it is cut here.
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = min(rest.count, Self.maxBytes - text.count)
+            text.append(contentsOf: rest.prefix(n))
+            rest = rest.dropFirst(n)
+            if text.count == Self.maxBytes { attempt { try writeText() } }
+        }
     }
 
     /// A string goes in 1 MiB pieces: SET, then APPEND.
