@@ -326,8 +326,18 @@ public enum Check {
         async let t = target.values(keys, bound: options.explainBound)
         let (sv, tv) = try await (s, t)
         var out = ds
+        var large = 0
         for (n, i) in picked.enumerated() {
             out[i].detail = Explain.detail(for: ds[i], source: sv[n], target: tv[n])
+            // Past the bound in memory: through spilled elements, a few keys a pass.
+            guard out[i].detail?["too_large"]?.boolValue == true, ds[i].kind == .value, let type = ds[i].source?.type, spillable(type),
+                large < largeExplanationsPerPass, case .present(_, let s) = sv[n], case .present(_, let t) = tv[n]
+            else { continue }
+            large += 1
+            explainLogger.info("reading \(ds[i].displayKey) again, its elements spilled to disk, to explain its difference")
+            if let detail = try await explainLarge(ds[i], source: source, target: target, count: max(s.count, t.count)) {
+                out[i].detail = detail
+            }
         }
         left -= picked.count
         for (name, reads) in [("source", sv), ("target", tv)] {

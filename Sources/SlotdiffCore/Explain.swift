@@ -277,6 +277,68 @@ public enum Explain {
         }
     }
 
+    /// Two lists read element by element in order (from spilled files): the first differing
+    /// index and a window of both from there, without holding either list.
+    public static func firstDifferentItem(
+        source: () -> DecodedValue.Item?, target: () -> DecodedValue.Item?, _ o: inout [String: JSONValue]
+    ) {
+        var index = 0
+        var a = source(), b = target()
+        while let x = a, let y = b, x.parts == y.parts {
+            index += 1
+            a = source()
+            b = target()
+        }
+        if a == nil && b == nil { return }
+        func window(_ first: DecodedValue.Item?, _ next: () -> DecodedValue.Item?) -> JSONValue {
+            var shown: [JSONValue] = []
+            var it = first
+            while let x = it, shown.count < listWindow {
+                shown.append(blob(x.parts.first ?? []))
+                if shown.count < listWindow { it = next() }
+            }
+            return .array(shown)
+        }
+        o["index"] = .int(index)
+        o["source"] = window(a, source)
+        o["target"] = window(b, target)
+    }
+
+    /// Two sets, hashes or sorted sets read back bucket by bucket (their elements partitioned
+    /// by a hash of the member or field, the same on both sides): each pair of buckets diffed
+    /// as a whole value would be, the lists joined within one budget and the totals added.
+    public static func partitioned(
+        _ type: ValueType, buckets: Int, read: (Int) -> ([DecodedValue.Item], [DecodedValue.Item]), _ o: inout [String: JSONValue]
+    ) {
+        let names = ["changed", "missing", "extra"]
+        var lists: [String: [JSONValue]] = [:]
+        var totals: [String: Int] = [:]
+        for b in 0..<buckets {
+            let (s, t) = read(b)
+            var part: [String: JSONValue] = [:]
+            switch type {
+            case .set: set(s, t, &part)
+            case .hash: hash(s, t, &part)
+            case .zset: zset(s, t, &part)
+            default: return
+            }
+            for n in names {
+                guard let total = part[n + "_total"]?.intValue else { continue }
+                totals[n, default: 0] += total
+                let have = lists[n, default: []].count
+                lists[n, default: []] += (part[n]?.arrayValue ?? []).prefix(max(0, maxElements - have))
+            }
+        }
+        var left = maxElements
+        for n in names {
+            guard let total = totals[n] else { continue }
+            let shown = Array((lists[n] ?? []).prefix(left))
+            left -= shown.count
+            o[n] = .array(shown)
+            o[n + "_total"] = .int(total)
+        }
+    }
+
     struct StreamKey: Hashable, Comparable {
         var ms: UInt64
         var seq: UInt64

@@ -245,8 +245,9 @@ struct ExplainCheckTests {
     }
 
     /// Redis 8.2 with hash-field TTLs: a field whose own expiry moved is explained with both
-    /// expiries (through DUMP and through HSCAN + HPEXPIRETIME). A set over the capture's bound
-    /// (150,000 members) is explained by its sizes only: memory stays bounded.
+    /// expiries (through DUMP and through HSCAN + HPEXPIRETIME). A set and a list over the
+    /// capture's bound (150,000 members, 105,000 elements) are explained exactly all the same,
+    /// through their elements spilled to disk.
     @Test(.enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
     func fieldExpiriesAndBigKeys() async throws {
         try await offPool { [self] in
@@ -277,13 +278,21 @@ struct ExplainCheckTests {
                 "for i = 1, tonumber(ARGV[1]) do redis.call('SADD', KEYS[1], 'member:' .. i) end if ARGV[2] ~= '' then redis.call('SADD', KEYS[1], ARGV[2]) end"
             try TestServers.cli(port: 17733, ["EVAL", script, "1", "big:set", "150000", ""])
             try TestServers.cli(port: 17734, ["EVAL", script, "1", "big:set", "149999", "member:changed"])
+            let list = "for i = 1, 105000 do redis.call('RPUSH', KEYS[1], 'e' .. i) end"
+            for port in [17733, 17734] { try TestServers.cli(port: port, ["EVAL", list, "1", "big:list"]) }
+            try TestServers.cli(port: 17734, ["LSET", "big:list", "104320", "changed"])
             let all = try diffs("redis://127.0.0.1:17733", "redis://127.0.0.1:17734", ["--match", "big:*", "--rounds", "0"], log: "big.jsonl.zst")
             #expect(
                 all["0 big:set"]?.detail
                     == .object([
-                        "type": .string("set"), "source_count": .int(150_000), "target_count": .int(150_000),
-                        "too_large": .bool(true)
+                        "type": .string("set"), "source_count": .int(150_000), "target_count": .int(150_000), "partitioned": .bool(true),
+                        "missing": .array([.string("member:150000")]), "missing_total": .int(1),
+                        "extra": .array([.string("member:changed")]), "extra_total": .int(1)
                     ]), "\(all["0 big:set"]?.detail?.text ?? "-")")
+            let l = try #require(all["0 big:list"]?.detail)
+            #expect(l["partitioned"]?.boolValue == true && l["index"]?.intValue == 104_320, "\(l.text)")
+            #expect(l["source"] == .array(["e104321", "e104322", "e104323", "e104324", "e104325"].map { .string($0) }), "\(l.text)")
+            #expect(l["target"]?[0] == .string("changed") && l["target"]?.arrayValue?.count == 5, "\(l.text)")
         }
     }
 }

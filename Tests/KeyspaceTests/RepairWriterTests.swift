@@ -113,3 +113,51 @@ struct RepairWriterTests {
         #expect(Repair.streamTail(Array("e".utf8), empty).map { String(decoding: $0[0], as: UTF8.self) } == ["XADD"])
     }
 }
+
+/// Elements spilled to disk to explain values over the bound, without servers.
+struct ElementSpillTests {
+    let dir = TestPaths.temporaryDirectory()
+
+    @Test func stringsDifferAtAnOffsetPastTheFirstChunk() throws {
+        let s = try ElementSpill(directory: dir, name: "s", buckets: 1)
+        let t = try ElementSpill(directory: dir, name: "t", buckets: 1)
+        defer { s.close(); t.close() }
+        var a = [UInt8](repeating: 0x61, count: 200_000)
+        s.begin(0, .string)
+        t.begin(0, .string)
+        a.withUnsafeBytes { s.stringPart($0) }
+        a[150_000] = 0x62
+        a.append(0x63)
+        // In pieces of another size on the other side: only the bytes count.
+        for piece in stride(from: 0, to: a.count, by: 7_001) { a[piece..<min(a.count, piece + 7_001)].withUnsafeBytes { t.stringPart($0) } }
+        try s.finish()
+        try t.finish()
+        var o: [String: JSONValue] = [:]
+        Explain.firstDifference(source: s, target: t, &o)
+        #expect(o["offset"]?.intValue == 150_000)
+        #expect(o["window_start"]?.intValue == 150_000 - Explain.stringBefore)
+        #expect(o["target"]?.stringValue == String(repeating: "a", count: 16) + "b" + String(repeating: "a", count: 47))
+    }
+
+    @Test func bucketsHoldEachElementWithItsCounterpart() throws {
+        let s = try ElementSpill(directory: dir, name: "hs", buckets: 8)
+        let t = try ElementSpill(directory: dir, name: "ht", buckets: 8)
+        defer { s.close(); t.close() }
+        // A first attempt is forgotten when the key is read again from its start.
+        s.begin(0, .hash)
+        s.item(DecodedValue.Item(parts: [Array("stale".utf8), Array("x".utf8)]))
+        s.begin(0, .hash)
+        t.begin(0, .hash)
+        for i in 0..<5000 {
+            s.item(DecodedValue.Item(parts: [Array("f\(i)".utf8), Array("v".utf8)]))
+            if i != 10 { t.item(DecodedValue.Item(parts: [Array("f\(i)".utf8), Array(i == 4000 ? "w".utf8 : "v".utf8)])) }
+        }
+        try s.finish()
+        try t.finish()
+        var o: [String: JSONValue] = [:]
+        Explain.partitioned(.hash, buckets: 8, read: { (s.items(bucket: $0), t.items(bucket: $0)) }, &o)
+        #expect(o["changed_total"]?.intValue == 1 && o["missing_total"]?.intValue == 1 && o["extra_total"] == nil, "\(o)")
+        #expect(o["changed"]?[0]?["field"] == .string("f4000"))
+        #expect(o["missing"]?[0]?["field"] == .string("f10"))
+    }
+}
