@@ -111,6 +111,7 @@ public struct Summary: Sendable {
         // How a side was read, where it is not the default plan (a restricted user, a renamed command).
         for (name, side) in [("source", source), ("target", target)] {
             for read in side.inputs.compactMap({ $0["read"] }) { rows.append(("\(name) read", read)) }
+            for throttle in side.inputs.compactMap({ $0["throttle"] }) { rows.append(("\(name) load", throttle)) }
         }
         for w in warnings { rows.append(("WARNING", w)) }
         if let e = sample {

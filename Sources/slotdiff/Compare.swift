@@ -119,6 +119,12 @@ struct LiveArguments: ParsableArguments {
     @Option(help: "Commands per second per live side, across all workers (default: no limit).")
     var qps: Int?
 
+    @Option(
+        help:
+            "Keep each live server's round trip under this (e.g. 2ms) while it is read: a connection of its own PINGs every node each 100 ms, and the side's request rate is halved when a round trip is over it and grows back while under (default: not watched)."
+    )
+    var maxLatency: DurationArg?
+
     @Option(help: "Values larger than this many bytes are read in chunks, never with one DUMP.")
     var bigKeyThreshold: Int = 4 << 20
 
@@ -160,6 +166,9 @@ struct LiveArguments: ParsableArguments {
             throw ValidationError("--round-delay \(roundDelay.text): at most 1h (every re-check round waits this long)")
         }
         if let qps, qps < 1 { throw ValidationError("--qps \(qps): must be at least 1 command per second (leave it out for no limit)") }
+        if let maxLatency, maxLatency.milliseconds < 1 || maxLatency.milliseconds > 10_000 {
+            throw ValidationError("--max-latency \(maxLatency.text): must be between 1ms and 10s")
+        }
         if bigKeyThreshold < 1 { throw ValidationError("--big-key-threshold \(bigKeyThreshold): must be at least 1 byte") }
         if let passes, passes < 1 || passes > HashSlot.count {
             throw ValidationError("--passes \(passes): must be between 1 and \(HashSlot.count) (one hash slot per pass)")
@@ -177,6 +186,7 @@ struct LiveArguments: ParsableArguments {
         o.workers = workers
         o.batch = max(1, batch)
         o.qps = qps
+        o.maxLatency = maxLatency.map { .milliseconds($0.milliseconds) }
         o.bigKeyThreshold = max(1, bigKeyThreshold)
         o.slotKeysLimit = max(1, slotKeysLimit)
         o.readFromReplica = readFrom == .replica

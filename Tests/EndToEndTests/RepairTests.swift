@@ -76,8 +76,11 @@ struct RepairTests {
             let log2 = try #require(second.summary["log"] as? String)
             try repair(log2, source: src, out: "all.resp")
             try apply("all.resp", port: 17751)
-            let third = try CheckRun.compare(src, dst, [], in: dir)
+            // Checked again while watching the servers' round trips: the summary says what was held.
+            let third = try CheckRun.compare(src, dst, ["--max-latency", "50ms"], in: dir)
             #expect(third.run.status == 0, "\(third.run.stdout) \(third.run.stderr)")
+            let throttle = ((third.summary["source"] as? [String: Any])?["inputs"] as? [[String: Any]])?.first?["throttle"] as? String
+            #expect(throttle?.contains("(limit 50.0 ms)") == true, "\(third.summary)")
 
             // What cannot be a repair is refused before anything is written.
             let dup = try slotdiff(["repair", log, "--source", src, "--out", path("d.resp"), "--kind", "duplicate"])

@@ -1,5 +1,6 @@
 import Foundation
 import HashSlots
+import Logging
 import NIOConcurrencyHelpers
 import RESP
 import SlotdiffCore
@@ -439,6 +440,44 @@ import Testing
         // A batch bigger than a second's worth waits for a full bucket, then goes.
         await limiter.acquire(5000)
         #expect(elapsed.value <= .seconds(3) + .milliseconds(5), "\(elapsed.value)")
+    }
+
+    /// `--max-latency`: a server whose PING takes 30 ms (over a 5 ms limit) slows the side's
+    /// rate down from no limit to a finite one; answering at once again, the rate grows back
+    /// until there is no limit. The summary's line says what was held.
+    @Test func latencyGovernorSlowsDownAndRecovers() async throws {
+        let slow = NIOLockedBox(true)
+        let server = try FakeServer { command, _ in
+            guard command.first?.uppercased() == "PING" else { return .error("ERR unknown command") }
+            if slow.value { usleep(30_000) }
+            return .simple("PONG")
+        }
+        let limiter = RateLimiter(qps: nil)
+        let governor = LatencyGovernor(limit: .milliseconds(5), limiter: limiter)
+        // Traffic through the limiter, as a check's batches would go.
+        let traffic = Task {
+            while !Task.isCancelled {
+                await limiter.acquire(20)
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        defer { traffic.cancel() }
+        governor.start([(RedisEndpoint(host: "127.0.0.1", port: server.port), RedisConnectionOptions())], logger: Logger(label: "test"))
+        defer { governor.stop() }
+        var slowed = false
+        for _ in 0..<40 where !slowed {
+            try await Task.sleep(for: .milliseconds(100))
+            slowed = limiter.rate.isFinite
+        }
+        #expect(slowed, "the rate stayed unlimited: \(governor.report)")
+        slow.update { $0 = false }
+        var recovered = false
+        for _ in 0..<100 where !recovered {
+            try await Task.sleep(for: .milliseconds(100))
+            recovered = !limiter.rate.isFinite
+        }
+        #expect(recovered, "still limited to \(limiter.rate)/s: \(governor.report)")
+        #expect(governor.report.contains("limit 5.0 ms") && governor.report.contains("slowed down"), "\(governor.report)")
     }
 }
 

@@ -29,6 +29,9 @@ public struct LiveOptions: Sendable {
     public var chunkSize = 1000
     /// Requests per second for this side across all workers; nil = no limit.
     public var qps: Int?
+    /// Round trip each of the side's servers must keep for others while it is read: the
+    /// side's request rate follows it (`LatencyGovernor`); nil = not watched.
+    public var maxLatency: Duration?
     public var readFromReplica = false
     public var mode: CompareMode = .digest
     public var tls: RedisTLS?

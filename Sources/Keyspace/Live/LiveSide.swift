@@ -12,6 +12,8 @@ public final class LiveSide: KeyspaceSource, Sendable {
     public let endpoint: RedisEndpoint
     let options: LiveOptions
     let limiter: RateLimiter?
+    /// `--max-latency`: moves `limiter`'s rate by the servers' round trips.
+    let governor: LatencyGovernor?
     let nodes: [LiveNode]
     private let topology: ClusterTopology?
     /// Nodes met through redirections (a slot moving to a node the map did not name).
@@ -27,6 +29,8 @@ public final class LiveSide: KeyspaceSource, Sendable {
         self.options = options
         self.limiter = limiter
         self.nodes = nodes
+        governor = options.maxLatency.flatMap { d in limiter.map { LatencyGovernor(limit: d, limiter: $0) } }
+        governor?.start(nodes.map { ($0.endpoint, $0.connectOptions) }, logger: options.logger)
         self.topology = topology
         isCluster = topology != nil
         self.describe = describe
@@ -35,7 +39,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// Connects and finds out whether the server is a cluster node (then connects to every
     /// shard it names). Connections made before a failure are closed.
     public static func open(endpoint: RedisEndpoint, options: LiveOptions) async throws -> LiveSide {
-        let limiter = options.qps.map { RateLimiter(qps: $0) }
+        let limiter = options.qps != nil || options.maxLatency != nil ? RateLimiter(qps: options.qps) : nil
         let seed = LiveNode(endpoint: endpoint, options: options, limiter: limiter, readOnly: false)
         var opened = [seed]
         do {
@@ -148,6 +152,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
     }
 
     public func close() async {
+        governor?.stop()
         for n in nodes { await n.close() }
         for n in extraNodes.withLockedValue({ Array($0.values) }) { await n.close() }
     }
@@ -200,6 +205,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         let (tables, filtered) = try await collect(filter: read.filter, progress: read.progress, kept: kept as? Kept)
         var input = ["endpoint": endpoint.description, "server": describe]
         if let plan = readPlan { input["read"] = plan }
+        if let governor { input["throttle"] = governor.report }
         var r = SideRecords(tables: tables, inputs: [input])
         r.filteredOut = filtered
         return r
