@@ -336,6 +336,13 @@ extension Slotdiff {
                 throw fail(SlotdiffError.of(error).description)
             }
             print(json ? s.json() : s.table())
+            if s.exitCode == 1 && !json && !logIsDevice && !DigestFile.isDigest(check.source) {
+                // The next two questions, answered where the operator looks.
+                FileHandle.standardError.write(
+                    Data(
+                        ("slotdiff: what differs: slotdiff report \(out); a script that makes the target equal: "
+                            + "slotdiff repair \(out) --source \(RedisEndpoint.redact(check.source)) --out fix.resp\n").utf8))
+            }
             if s.exitCode != 0 { throw ExitCode(s.exitCode) }
         }
     }
