@@ -146,6 +146,13 @@ struct LiveArguments: ParsableArguments {
     )
     var addressMap: [String] = []
 
+    @Option(
+        name: .customLong("rename-command"),
+        help:
+            "[source:|target:]OLD=NEW (repeatable): the servers know command OLD as NEW (rename-command in their configuration); OLD= when it is disabled there (never sent; read another way where that is possible). Without source: or target:, for every live side."
+    )
+    var renameCommand: [String] = []
+
     @Option(help: "CA certificate file (PEM) for rediss:// servers.") var tlsCa: String?
     @Option(help: "Client certificate (PEM) for rediss://.") var tlsCert: String?
     @Option(help: "Client key (PEM) for rediss://.") var tlsKey: String?
@@ -170,6 +177,12 @@ struct LiveArguments: ParsableArguments {
             throw ValidationError("--timeout \(timeout.text): must be between 100ms and 1h")
         }
         if case .failure(let e) = LiveOptions.addressMap(addressMap) { throw ValidationError(e.message) }
+        _ = try commandNames()
+    }
+
+    /// The servers' names for commands, per side (`--rename-command`).
+    func commandNames() throws -> (source: CommandNames, target: CommandNames) {
+        do { return try LiveOptions.commandNames(renameCommand).get() } catch { throw ValidationError(error.message) }
     }
 
     func liveOptions(workers: Int) throws -> LiveOptions {
@@ -254,9 +267,10 @@ struct CheckArguments: ParsableArguments {
     /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
     func session(_ outputs: CheckOutputs) throws -> CheckSession {
         let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
+        let names = try self.live.commandNames()
         return CheckSession(
-            source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
-            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD")),
+            source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"), commandNames: names.source),
+            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD"), commandNames: names.target),
             options: try options(), live: live, outputs: outputs)
     }
 }

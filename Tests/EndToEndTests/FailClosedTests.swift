@@ -173,6 +173,11 @@ import Testing
         (["--address-map", "10.0.0.1:6379"], "--address-map", "10.0.0.1:6379"),
         (["--address-map", "10.0.0.1:6379=127.0.0.1:99999"], "--address-map", "127.0.0.1:99999"),
         (["--address-map", "a:1=b:2", "--address-map", "a:1=c:3"], "--address-map", "a:1 is mapped twice"),
+        (["--rename-command", "DUMP"], "--rename-command", "DUMP"),
+        (["--rename-command", "=x"], "--rename-command", "=x"),
+        (["--rename-command", "CLUSTER|SHARDS=x"], "--rename-command", "CLUSTER|SHARDS"),
+        (["--rename-command", "middle:DUMP=x"], "--rename-command", "middle:DUMP"),
+        (["--rename-command", "source:DUMP=a", "--rename-command", "DUMP=b"], "--rename-command", "DUMP is renamed twice on the source"),
         (["--explain=-1"], "--explain", "-1")
     ]
 

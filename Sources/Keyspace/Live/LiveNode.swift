@@ -33,7 +33,7 @@ final class LiveNode: Sendable {
         /// What the first handshake told of the server.
         var server = ServerDescription()
         var countKeysAllowed: Bool?
-        var plan = ReadPlan()
+        var plan: ReadPlan
     }
 
     private let state: NIOLockedValueBox<State>
@@ -51,12 +51,12 @@ final class LiveNode: Sendable {
         dumpName = "DUMP reply from \(endpoint.address)"
         connectOptions = RedisConnectionOptions(
             connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
-            tls: options.tls, clientName: "slotdiff")
+            tls: options.tls, clientName: "slotdiff", commandNames: options.commandNames)
         let n = max(1, options.workers)
         state = NIOLockedValueBox(
             State(
                 connections: Array(repeating: nil, count: n),
-                everConnected: Array(repeating: false, count: n)))
+                everConnected: Array(repeating: false, count: n), plan: ReadPlan(disabled: options.commandNames)))
     }
 
     var logger: Logger { options.logger }
@@ -318,7 +318,12 @@ final class LiveNode: Sendable {
         let name = command.split(separator: " ").prefix(command.hasPrefix("CLUSTER") || command.hasPrefix("MEMORY") ? 2 : 1)
             .joined(separator: "|").lowercased()
         var hint = ""
-        if e.code == "NOPERM" {
+        let word = String(command.split(separator: " ").first ?? "")
+        if options.commandNames.isDisabled(word) {
+            hint = "; it is disabled on this server (--rename-command \(word)=) and nothing else reads what it reads"
+        } else if let sent = options.commandNames.renaming(word) {
+            hint = "; it was sent as '\(sent)' (--rename-command \(word)=\(sent)): check the name the server gives it"
+        } else if e.code == "NOPERM" {
             hint = "; grant it to this user: ACL SETUSER <user> +\(name)"
         } else if e.message.lowercased().contains("unknown command") || e.message.lowercased().contains("unknown subcommand") {
             hint = "; the server does not know it: it may be renamed or disabled (rename-command), or older than the command"
@@ -577,6 +582,19 @@ struct ReadPlan: Sendable, Hashable {
     init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
         self.expiryByPTTL = expiryByPTTL
         self.valuesByType = valuesByType
+    }
+
+    /// The plan from the start on a server whose DUMP, PEXPIRETIME or MEMORY is disabled
+    /// (`--rename-command DUMP=`): those commands are never sent, not even once to find out.
+    init(disabled names: CommandNames) {
+        let why = { (command: String) in "\(command) disabled (--rename-command \(command.prefix { $0 != " " })=)" }
+        if names.isDisabled("PEXPIRETIME") { expiryByPTTL = why("PEXPIRETIME") }
+        if names.isDisabled("DUMP") {
+            valuesByType = why("DUMP")
+            dumpAllowed = false
+        } else if names.isDisabled("MEMORY") {
+            valuesByType = why("MEMORY USAGE")
+        }
     }
 
     /// The plan in words, for the summary: nil for the default.

@@ -44,6 +44,10 @@ public struct LiveOptions: Sendable {
     /// (NAT, container or pod addresses): every node found from the cluster map or a
     /// redirection is connected to through this map.
     public var addressMap: [String: String] = [:]
+    /// Commands renamed or disabled on this side's servers (`--rename-command`): every command
+    /// sent goes through it (`RedisConnectionOptions.commandNames`), and a disabled DUMP,
+    /// PEXPIRETIME or MEMORY sets the read plan from the start (`LiveNode`).
+    public var commandNames = CommandNames()
     /// Where reconnects, redirects, retries, fallbacks and restarted listings are told.
     public var logger = Logger(label: "slotdiff.live")
 
@@ -78,6 +82,47 @@ public struct LiveOptions: Sendable {
             map[key] = Self.address(b.0, b.1)
         }
         return .success(map)
+    }
+
+    /// Reads `--rename-command` entries: `OLD=NEW` for every live side, `source:OLD=NEW` or
+    /// `target:OLD=NEW` for one; `OLD=` (nothing after `=`) says the command is disabled
+    /// there. A malformed entry, a command given two names, or two commands given one name
+    /// on a side is a usage error.
+    public static func commandNames(_ entries: [String]) -> Result<(source: CommandNames, target: CommandNames), SlotdiffError> {
+        var sides: [[String: String]] = [[:], [:]]
+        for e in entries {
+            func bad(_ why: String) -> SlotdiffError {
+                SlotdiffError(.usage, "--rename-command \(e): \(why)")
+            }
+            var text = Substring(e)
+            var which = [0, 1]
+            for (prefix, side) in [("source:", 0), ("target:", 1)] where text.lowercased().hasPrefix(prefix) {
+                text = text.dropFirst(prefix.count)
+                which = [side]
+            }
+            guard let eq = text.firstIndex(of: "=") else {
+                return .failure(bad("expected [source:|target:]OLD=NEW (OLD= for a command disabled on the server)"))
+            }
+            let old = String(text[..<eq]), new = String(text[text.index(after: eq)...])
+            let wordBytes = { (w: String) in w.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "=") } }
+            guard !old.isEmpty, wordBytes(old), !old.contains(":"), !old.contains("|") else {
+                return .failure(bad("'\(old)' is not a command name (a subcommand cannot be renamed: give its command, e.g. CLUSTER)"))
+            }
+            guard new.isEmpty || new.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                return .failure(bad("the new name must be printable, without spaces"))
+            }
+            for side in which {
+                let name = side == 0 ? "the source" : "the target"
+                if let other = sides[side][old.uppercased()], other != new {
+                    return .failure(bad("\(old.uppercased()) is renamed twice on \(name) ('\(other)' and '\(new)')"))
+                }
+                if !new.isEmpty, let (clash, _) = sides[side].first(where: { $0.value == new && $0.key != old.uppercased() }) {
+                    return .failure(bad("\(clash) and \(old.uppercased()) are both renamed to '\(new)' on \(name)"))
+                }
+                sides[side][old.uppercased()] = new
+            }
+        }
+        return .success((CommandNames(sides[0]), CommandNames(sides[1])))
     }
 
     static func address(_ host: String, _ port: Int) -> String {

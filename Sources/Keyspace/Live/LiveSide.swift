@@ -97,19 +97,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
             if shards.serverError == nil { return try ClusterTopology(clusterShards: shards, askedHost: endpoint.host) }
             let slots = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
             if slots.serverError == nil { return try ClusterTopology(clusterSlots: slots, askedHost: endpoint.host) }
-            // Refused rather than unsupported: a cluster node read as a standalone server
-            // would list one node's keys only.
-            if slots.serverError?.code == "NOPERM" {
+            // Refused, or unknown (renamed or disabled: a server without cluster support
+            // knows CLUSTER and says so), rather than unsupported: a cluster node read as a
+            // standalone server would list one node's keys only.
+            if let e = slots.serverError, ReadPlan.isUnusable(e) {
                 let info = try await seed.pipeline(db: nil, [["INFO", "cluster"]])[0]
-                var clustered = info.string?.contains("cluster_enabled:1") == true
-                if info.serverError != nil {
+                var clustered = seed.serverMode == "cluster" || info.string?.contains("cluster_enabled:1") == true
+                if info.serverError != nil && seed.serverMode == nil {
                     // READONLY (@connection) is refused by a server without cluster support.
                     clustered = try await seed.pipeline(db: nil, [["READONLY"]])[0].serverError == nil
                 }
                 if clustered {
                     throw SlotdiffError(
                         .refused,
-                        "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots",
+                        e.code == "NOPERM"
+                            ? "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots"
+                            : "\(endpoint): this cluster node does not know CLUSTER (\(e.message)), so its cluster map cannot be read: if CLUSTER is renamed there, give --rename-command CLUSTER=NAME",
                         endpoint: endpoint.address)
                 }
             }
