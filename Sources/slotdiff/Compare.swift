@@ -141,10 +141,20 @@ struct LiveArguments: ParsableArguments {
     var timeout: DurationArg = DurationArg(argument: "30s")!
 
     @Option(
+        name: .customLong("cluster-address"),
         help:
-            "ANNOUNCED=REACHABLE, each host:port (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, redirections) at REACHABLE instead, on both sides (NAT, container addresses)."
+            "ANNOUNCED=REACHABLE, each host:port, the host a name or an IP (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, MOVED/ASK; its endpoint, hostname or IP) at REACHABLE instead, on both sides (NAT, container or pod addresses)."
     )
-    var addressMap: [String] = []
+    var clusterAddress: [String] = []
+
+    /// The earlier name of --cluster-address, still read.
+    @Option(name: .customLong("address-map"), help: .hidden)
+    var addressMapAlias: [String] = []
+
+    @Option(
+        name: .customLong("cluster-address-map"),
+        help: "A file of --cluster-address entries, one ANNOUNCED=REACHABLE a line (# comments, blank lines) (repeatable).")
+    var clusterAddressMap: [String] = []
 
     @Option(
         name: .customLong("rename-command"),
@@ -176,8 +186,15 @@ struct LiveArguments: ParsableArguments {
         if timeout.milliseconds < 100 || timeout.milliseconds > 3_600_000 {
             throw ValidationError("--timeout \(timeout.text): must be between 100ms and 1h")
         }
-        if case .failure(let e) = LiveOptions.addressMap(addressMap) { throw ValidationError(e.message) }
+        _ = try clusterAddresses()
         _ = try commandNames()
+    }
+
+    /// The cluster address map: --cluster-address (and its earlier name) and the files'.
+    func clusterAddresses() throws -> [String: String] {
+        do { return try LiveOptions.clusterAddresses(addressMapAlias + clusterAddress, files: clusterAddressMap).get() } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     /// The servers' names for commands, per side (`--rename-command`).
@@ -195,7 +212,7 @@ struct LiveArguments: ParsableArguments {
         o.readFromReplica = readFrom == .replica
         o.mode = mode
         o.replyTimeout = .milliseconds(timeout.milliseconds)
-        o.addressMap = try LiveOptions.addressMap(addressMap).get()
+        o.clusterAddresses = try clusterAddresses()
         o.tls = try RedisTLS(
             TLSOptions(
                 caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,

@@ -108,8 +108,11 @@ final class LiveNode: Sendable {
 
     /// Opens every connection now, so that any connection made later replaces a lost one
     /// and moves `epoch`.
-    func connect() async throws {
-        for index in 0..<max(1, options.workers) { _ = try await connection(index) }
+    /// `announced`: a node the cluster announced, met for the first time: a name that does not
+    /// resolve or an address that does not answer the connect is not tried again (behind NAT it
+    /// never will), so the check ends at once suggesting the cluster address map.
+    func connect(announced: Bool = false) async throws {
+        for index in 0..<max(1, options.workers) { _ = try await connection(index, announced: announced) }
     }
 
     /// Whether this cluster node can list one slot range without walking all its keys: a
@@ -135,9 +138,9 @@ final class LiveNode: Sendable {
         return cmd + ["COUNT", RESPArg(options.scanCount)]
     }
 
-    private func connection(_ index: Int) async throws -> RedisConnection {
+    private func connection(_ index: Int, announced: Bool = false) async throws -> RedisConnection {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
-        let c = try await open()
+        let c = try await open(announced: announced)
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(
                 name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
@@ -160,7 +163,7 @@ final class LiveNode: Sendable {
     /// A server that accepts the connection but does not answer the handshake within
     /// `replyTimeout` is not tried again: it is stopped or hung, and another try only waits
     /// as long once more.
-    private func open() async throws -> RedisConnection {
+    private func open(announced: Bool = false) async throws -> RedisConnection {
         let connectedBefore = state.withLockedValue { $0.everConnected.contains(true) }
         let backoff = RedisBackoff()
         var attempt = 1
@@ -174,7 +177,8 @@ final class LiveNode: Sendable {
                 e = error
             }
             if e.code == .requestTimeout { throw silent(again: connectedBefore) }
-            guard e.isTransient, attempt < max(1, options.reconnectAttempts) else {
+            let unreachable = announced && !connectedBefore && (e.code == .unresolvableHost || e.code == .connectTimeout)
+            guard e.isTransient, !unreachable, attempt < max(1, options.reconnectAttempts) else {
                 throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
             }
             try await Task.sleep(for: backoff.delay(beforeRetry: attempt - 1))

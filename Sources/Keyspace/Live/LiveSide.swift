@@ -55,7 +55,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 guard let node = candidates.first, let announced = node.endpoint(from: endpoint) else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
-                let ep = options.reachable(announced)
+                let ep = options.reachable(announced, aliases: node.aliases)
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 opened.append(n)
                 try await connectNode(n, announced: announced, cluster: endpoint)
@@ -75,13 +75,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// hostname only resolvable elsewhere) is named with the way to reach it another way.
     private static func connectNode(_ n: LiveNode, announced: RedisEndpoint, cluster: RedisEndpoint) async throws {
         do {
-            try await n.connect()
+            try await n.connect(announced: true)
         } catch var e as SlotdiffError where e.code == .connection {
             if n.endpoint.address == announced.address {
                 e.message +=
-                    "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
+                    "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --cluster-address \(announced.address)=HOST:PORT (or a line of a --cluster-address-map file)"
             } else {
-                e.message += " (announced as \(announced.address), mapped by --address-map)"
+                e.message += " (announced as \(announced.address), mapped by the cluster address map)"
             }
             throw e
         }
@@ -402,7 +402,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         announced.host = host
         announced.port = port
         announced.db = nil
-        let ep = options.reachable(announced)
+        let ep = options.reachable(announced, aliases: aliases(host: host, port: port))
         let key = ep.address
         if let n = nodes.first(where: { $0.endpoint.host == ep.host && $0.endpoint.port == ep.port }) { return n }
         if let n = extraNodes.withLockedValue({ $0[key] }) { return n }
@@ -416,6 +416,19 @@ public final class LiveSide: KeyspaceSource, Sendable {
         }
         if kept !== n { await n.close() }
         return kept
+    }
+
+    /// The other hosts the cluster map announces the node at `host:port` under (a redirection
+    /// names a node by its preferred endpoint only; the address map may name it by another).
+    private func aliases(host: String, port: Int) -> [String] {
+        guard let topology else { return [] }
+        for shard in topology.shards {
+            for n in [shard.primary] + shard.replicas where n.port == port || n.tlsPort == port {
+                let names = [n.host] + n.aliases
+                if names.contains(where: { $0.lowercased() == host.lowercased() }) { return names.filter { $0.lowercased() != host.lowercased() } }
+            }
+        }
+        return []
     }
 
     /// The state of single keys now (for re-check rounds): nil where the key does not exist.
