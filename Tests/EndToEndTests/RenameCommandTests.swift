@@ -128,4 +128,27 @@ struct RenameCommandTests {
             #expect(changed.run.status == 1 && changed.kindsByKey == ["value wide"], "\(changed.kindsByKey) \(changed.run.stderr)")
         }
     }
+
+    /// The read plan is probed when a side is opened, on a key of its own: a user refused DUMP
+    /// is named in the summary even where no value needed DUMP (strings only), and a user
+    /// whose ACL key pattern the probe's key falls outside keeps the default plan (a refused
+    /// key is not a refused command), on Redis 7.0 and Valkey 8.1, whose messages differ.
+    @Test(arguments: [TestServers.Kind.redis7, .valkey8])
+    func theProbeTellsARefusedCommandFromARefusedKey(_ kind: TestServers.Kind) async throws {
+        try await offPool { [self] in
+            let port = kind == .redis7 ? 17920 : 17921
+            try TestServers.start("rc-probe", kind, port: port)
+            defer { TestServers.stop("rc-probe") }
+            try TestServers.cli(port: port, ["EVAL", "for i = 1, 50 do redis.call('SET', 'k:' .. i, i) end return 1", "0"])
+            let base = ["reset", "on", ">pw", "~k:*", "&*", "-@all", "+@read", "+@connection", "+info"]
+            try TestServers.cli(port: port, ["ACL", "SETUSER", "keys"] + base)
+            try TestServers.cli(port: port, ["ACL", "SETUSER", "nodump"] + base + ["-dump"])
+            let plain = "redis://127.0.0.1:\(port)"
+            let keys = try compare(plain, "redis://keys:pw@127.0.0.1:\(port)")
+            #expect(keys.run.status == 0 && keys.read("target") == nil, "\(String(describing: keys.read("target"))) \(keys.run.stderr)")
+            let nodump = try compare(plain, "redis://nodump:pw@127.0.0.1:\(port)")
+            #expect(nodump.run.status == 0, "\(nodump.run.stderr)")
+            #expect(nodump.read("target") == "values by type reads: DUMP refused (NOPERM)", "\(String(describing: nodump.read("target")))")
+        }
+    }
 }

@@ -92,6 +92,50 @@ final class LiveNode: Sendable {
         }
     }
 
+    /// Asks once, before any key is read, whether this node runs the commands the read plan
+    /// starts with (MEMORY USAGE, DUMP, PEXPIRETIME), each on one key that most likely does not
+    /// exist (in `slots`, the node's own, so no redirection answers): so the plan is known, and
+    /// told, from the start. Only a reply that refuses the command itself (unknown, or NOPERM
+    /// "to run the … command") changes the plan; a NOPERM for the key (an ACL key pattern the
+    /// probe's key falls outside) says nothing of the command, and the first real read decides,
+    /// as it does for any refusal the probe could not see. Read-only, and three commands.
+    func probe(slots: [ClosedRange<UInt16>]?) async throws {
+        let key = RESPArg(Self.probeKey(in: slots))
+        var asks: [(ReadPlanChange, String, [RESPArg])] = []
+        let plan = self.plan
+        if options.mode == .digest && plan.valuesByType == nil {
+            // In the order a batch asks them, so the plan reads as it would have.
+            asks.append((.valuesByType, "MEMORY USAGE", [Word.memory, Word.usage, key, Word.samples, Word.zero]))
+            asks.append((.valuesByType, "DUMP", [Word.dump, key]))
+        }
+        if hasPexpiretime && plan.expiryByPTTL == nil { asks.append((.expiryByPTTL, "PEXPIRETIME", [Word.pexpiretime, key])) }
+        if asks.isEmpty { return }
+        let replies = try await pipeline(db: nil, asks.map(\.2))
+        for ((change, command, _), reply) in zip(asks, replies) {
+            guard let e = reply.serverError, Self.refusesCommand(e) else { continue }
+            fallBack(change, command, e)
+        }
+    }
+
+    /// An error reply that refuses the command whatever its keys: unknown (renamed, disabled)
+    /// or NOPERM naming the command ("has no permissions to run the 'dump' command").
+    static func refusesCommand(_ e: RedisServerError) -> Bool {
+        let text = e.message.lowercased()
+        return text.contains("unknown command") || (e.code == "NOPERM" && text.contains("to run the"))
+    }
+
+    /// A key for the probe, in one of `slots` when given.
+    static func probeKey(in slots: [ClosedRange<UInt16>]?) -> [UInt8] {
+        let base = Array("slotdiff-probe-".utf8)
+        guard let slots, !slots.isEmpty else { return base }
+        for n in 0..<1_000_000 {
+            let key = base + Array(String(n).utf8)
+            let slot = HashSlot.slot(of: key)
+            if slots.contains(where: { $0.contains(slot) }) { return key }
+        }
+        return base
+    }
+
     /// How many connections were replaced so far (see `replaced`).
     var epoch: Int { state.withLockedValue { $0.replaced } }
 

@@ -41,6 +41,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         do {
             try await seed.connect()
             guard let t = try await clusterTopology(seed, endpoint: endpoint) else {
+                try await seed.probe(slots: nil)
                 let describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
                 return LiveSide(endpoint: endpoint, options: options, limiter: limiter, nodes: [seed], topology: nil, describe: describe)
             }
@@ -59,6 +60,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 opened.append(n)
                 try await connectNode(n, announced: announced, cluster: endpoint)
+                try await n.probe(slots: shard.slots.map { $0.lowerBound.rawValue...$0.upperBound.rawValue })
                 nodes.append(n)
             }
             var describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
