@@ -93,8 +93,8 @@ final class LiveNode: Sendable {
     }
 
     /// Asks once, before any key is read, whether this node runs the commands the read plan
-    /// starts with (MEMORY USAGE, DUMP, PEXPIRETIME), each on one key that most likely does not
-    /// exist (in `slots`, the node's own, so no redirection answers): so the plan is known, and
+    /// starts with (MEMORY USAGE, DUMP, PEXPIRETIME), each on one key that does not exist (a
+    /// random name, in `slots`, the node's own, so no redirection answers): so the plan is known, and
     /// told, from the start. Only a reply that refuses the command itself (unknown, or NOPERM
     /// "to run the … command") changes the plan; a NOPERM for the key (an ACL key pattern the
     /// probe's key falls outside) says nothing of the command, and the first real read decides,
@@ -124,9 +124,10 @@ final class LiveNode: Sendable {
         return text.contains("unknown command") || (e.code == "NOPERM" && text.contains("to run the"))
     }
 
-    /// A key for the probe, in one of `slots` when given.
+    /// A key for the probe, in one of `slots` when given. A random part makes a key that
+    /// exists as good as impossible: DUMP of a huge one would serialize it whole.
     static func probeKey(in slots: [ClosedRange<UInt16>]?) -> [UInt8] {
-        let base = Array("slotdiff-probe-".utf8)
+        let base = Array("slotdiff-probe-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))-".utf8)
         guard let slots, !slots.isEmpty else { return base }
         for n in 0..<1_000_000 {
             let key = base + Array(String(n).utf8)

@@ -120,6 +120,7 @@ public struct LiveOptions: Sendable {
             for (prefix, side) in [("source:", 0), ("target:", 1)] where text.lowercased().hasPrefix(prefix) {
                 text = text.dropFirst(prefix.count)
                 which = [side]
+                break
             }
             guard let eq = text.firstIndex(of: "=") else {
                 return .failure(bad("expected [source:|target:]OLD=NEW (OLD= for a command disabled on the server)"))
