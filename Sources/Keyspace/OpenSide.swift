@@ -13,7 +13,9 @@ public func openSide(
     if DigestFile.isDigest(side.spec) { return try DigestFileSource(path: side.spec, filter: filter, mode: mode) }
     var endpoint = try RedisEndpoint(url: side.spec)
     if endpoint.password == nil, let password = side.password { endpoint = endpoint.withPassword(password) }
-    return try await LiveSide.open(endpoint: endpoint, options: live)
+    var options = live
+    options.commandNames = side.commandNames
+    return try await LiveSide.open(endpoint: endpoint, options: options)
 }
 
 /// The dump files a side names, listed; nil when the side is a server or a digest file.

@@ -12,6 +12,9 @@ public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
     public var isPrimary: Bool
     /// `online`, `failed` or `loading` (CLUSTER SHARDS only).
     public var health: String?
+    /// Other hosts the node is announced under (its hostname, `cluster-announce-hostname`, and
+    /// its IP, where `host` is the other), so an address map may name it by either.
+    public var aliases: [String] = []
 
     public init(
         id: String? = nil, host: String, port: Int?, tlsPort: Int? = nil, isPrimary: Bool,
@@ -134,13 +137,14 @@ public struct ClusterTopology: Sendable, Hashable {
                 let tlsPort = n["tls-port"]?.int.map(Int.init)
                 guard port != nil || tlsPort != nil else { throw Self.bad("CLUSTER SHARDS", "node without a port", n) }
                 let role = n["role"]?.string ?? ""
-                nodes.append(
-                    ClusterNode(
-                        id: n["id"]?.string,
-                        host: Self.host(preferred: n["endpoint"]?.string, ip: n["ip"]?.string, asked: askedHost),
-                        port: port, tlsPort: tlsPort,
-                        isPrimary: role == "master" || role == "primary",
-                        health: n["health"]?.string))
+                var node = ClusterNode(
+                    id: n["id"]?.string,
+                    host: Self.host(preferred: n["endpoint"]?.string, ip: n["ip"]?.string, asked: askedHost),
+                    port: port, tlsPort: tlsPort,
+                    isPrimary: role == "master" || role == "primary",
+                    health: n["health"]?.string)
+                node.aliases = Self.aliases(of: node.host, [n["hostname"]?.string, n["ip"]?.string])
+                nodes.append(node)
             }
             // A failed-over primary stays listed as "master" with health "fail": prefer an online one.
             let primaryIndex =
@@ -173,11 +177,13 @@ public struct ClusterTopology: Sendable, Hashable {
                 guard let parts = n.array, parts.count >= 2, let port = parts[1].int else {
                     throw Self.bad("CLUSTER SLOTS", "node without host and port", n)
                 }
-                nodes.append(
-                    ClusterNode(
-                        id: parts.count > 2 ? parts[2].string : nil,
-                        host: Self.host(preferred: parts[0].string, ip: nil, asked: askedHost),
-                        port: Int(port), isPrimary: i == 0))
+                var node = ClusterNode(
+                    id: parts.count > 2 ? parts[2].string : nil,
+                    host: Self.host(preferred: parts[0].string, ip: nil, asked: askedHost),
+                    port: Int(port), isPrimary: i == 0)
+                // Redis 7+: a map of the names the preferred endpoint is not (`hostname`, `ip`).
+                if parts.count > 3 { node.aliases = Self.aliases(of: node.host, [parts[3]["hostname"]?.string, parts[3]["ip"]?.string]) }
+                nodes.append(node)
             }
             let primary = nodes.removeFirst()
             let key = primary.id ?? "\(primary.host):\(primary.port ?? 0)"
@@ -190,6 +196,14 @@ public struct ClusterTopology: Sendable, Hashable {
             }
         }
         self.init(shards: shards)
+    }
+
+    private static func aliases(of host: String, _ names: [String?]) -> [String] {
+        var out: [String] = []
+        for case let name? in names where !name.isEmpty && name != "?" && name.lowercased() != host.lowercased() && !out.contains(name) {
+            out.append(name)
+        }
+        return out
     }
 
     private static func host(preferred: String?, ip: String?, asked: String) -> String {

@@ -9,7 +9,7 @@ enum Handshake {
         let address = endpoint.address
         let bare = RedisConnection(
             channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
-            requestTimeout: options.requestTimeout ?? .seconds(30), ownsChannel: false)
+            requestTimeout: options.requestTimeout ?? .seconds(30), commandNames: options.commandNames, ownsChannel: false)
         var version = 2
         var info: [String: String] = [:]
         var named = false
@@ -61,7 +61,7 @@ enum Handshake {
         }
         return RedisConnection(
             channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: version, serverInfo: info,
-            requestTimeout: options.requestTimeout)
+            requestTimeout: options.requestTimeout, commandNames: options.commandNames)
     }
 
     static func isUnknownCommand(_ e: RedisServerError) -> Bool {

@@ -73,6 +73,13 @@ public final class RESPBatch: @unchecked Sendable {
     @exclusivity(unchecked) private var length = 0
     /// Commands added.
     @exclusivity(unchecked) public private(set) var count = 0
+    /// The most arguments (the name included) of one command added.
+    @exclusivity(unchecked) public private(set) var widest = 0
+
+    /// The most arguments one command may carry: ElastiCache Serverless refuses a request of
+    /// more than 3,999, so commands built from a variable number of keys or fields are split
+    /// to fit, and a connection sends none wider (`RedisConnection.pipeline`).
+    public static let argumentLimit = 3999
 
     /// Each command is preceded by ASKING (cluster: a slot being imported), whose `+OK`
     /// replies the caller drops: every other reply, starting with the first.
@@ -123,6 +130,7 @@ public final class RESPBatch: @unchecked Sendable {
         p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
         length += 1 + Self.decimalLine(arguments, at: p + 1)
         count += 1
+        if arguments > widest { widest = arguments }
     }
 
     /// Adds another batch's commands after these.
@@ -131,6 +139,7 @@ public final class RESPBatch: @unchecked Sendable {
         if b.count > 0 { reserve(b.count).copyMemory(from: b.baseAddress!, byteCount: b.count) }
         length += b.count
         count += other.count
+        widest = max(widest, other.widest)
     }
 
     public func arg(_ a: RESPArg) { arg(a.bytes) }

@@ -24,13 +24,16 @@ public struct RedisConnectionOptions: Sendable {
     public var preferRESP3: Bool
     /// CLIENT SETNAME value, shown by CLIENT LIST on the server.
     public var clientName: String?
+    /// Commands renamed or disabled on the server (`rename-command`): applied to every
+    /// command sent, the handshake's included.
+    public var commandNames: CommandNames
     public var parser: RESPParser
     public var eventLoopGroup: any EventLoopGroup
 
     public init(
         connectTimeout: Duration = .seconds(10), requestTimeout: Duration? = .seconds(60),
         tls: RedisTLS? = nil, preferRESP3: Bool = true, clientName: String? = nil,
-        parser: RESPParser = RESPParser(),
+        commandNames: CommandNames = CommandNames(), parser: RESPParser = RESPParser(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.connectTimeout = connectTimeout
@@ -38,6 +41,7 @@ public struct RedisConnectionOptions: Sendable {
         self.tls = tls
         self.preferRESP3 = preferRESP3
         self.clientName = clientName
+        self.commandNames = commandNames
         self.parser = parser
         self.eventLoopGroup = eventLoopGroup
     }
@@ -55,13 +59,16 @@ public final class RedisConnection: Sendable {
     let channel: any Channel
     let closeReason: CloseReason
     let requestTimeout: Duration?
+    /// The server's names for commands (see `CommandNames`).
+    public let commandNames: CommandNames
     /// False for the handshake's temporary view of a channel the final connection keeps.
     let ownsChannel: Bool
 
     init(
         channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
-        serverInfo: [String: String], requestTimeout: Duration?, ownsChannel: Bool = true
+        serverInfo: [String: String], requestTimeout: Duration?, commandNames: CommandNames, ownsChannel: Bool = true
     ) {
+        self.commandNames = commandNames
         self.ownsChannel = ownsChannel
         self.channel = channel
         self.closeReason = closeReason
@@ -104,13 +111,34 @@ public final class RedisConnection: Sendable {
     /// Throws when the connection fails, the time limit passes or the task is cancelled.
     public func pipeline(_ commands: [[RESPArg]], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if commands.isEmpty { return [] }
-        return try await pipeline(encoded: RESPEncoder.encode(commands, allocator: channel.allocator), count: commands.count, timeout: timeout)
+        let batch = RESPBatch(capacity: RESPEncoder.size(commands))
+        for c in commands { batch.command(c) }
+        return try await pipeline(batch, timeout: timeout)
     }
 
-    /// Sends a batch built with `RESPBatch`, in one write and flush.
+    /// Sends a batch built with `RESPBatch`, in one write and flush: every command in it under
+    /// the server's name for it (`commandNames`), a disabled one not at all (answered in
+    /// place, as an unknown command). A command of more than `RESPBatch.argumentLimit`
+    /// arguments is never sent: some servers refuse it, and a split belongs to its caller.
     public func pipeline(_ batch: RESPBatch, timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if batch.isEmpty { return [] }
-        return try await pipeline(encoded: batch.buffer(allocator: channel.allocator), count: batch.count, timeout: timeout)
+        if batch.widest > RESPBatch.argumentLimit {
+            throw RedisError(
+                .tooManyArguments,
+                "a command of \(batch.widest) arguments was not sent to \(endpoint.address): at most \(RESPBatch.argumentLimit) are sent in one command",
+                endpoint: endpoint.address)
+        }
+        if commandNames.isEmpty {
+            return try await pipeline(encoded: batch.buffer(allocator: channel.allocator), count: batch.count, timeout: timeout)
+        }
+        let renamed = commandNames.apply(to: batch, allocator: channel.allocator)
+        if renamed.local.isEmpty { return try await pipeline(encoded: renamed.buffer, count: renamed.count, timeout: timeout) }
+        var sent: ArraySlice<RESPValue> = []
+        if renamed.count > 0 { sent = try await pipeline(encoded: renamed.buffer, count: renamed.count, timeout: timeout)[...] }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(batch.count)
+        for i in 0..<batch.count { replies.append(renamed.local[i] ?? sent.removeFirst()) }
+        return replies
     }
 
     /// Sends `count` commands already encoded in `buffer`.

@@ -21,6 +21,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// The server answered with an error reply; `serverError` holds it.
         public static let serverError = Code("server error")
         public static let unexpectedReply = Code("unexpected reply")
+        /// A command longer than `RESPBatch.argumentLimit`, refused before it was sent.
+        public static let tooManyArguments = Code("too many arguments")
     }
 
     public var code: Code

@@ -147,10 +147,27 @@ struct LiveArguments: ParsableArguments {
     var timeout: DurationArg = DurationArg(argument: "30s")!
 
     @Option(
+        name: .customLong("cluster-address"),
         help:
-            "ANNOUNCED=REACHABLE, each host:port (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, redirections) at REACHABLE instead, on both sides (NAT, container addresses)."
+            "ANNOUNCED=REACHABLE, each host:port, the host a name or an IP (repeatable): connect to a cluster node the cluster announces at ANNOUNCED (CLUSTER SHARDS/SLOTS, MOVED/ASK; its endpoint, hostname or IP) at REACHABLE instead, on both sides (NAT, container or pod addresses)."
     )
-    var addressMap: [String] = []
+    var clusterAddress: [String] = []
+
+    /// The earlier name of --cluster-address, still read.
+    @Option(name: .customLong("address-map"), help: .hidden)
+    var addressMapAlias: [String] = []
+
+    @Option(
+        name: .customLong("cluster-address-map"),
+        help: "A file of --cluster-address entries, one ANNOUNCED=REACHABLE a line (# comments, blank lines) (repeatable).")
+    var clusterAddressMap: [String] = []
+
+    @Option(
+        name: .customLong("rename-command"),
+        help:
+            "[source:|target:]OLD=NEW (repeatable): the servers know command OLD as NEW (rename-command in their configuration); OLD= when it is disabled there (never sent; read another way where that is possible). Without source: or target:, for every live side."
+    )
+    var renameCommand: [String] = []
 
     @Option(help: "CA certificate file (PEM) for rediss:// servers.") var tlsCa: String?
     @Option(help: "Client certificate (PEM) for rediss://.") var tlsCert: String?
@@ -178,7 +195,20 @@ struct LiveArguments: ParsableArguments {
         if timeout.milliseconds < 100 || timeout.milliseconds > 3_600_000 {
             throw ValidationError("--timeout \(timeout.text): must be between 100ms and 1h")
         }
-        if case .failure(let e) = LiveOptions.addressMap(addressMap) { throw ValidationError(e.message) }
+        _ = try clusterAddresses()
+        _ = try commandNames()
+    }
+
+    /// The cluster address map: --cluster-address (and its earlier name) and the files'.
+    func clusterAddresses() throws -> [String: String] {
+        do { return try LiveOptions.clusterAddresses(addressMapAlias + clusterAddress, files: clusterAddressMap).get() } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The servers' names for commands, per side (`--rename-command`).
+    func commandNames() throws -> (source: CommandNames, target: CommandNames) {
+        do { return try LiveOptions.commandNames(renameCommand).get() } catch { throw ValidationError(error.message) }
     }
 
     func liveOptions(workers: Int) throws -> LiveOptions {
@@ -192,7 +222,7 @@ struct LiveArguments: ParsableArguments {
         o.readFromReplica = readFrom == .replica
         o.mode = mode
         o.replyTimeout = .milliseconds(timeout.milliseconds)
-        o.addressMap = try LiveOptions.addressMap(addressMap).get()
+        o.clusterAddresses = try clusterAddresses()
         o.tls = try RedisTLS(
             TLSOptions(
                 caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
@@ -264,9 +294,10 @@ struct CheckArguments: ParsableArguments {
     /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
     func session(_ outputs: CheckOutputs) throws -> CheckSession {
         let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
+        let names = try self.live.commandNames()
         return CheckSession(
-            source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
-            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD")),
+            source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"), commandNames: names.source),
+            target: .init(spec: target, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_TARGET_PASSWORD"), commandNames: names.target),
             options: try options(), live: live, outputs: outputs)
     }
 }

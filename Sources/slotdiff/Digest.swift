@@ -41,6 +41,10 @@ extension Slotdiff {
 
         func validate() throws {
             if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers \(workers): must be between 1 and 1024") }
+            // Its one side is read as a source (its password comes from SLOTDIFF_SOURCE_PASSWORD).
+            if let e = live.renameCommand.first(where: { $0.lowercased().hasPrefix("target:") }) {
+                throw ValidationError("--rename-command \(e): digest reads one side, the source; give OLD=NEW or source:OLD=NEW")
+            }
         }
 
         func run() async throws {
@@ -97,7 +101,9 @@ extension Slotdiff {
             options.producer = "slotdiff \(BuildInfo.versionLine)"
             options.side = RedisEndpoint.redact(side)
             let source = try await openSide(
-                .init(spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD")),
+                .init(
+                    spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"),
+                    commandNames: try live.commandNames().source),
                 files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount)))
             opened = source
             let meta = try await DigestRun.write(side: source, to: out, options: options, stop: stop)

@@ -170,9 +170,17 @@ import Testing
         (["--db=-1"], "--db", "-1"),
         (["--timeout", "10ms"], "--timeout", "10ms"),
         (["--timeout", "2h"], "--timeout", "2h"),
-        (["--address-map", "10.0.0.1:6379"], "--address-map", "10.0.0.1:6379"),
-        (["--address-map", "10.0.0.1:6379=127.0.0.1:99999"], "--address-map", "127.0.0.1:99999"),
-        (["--address-map", "a:1=b:2", "--address-map", "a:1=c:3"], "--address-map", "a:1 is mapped twice"),
+        (["--cluster-address", "10.0.0.1:6379"], "--cluster-address", "10.0.0.1:6379"),
+        (["--cluster-address", "10.0.0.1:6379=127.0.0.1:99999"], "--cluster-address", "127.0.0.1:99999"),
+        (["--cluster-address", "a:1=b:2", "--cluster-address", "a:1=c:3"], "--cluster-address", "a:1 is mapped twice"),
+        // The earlier name of --cluster-address still works.
+        (["--address-map", "a:1=b:2", "--cluster-address", "A:1=c:3"], "--cluster-address", "a:1 is mapped twice"),
+        (["--cluster-address-map", "/nonexistent/nodes.map"], "--cluster-address-map", "/nonexistent/nodes.map"),
+        (["--rename-command", "DUMP"], "--rename-command", "DUMP"),
+        (["--rename-command", "=x"], "--rename-command", "=x"),
+        (["--rename-command", "CLUSTER|SHARDS=x"], "--rename-command", "CLUSTER|SHARDS"),
+        (["--rename-command", "middle:DUMP=x"], "--rename-command", "middle:DUMP"),
+        (["--rename-command", "source:DUMP=a", "--rename-command", "DUMP=b"], "--rename-command", "DUMP is renamed twice on the source"),
         (["--explain=-1"], "--explain", "-1")
     ]
 

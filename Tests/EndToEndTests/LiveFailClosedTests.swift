@@ -263,7 +263,8 @@ struct FailClosedTests {
             for port in [17551, 17552] {
                 let log = try TestServers.cli(port: port, ["SLOWLOG", "GET", "100000"])
                 let lines = log.split(whereSeparator: \.isNewline).map(String.init)
-                let dumps = lines.indices.filter { lines[$0] == "DUMP" }
+                // The read-plan probe's DUMP of a key that does not exist is not one of these.
+                let dumps = lines.indices.filter { lines[$0] == "DUMP" && !lines[min($0 + 1, lines.count - 1)].hasPrefix("slotdiff-probe-") }
                 #expect(dumps.isEmpty, "port \(port): DUMP sent \(dumps.count) times: \(dumps.prefix(3).map { lines[min($0 + 1, lines.count - 1)] })")
                 #expect(lines.contains("MEMORY") || lines.contains("HLEN"), "port \(port): slowlog did not record the check")
             }

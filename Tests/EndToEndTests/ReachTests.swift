@@ -6,7 +6,7 @@ import Testing
 /// Servers that are there but cannot be reached as announced, or do not answer: a stopped
 /// (SIGSTOP) server ends a check within a bound named by `--timeout`, with warnings meanwhile;
 /// a cluster whose nodes announce addresses this machine cannot reach is checked through
-/// `--address-map`, and without it fails naming the node and the option.
+/// `--cluster-address`, and without it fails naming the node and the option.
 @Suite(.serialized, .enabled(if: TestServers.available, "server binaries missing: run Scripts/setup"))
 struct ReachTests {
     let dir = TestPaths.temporaryDirectory()
@@ -94,7 +94,7 @@ struct ReachTests {
     }
 
     /// A cluster whose nodes announce hostnames that do not resolve here (as inside a VPC or
-    /// Kubernetes): without a map, exit 2 naming the announced node and --address-map; with
+    /// Kubernetes): without a map, exit 2 naming the announced node and --cluster-address; with
     /// the map, an exact check, a real difference found.
     @Test func announcedAddressesAreMapped() async throws {
         try await offPool { [self] in
@@ -121,11 +121,11 @@ struct ReachTests {
             let bare = try run(TestPaths.slotdiffBinary, args(plain, seed, []), timeout: 120)
             #expect(bare.status == 2, "\(bare.status) \(bare.stderr)")
             #expect(Date().timeIntervalSince(start) < 30)
-            #expect(bare.stderr.contains(".invalid:1763") && bare.stderr.contains("--address-map node-"), "\(bare.stderr)")
+            #expect(bare.stderr.contains(".invalid:1763") && bare.stderr.contains("--cluster-address node-"), "\(bare.stderr)")
 
             // Host names in any case (node 0's written in capitals).
             let map = (0..<3).flatMap { i in
-                ["--address-map", "\(i == 0 ? "NODE-0.INVALID" : "node-\(i).invalid"):\(17630 + i)=127.0.0.1:\(17630 + i)"]
+                ["--cluster-address", "\(i == 0 ? "NODE-0.INVALID" : "node-\(i).invalid"):\(17630 + i)=127.0.0.1:\(17630 + i)"]
             }
             let out = path("rt-map.jsonl.zst")
             let mapped = try run(
@@ -136,8 +136,8 @@ struct ReachTests {
             try DiffLogReader(path: out).forEach { diffs.append("\($0.kind.rawValue) \($0.displayKey)") }
             #expect(diffs == ["value k:7"], "\(diffs)")
 
-            let wrong = try run(TestPaths.slotdiffBinary, args(plain, seed, ["--address-map", "node-0.invalid=127.0.0.1:1"]), timeout: 60)
-            #expect(wrong.status == 2 && wrong.stderr.contains("--address-map node-0.invalid=127.0.0.1:1"), "\(wrong.stderr)")
+            let wrong = try run(TestPaths.slotdiffBinary, args(plain, seed, ["--cluster-address", "node-0.invalid=127.0.0.1:1"]), timeout: 60)
+            #expect(wrong.status == 2 && wrong.stderr.contains("--cluster-address node-0.invalid=127.0.0.1:1"), "\(wrong.stderr)")
         }
     }
 }

@@ -56,8 +56,14 @@ final class FakeServer: Sendable {
     /// Every command received so far, in order (the handshake's included).
     var received: [[String]] { state.withLockedValue { $0.received } }
 
-    /// Commands received whose name is `name`.
-    func received(_ name: String) -> [[String]] { received.filter { $0.first?.uppercased() == name } }
+    /// Commands received whose name is `name`, but for the read-plan probe's (on its own key,
+    /// `LiveNode.probe`), which `probes` holds.
+    func received(_ name: String) -> [[String]] {
+        received.filter { $0.first?.uppercased() == name && !$0.contains { $0.hasPrefix("slotdiff-probe-") } }
+    }
+
+    /// The read-plan probe's commands.
+    var probes: [[String]] { received.filter { $0.contains { $0.hasPrefix("slotdiff-probe-") } } }
 
     /// Connections accepted so far.
     var connections: Int { state.withLockedValue { $0.connections } }

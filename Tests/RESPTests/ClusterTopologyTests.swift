@@ -101,6 +101,24 @@ struct ClusterTopologyTests {
         #expect(t.shard(for: HashSlot(16000)!) == nil)
     }
 
+    /// A node announced by IP with a hostname (cluster-announce-hostname), or the other way
+    /// round: both are known, so an address map may name it by either.
+    @Test("every host a node is announced under is known")
+    func aliases() throws {
+        let hostnameField = bulk("hostname") + bulk("node-a.svc")
+        var shardNode = Self.node("a", 30001, "master", resp3: false, endpoint: "10.0.0.5")
+        shardNode = shardNode.replacingOccurrences(of: "*14\r\n", with: "*16\r\n") + hostnameField
+        shardNode = shardNode.replacingOccurrences(of: bulk("127.0.0.1"), with: bulk("10.0.0.5"))
+        let shards = try ClusterTopology(clusterShards: try reply("*1\r\n" + Self.shard([0, 16383], [shardNode], resp3: false)))
+        #expect(shards.shards[0].primary.host == "10.0.0.5" && shards.shards[0].primary.aliases == ["node-a.svc"])
+
+        // CLUSTER SLOTS (Redis 7+): the names the preferred endpoint is not, in a map after the id.
+        let slots = try ClusterTopology(
+            clusterSlots: try reply(
+                "*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n" + bulk("node-b.svc") + ":30002\r\n" + bulk("b") + "*2\r\n" + bulk("ip") + bulk("10.0.0.6")))
+        #expect(slots.shards[0].primary.host == "node-b.svc" && slots.shards[0].primary.aliases == ["10.0.0.6"])
+    }
+
     @Test("malformed topology replies are errors naming the command")
     func malformed() throws {
         #expect(throws: RedisError.self) { try ClusterTopology(clusterShards: .integer(1)) }

@@ -54,12 +54,14 @@ extension LiveNode {
                 guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw self.unexpected(command) }
                 var ttls: [RESPValue] = []
                 if fieldTTLs && !items.isEmpty {
-                    var cmd: [RESPArg] = ["HPEXPIRETIME", k, "FIELDS", RESPArg(items.count / 2)]
-                    for i in stride(from: 0, to: items.count, by: 2) { cmd.append(RESPArg(items[i].bytes ?? [])) }
-                    guard let fieldTTLs = try await self.one(db, cmd, asking: asking).array, fieldTTLs.count == items.count / 2 else {
-                        throw self.unexpected("HPEXPIRETIME")
+                    // One HSCAN reply may hold more fields than one command may name (a
+                    // listpack is returned whole, whatever COUNT says).
+                    let fields = stride(from: 0, to: items.count, by: 2).map { items[$0].bytes ?? [] }
+                    for cmd in Self.fieldExpiryCommands(key: k, fields: fields) {
+                        guard let part = try await self.one(db, cmd, asking: asking).array else { throw self.unexpected("HPEXPIRETIME") }
+                        ttls += part
                     }
-                    ttls = fieldTTLs
+                    guard ttls.count == fields.count else { throw self.unexpected("HPEXPIRETIME") }
                 }
                 try self.scanItems(type, command, items, ttls: ttls, d, seen: &seen)
             }
@@ -72,6 +74,16 @@ extension LiveNode {
                 endpoint: endpoint.address)
         }
         return d.finish()
+    }
+
+    /// HPEXPIRETIME of `fields` of `key`, in as many commands as `RESPBatch.argumentLimit`
+    /// needs (each carries four arguments besides its fields), in the order of `fields`.
+    static func fieldExpiryCommands(key: RESPArg, fields: [[UInt8]]) -> [[RESPArg]] {
+        let per = RESPBatch.argumentLimit - 4
+        return stride(from: 0, to: fields.count, by: per).map { start in
+            let part = fields[start..<min(fields.count, start + per)]
+            return ["HPEXPIRETIME", key, "FIELDS", RESPArg(part.count)] + part.map { RESPArg($0) }
+        }
     }
 
     /// List elements of an LRANGE reply into the digest.

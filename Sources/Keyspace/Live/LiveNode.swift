@@ -33,7 +33,7 @@ final class LiveNode: Sendable {
         /// What the first handshake told of the server.
         var server = ServerDescription()
         var countKeysAllowed: Bool?
-        var plan = ReadPlan()
+        var plan: ReadPlan
     }
 
     private let state: NIOLockedValueBox<State>
@@ -51,12 +51,12 @@ final class LiveNode: Sendable {
         dumpName = "DUMP reply from \(endpoint.address)"
         connectOptions = RedisConnectionOptions(
             connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
-            tls: options.tls, clientName: "slotdiff")
+            tls: options.tls, clientName: "slotdiff", commandNames: options.commandNames)
         let n = max(1, options.workers)
         state = NIOLockedValueBox(
             State(
                 connections: Array(repeating: nil, count: n),
-                everConnected: Array(repeating: false, count: n)))
+                everConnected: Array(repeating: false, count: n), plan: ReadPlan(disabled: options.commandNames)))
     }
 
     var logger: Logger { options.logger }
@@ -92,6 +92,51 @@ final class LiveNode: Sendable {
         }
     }
 
+    /// Asks once, before any key is read, whether this node runs the commands the read plan
+    /// starts with (MEMORY USAGE, DUMP, PEXPIRETIME), each on one key that does not exist (a
+    /// random name, in `slots`, the node's own, so no redirection answers): so the plan is known, and
+    /// told, from the start. Only a reply that refuses the command itself (unknown, or NOPERM
+    /// "to run the … command") changes the plan; a NOPERM for the key (an ACL key pattern the
+    /// probe's key falls outside) says nothing of the command, and the first real read decides,
+    /// as it does for any refusal the probe could not see. Read-only, and three commands.
+    func probe(slots: [ClosedRange<UInt16>]?) async throws {
+        let key = RESPArg(Self.probeKey(in: slots))
+        var asks: [(ReadPlanChange, String, [RESPArg])] = []
+        let plan = self.plan
+        if options.mode == .digest && plan.valuesByType == nil {
+            // In the order a batch asks them, so the plan reads as it would have.
+            asks.append((.valuesByType, "MEMORY USAGE", [Word.memory, Word.usage, key, Word.samples, Word.zero]))
+            asks.append((.valuesByType, "DUMP", [Word.dump, key]))
+        }
+        if hasPexpiretime && plan.expiryByPTTL == nil { asks.append((.expiryByPTTL, "PEXPIRETIME", [Word.pexpiretime, key])) }
+        if asks.isEmpty { return }
+        let replies = try await pipeline(db: nil, asks.map(\.2))
+        for ((change, command, _), reply) in zip(asks, replies) {
+            guard let e = reply.serverError, Self.refusesCommand(e) else { continue }
+            fallBack(change, command, e)
+        }
+    }
+
+    /// An error reply that refuses the command whatever its keys: unknown (renamed, disabled)
+    /// or NOPERM naming the command ("has no permissions to run the 'dump' command").
+    static func refusesCommand(_ e: RedisServerError) -> Bool {
+        let text = e.message.lowercased()
+        return text.contains("unknown command") || (e.code == "NOPERM" && text.contains("to run the"))
+    }
+
+    /// A key for the probe, in one of `slots` when given. A random part makes a key that
+    /// exists as good as impossible: DUMP of a huge one would serialize it whole.
+    static func probeKey(in slots: [ClosedRange<UInt16>]?) -> [UInt8] {
+        let base = Array("slotdiff-probe-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))-".utf8)
+        guard let slots, !slots.isEmpty else { return base }
+        for n in 0..<1_000_000 {
+            let key = base + Array(String(n).utf8)
+            let slot = HashSlot.slot(of: key)
+            if slots.contains(where: { $0.contains(slot) }) { return key }
+        }
+        return base
+    }
+
     /// How many connections were replaced so far (see `replaced`).
     var epoch: Int { state.withLockedValue { $0.replaced } }
 
@@ -108,8 +153,11 @@ final class LiveNode: Sendable {
 
     /// Opens every connection now, so that any connection made later replaces a lost one
     /// and moves `epoch`.
-    func connect() async throws {
-        for index in 0..<max(1, options.workers) { _ = try await connection(index) }
+    /// `announced`: a node the cluster announced, met for the first time: a name that does not
+    /// resolve or an address that does not answer the connect is not tried again (behind NAT it
+    /// never will), so the check ends at once suggesting the cluster address map.
+    func connect(announced: Bool = false) async throws {
+        for index in 0..<max(1, options.workers) { _ = try await connection(index, announced: announced) }
     }
 
     /// Whether this cluster node can list one slot range without walking all its keys: a
@@ -135,9 +183,9 @@ final class LiveNode: Sendable {
         return cmd + ["COUNT", RESPArg(options.scanCount)]
     }
 
-    private func connection(_ index: Int) async throws -> RedisConnection {
+    private func connection(_ index: Int, announced: Bool = false) async throws -> RedisConnection {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
-        let c = try await open()
+        let c = try await open(announced: announced)
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(
                 name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
@@ -160,7 +208,7 @@ final class LiveNode: Sendable {
     /// A server that accepts the connection but does not answer the handshake within
     /// `replyTimeout` is not tried again: it is stopped or hung, and another try only waits
     /// as long once more.
-    private func open() async throws -> RedisConnection {
+    private func open(announced: Bool = false) async throws -> RedisConnection {
         let connectedBefore = state.withLockedValue { $0.everConnected.contains(true) }
         let backoff = RedisBackoff()
         var attempt = 1
@@ -174,7 +222,8 @@ final class LiveNode: Sendable {
                 e = error
             }
             if e.code == .requestTimeout { throw silent(again: connectedBefore) }
-            guard e.isTransient, attempt < max(1, options.reconnectAttempts) else {
+            let unreachable = announced && !connectedBefore && (e.code == .unresolvableHost || e.code == .connectTimeout)
+            guard e.isTransient, !unreachable, attempt < max(1, options.reconnectAttempts) else {
                 throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
             }
             try await Task.sleep(for: backoff.delay(beforeRetry: attempt - 1))
@@ -318,7 +367,12 @@ final class LiveNode: Sendable {
         let name = command.split(separator: " ").prefix(command.hasPrefix("CLUSTER") || command.hasPrefix("MEMORY") ? 2 : 1)
             .joined(separator: "|").lowercased()
         var hint = ""
-        if e.code == "NOPERM" {
+        let word = String(command.split(separator: " ").first ?? "")
+        if options.commandNames.isDisabled(word) {
+            hint = "; it is disabled on this server (--rename-command \(word)=) and nothing else reads what it reads"
+        } else if let sent = options.commandNames.renaming(word) {
+            hint = "; it was sent as '\(sent)' (--rename-command \(word)=\(sent)): check the name the server gives it"
+        } else if e.code == "NOPERM" {
             hint = "; grant it to this user: ACL SETUSER <user> +\(name)"
         } else if e.message.lowercased().contains("unknown command") || e.message.lowercased().contains("unknown subcommand") {
             hint = "; the server does not know it: it may be renamed or disabled (rename-command), or older than the command"
@@ -577,6 +631,19 @@ struct ReadPlan: Sendable, Hashable {
     init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
         self.expiryByPTTL = expiryByPTTL
         self.valuesByType = valuesByType
+    }
+
+    /// The plan from the start on a server whose DUMP, PEXPIRETIME or MEMORY is disabled
+    /// (`--rename-command DUMP=`): those commands are never sent, not even once to find out.
+    init(disabled names: CommandNames) {
+        let why = { (command: String) in "\(command) disabled (--rename-command \(command.prefix { $0 != " " })=)" }
+        if names.isDisabled("PEXPIRETIME") { expiryByPTTL = why("PEXPIRETIME") }
+        if names.isDisabled("DUMP") {
+            valuesByType = why("DUMP")
+            dumpAllowed = false
+        } else if names.isDisabled("MEMORY") {
+            valuesByType = why("MEMORY USAGE")
+        }
     }
 
     /// The plan in words, for the summary: nil for the default.

@@ -45,6 +45,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         do {
             try await seed.connect()
             guard let t = try await clusterTopology(seed, endpoint: endpoint) else {
+                try await seed.probe(slots: nil)
                 let describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
                 return LiveSide(endpoint: endpoint, options: options, limiter: limiter, nodes: [seed], topology: nil, describe: describe)
             }
@@ -59,10 +60,11 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 guard let node = candidates.first, let announced = node.endpoint(from: endpoint) else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
-                let ep = options.reachable(announced)
+                let ep = options.reachable(announced, aliases: node.aliases)
                 let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
                 opened.append(n)
                 try await connectNode(n, announced: announced, cluster: endpoint)
+                try await n.probe(slots: shard.slots.map { $0.lowerBound.rawValue...$0.upperBound.rawValue })
                 nodes.append(n)
             }
             var describe = "cluster of \(t.shards.count) shards (\(nodes.map(\.address).joined(separator: ", ")))"
@@ -79,13 +81,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// hostname only resolvable elsewhere) is named with the way to reach it another way.
     private static func connectNode(_ n: LiveNode, announced: RedisEndpoint, cluster: RedisEndpoint) async throws {
         do {
-            try await n.connect()
+            try await n.connect(announced: true)
         } catch var e as SlotdiffError where e.code == .connection {
             if n.endpoint.address == announced.address {
                 e.message +=
-                    "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --address-map \(announced.address)=HOST:PORT"
+                    "; the cluster at \(cluster.address) announces this node as \(announced.address): if this machine reaches it at another address, give --cluster-address \(announced.address)=HOST:PORT (or a line of a --cluster-address-map file)"
             } else {
-                e.message += " (announced as \(announced.address), mapped by --address-map)"
+                e.message += " (announced as \(announced.address), mapped by the cluster address map)"
             }
             throw e
         }
@@ -101,19 +103,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
             if shards.serverError == nil { return try ClusterTopology(clusterShards: shards, askedHost: endpoint.host) }
             let slots = try await seed.pipeline(db: nil, [["CLUSTER", "SLOTS"]])[0]
             if slots.serverError == nil { return try ClusterTopology(clusterSlots: slots, askedHost: endpoint.host) }
-            // Refused rather than unsupported: a cluster node read as a standalone server
-            // would list one node's keys only.
-            if slots.serverError?.code == "NOPERM" {
+            // Refused, or unknown (renamed or disabled: a server without cluster support
+            // knows CLUSTER and says so), rather than unsupported: a cluster node read as a
+            // standalone server would list one node's keys only.
+            if let e = slots.serverError, ReadPlan.isUnusable(e) {
                 let info = try await seed.pipeline(db: nil, [["INFO", "cluster"]])[0]
-                var clustered = info.string?.contains("cluster_enabled:1") == true
-                if info.serverError != nil {
+                var clustered = seed.serverMode == "cluster" || info.string?.contains("cluster_enabled:1") == true
+                if info.serverError != nil && seed.serverMode == nil {
                     // READONLY (@connection) is refused by a server without cluster support.
                     clustered = try await seed.pipeline(db: nil, [["READONLY"]])[0].serverError == nil
                 }
                 if clustered {
                     throw SlotdiffError(
                         .refused,
-                        "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots",
+                        e.code == "NOPERM"
+                            ? "\(endpoint): this user may not run CLUSTER SHARDS or CLUSTER SLOTS, so a cluster cannot be told from a standalone server: grant +cluster|shards +cluster|slots"
+                            : "\(endpoint): this cluster node does not know CLUSTER (\(e.message)), so its cluster map cannot be read: if CLUSTER is renamed there, give --rename-command CLUSTER=NAME",
                         endpoint: endpoint.address)
                 }
             }
@@ -405,7 +410,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         announced.host = host
         announced.port = port
         announced.db = nil
-        let ep = options.reachable(announced)
+        let ep = options.reachable(announced, aliases: aliases(host: host, port: port))
         let key = ep.address
         if let n = nodes.first(where: { $0.endpoint.host == ep.host && $0.endpoint.port == ep.port }) { return n }
         if let n = extraNodes.withLockedValue({ $0[key] }) { return n }
@@ -419,6 +424,19 @@ public final class LiveSide: KeyspaceSource, Sendable {
         }
         if kept !== n { await n.close() }
         return kept
+    }
+
+    /// The other hosts the cluster map announces the node at `host:port` under (a redirection
+    /// names a node by its preferred endpoint only; the address map may name it by another).
+    private func aliases(host: String, port: Int) -> [String] {
+        guard let topology else { return [] }
+        for shard in topology.shards {
+            for n in [shard.primary] + shard.replicas where n.port == port || n.tlsPort == port {
+                let names = [n.host] + n.aliases
+                if names.contains(where: { $0.lowercased() == host.lowercased() }) { return names.filter { $0.lowercased() != host.lowercased() } }
+            }
+        }
+        return []
     }
 
     /// The state of single keys now (for re-check rounds): nil where the key does not exist.

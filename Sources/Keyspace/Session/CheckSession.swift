@@ -56,9 +56,12 @@ public struct CheckSession: Sendable {
     public struct Side: Sendable {
         public var spec: String
         public var password: String?
-        public init(spec: String, password: String? = nil) {
+        /// Commands renamed or disabled on this side's servers (`--rename-command`).
+        public var commandNames: CommandNames
+        public init(spec: String, password: String? = nil, commandNames: CommandNames = CommandNames()) {
             self.spec = spec
             self.password = password
+            self.commandNames = commandNames
         }
     }
 
