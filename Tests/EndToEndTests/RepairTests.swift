@@ -47,9 +47,9 @@ struct RepairTests {
     /// on the source after the check is written whole; a second repair leaves nothing.
     @Test func liveDriftPair() async throws {
         try await offPool { [self] in
-            try TestServers.start("rp-src", .redis7, port: 17750, load: TestPaths.fixture("drift-source.rdb"))
-            try TestServers.start("rp-dst", .valkey8, port: 17751, load: TestPaths.fixture("drift-target.rdb"))
-            defer { TestServers.stop("rp-src"); TestServers.stop("rp-dst") }
+            try TestServers.start("fix-src", .redis7, port: 17750, load: TestPaths.fixture("drift-source.rdb"))
+            try TestServers.start("fix-dst", .valkey8, port: 17751, load: TestPaths.fixture("drift-target.rdb"))
+            defer { TestServers.stop("fix-src"); TestServers.stop("fix-dst") }
             let src = "redis://127.0.0.1:17750", dst = "redis://127.0.0.1:17751"
             let first = try CheckRun.compare(src, dst, [], in: dir)
             #expect(first.run.status == 1 && first.diffs.count == 37, "\(first.run.stderr)")
@@ -101,8 +101,8 @@ struct RepairTests {
     @Test func fromDumpFiles() async throws {
         try await offPool { [self] in
             for (fixture, kind, port) in [("dataset-redis8.rdb", TestServers.Kind.valkey8, 17752), ("hfe-redis8.rdb", .redis8, 17753)] {
-                try TestServers.start("rp-\(port)", kind, port: port)
-                defer { TestServers.stop("rp-\(port)") }
+                try TestServers.start("fix-\(port)", kind, port: port)
+                defer { TestServers.stop("fix-\(port)") }
                 let dump = TestPaths.fixture(fixture), dst = "redis://127.0.0.1:\(port)"
                 let before = try CheckRun.compare(dump, dst, ["--explain", "0"], in: dir)
                 #expect(before.run.status == 1 && before.diffs.allSatisfy { $0.kind == .missing }, "\(before.run.stderr)")
@@ -121,9 +121,9 @@ struct RepairTests {
     /// 1 MiB pieces), and the target is equal afterwards.
     @Test func bigKeysInBatches() async throws {
         try await offPool { [self] in
-            try TestServers.start("rp-big-src", .redis7, port: 17754)
-            try TestServers.start("rp-big-dst", .valkey8, port: 17755)
-            defer { TestServers.stop("rp-big-src"); TestServers.stop("rp-big-dst") }
+            try TestServers.start("fix-big-src", .redis7, port: 17754)
+            try TestServers.start("fix-big-dst", .valkey8, port: 17755)
+            defer { TestServers.stop("fix-big-src"); TestServers.stop("fix-big-dst") }
             var setup = Data()
             func command(_ args: [String]) {
                 setup.append(Data("*\(args.count)\r\n".utf8))
@@ -165,9 +165,9 @@ struct RepairTests {
     /// node (a key sent to another node would be a MOVED error, which redis-cli counts).
     @Test func clusterTargetOneScriptPerNode() async throws {
         try await offPool { [self] in
-            try TestServers.start("rp-one", .redis7, port: 17756)
-            try TestServers.cluster("rp-cl", .valkey8, base: 17760, n: 3)
-            defer { TestServers.stop("rp-one"); TestServers.stop("rp-cl") }
+            try TestServers.start("fix-one", .redis7, port: 17756)
+            try TestServers.cluster("fix-cl", .valkey8, base: 17760, n: 3)
+            defer { TestServers.stop("fix-one"); TestServers.stop("fix-cl") }
             var setup = Data()
             func command(_ args: [String]) {
                 setup.append(Data("*\(args.count)\r\n".utf8))

@@ -342,7 +342,8 @@ struct RunLockLiveTests {
             #expect(lock["pid"] as? Int == Int(first.pid))
             let t0 = Date()
             let second = try slotdiff(args + ["--count", "1"])
-            #expect(Date().timeIntervalSince(t0) < 1.0)
+            // At once, not after a run of 60 s: a process start on a loaded 2-core machine took 1.1 s.
+            #expect(Date().timeIntervalSince(t0) < 5.0)
             #expect(second.status == 2 && second.stderr.contains("in use by another run") && second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
             #expect(F.waitFor(wdir + "/trend.json"))
             first.signal(SIGINT)

@@ -46,7 +46,7 @@ import Testing
 enum TestFile {
     static func write(_ text: String) -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("slotdiff-map-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 }
