@@ -106,30 +106,52 @@ struct ShardArg: ExpressibleByArgument, CustomStringConvertible {
     var description: String { "\(index)/\(count)" }
 }
 
-struct LiveArguments: ParsableArguments {
+/// How a side's keys are read into records: what is compared, in how many passes
+/// (compare, watch, digest).
+struct ReadArguments: ParsableArguments {
+    @Option(help: "digest (whole values), length (element counts) or keys (presence, type, expiry).")
+    var mode: CompareMode = .digest
+
+    @Option(help: "Read the keyspace in this many slot-range passes (default: one per 250k keys of the largest live side, so memory stays bounded).")
+    var passes: Int?
+
+    func validate() throws {
+        if let passes, passes < 1 || passes > HashSlot.count {
+            throw ValidationError("--passes \(passes): must be between 1 and \(HashSlot.count) (one hash slot per pass)")
+        }
+    }
+}
+
+/// Re-check rounds of differences found on live sides (compare, watch).
+struct RoundArguments: ParsableArguments {
     @Option(help: "Re-check rounds for differences found on live sides (reported only if they persist).")
     var rounds: Int = 3
 
     @Option(help: "Pause before each re-check round (e.g. 2s).")
     var roundDelay: DurationArg = DurationArg(argument: "2s")!
 
-    @Option(help: "digest (whole values), length (element counts) or keys (presence, type, expiry).")
-    var mode: CompareMode = .digest
+    func validate() throws {
+        if rounds < 0 { throw ValidationError("--rounds \(rounds): must be 0 or more") }
+        if roundDelay.milliseconds > 3_600_000 {
+            throw ValidationError("--round-delay \(roundDelay.text): at most 1h (every re-check round waits this long)")
+        }
+    }
+}
 
+/// How live servers are reached and read: connections, limits, TLS, cluster addresses, renamed
+/// commands (every command that reads a server).
+struct LiveArguments: ParsableArguments {
     @Option(help: "Commands per second per live side, across all workers (default: no limit).")
     var qps: Int?
 
     @Option(
         help:
-            "Keep each live server's round trip under this (e.g. 2ms) while it is read: a connection of its own PINGs every node each 100 ms, and the side's request rate is halved when a round trip is over it and grows back while under (default: not watched)."
+            "Keep each live server's round trip under this (e.g. 2ms) while it is read: a connection of its own PINGs every node each 100 ms, and the side's request rate drops when the round trips are over it and grows back while under (default: not watched)."
     )
     var maxLatency: DurationArg?
 
     @Option(help: "Values larger than this many bytes are read in chunks, never with one DUMP.")
     var bigKeyThreshold: Int = 4 << 20
-
-    @Option(help: "Read the keyspace in this many slot-range passes (default: one per 250k keys of the largest live side, so memory stays bounded).")
-    var passes: Int?
 
     @Option(help: "Keys per pipelined batch.")
     var batch: Int = 512
@@ -178,18 +200,11 @@ struct LiveArguments: ParsableArguments {
     enum ReadFrom: String, ExpressibleByArgument { case primary, replica }
 
     func validate() throws {
-        if rounds < 0 { throw ValidationError("--rounds \(rounds): must be 0 or more") }
-        if roundDelay.milliseconds > 3_600_000 {
-            throw ValidationError("--round-delay \(roundDelay.text): at most 1h (every re-check round waits this long)")
-        }
         if let qps, qps < 1 { throw ValidationError("--qps \(qps): must be at least 1 command per second (leave it out for no limit)") }
         if let maxLatency, maxLatency.milliseconds < 1 || maxLatency.milliseconds > 10_000 {
             throw ValidationError("--max-latency \(maxLatency.text): must be between 1ms and 10s")
         }
         if bigKeyThreshold < 1 { throw ValidationError("--big-key-threshold \(bigKeyThreshold): must be at least 1 byte") }
-        if let passes, passes < 1 || passes > HashSlot.count {
-            throw ValidationError("--passes \(passes): must be between 1 and \(HashSlot.count) (one hash slot per pass)")
-        }
         if batch < 1 { throw ValidationError("--batch \(batch): must be at least 1 key") }
         if slotKeysLimit < 1 { throw ValidationError("--slot-keys-limit \(slotKeysLimit): must be at least 1 key") }
         if timeout.milliseconds < 100 || timeout.milliseconds > 3_600_000 {
@@ -211,7 +226,8 @@ struct LiveArguments: ParsableArguments {
         do { return try LiveOptions.commandNames(renameCommand).get() } catch { throw ValidationError(error.message) }
     }
 
-    func liveOptions(workers: Int) throws -> LiveOptions {
+    /// `mode`: what the reads must give (`length` and `keys` read no values).
+    func liveOptions(workers: Int, mode: CompareMode = .digest) throws -> LiveOptions {
         var o = LiveOptions()
         o.workers = workers
         o.batch = max(1, batch)
@@ -249,6 +265,8 @@ struct CheckArguments: ParsableArguments {
     )
     var workers: Int?
 
+    @OptionGroup var read: ReadArguments
+    @OptionGroup var recheck: RoundArguments
     @OptionGroup var live: LiveArguments
 
     @OptionGroup var sampling: SampleOptions
@@ -278,10 +296,10 @@ struct CheckArguments: ParsableArguments {
         options.filter = try filters.filter()
         options.filter.sample = sampling.slotSample()
         options.rule = DifferenceRule(ttlToleranceMs: ttlTolerance.milliseconds)
-        options.mode = live.mode
-        options.rounds = max(0, live.rounds)
-        options.roundDelayMs = live.roundDelay.milliseconds
-        if let p = live.passes {
+        options.mode = read.mode
+        options.rounds = max(0, recheck.rounds)
+        options.roundDelayMs = recheck.roundDelay.milliseconds
+        if let p = read.passes {
             guard p >= 1 else { throw ValidationError("--passes must be at least 1") }
             options.passes = p
         }
@@ -293,7 +311,7 @@ struct CheckArguments: ParsableArguments {
     /// The check these arguments describe, writing to `outputs`; passwords not in a URL come
     /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
     func session(_ outputs: CheckOutputs) throws -> CheckSession {
-        let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount))
+        let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode)
         let names = try self.live.commandNames()
         return CheckSession(
             source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"), commandNames: names.source),

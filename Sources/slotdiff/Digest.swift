@@ -24,6 +24,7 @@ extension Slotdiff {
         var out: String
 
         @OptionGroup var filters: FilterOptions
+        @OptionGroup var read: ReadArguments
         @OptionGroup var live: LiveArguments
         @OptionGroup var sampling: SampleOptions
 
@@ -94,8 +95,8 @@ extension Slotdiff {
             var options = DigestOptions()
             options.filter = try filters.filter()
             options.filter.sample = sampling.slotSample()
-            options.mode = live.mode
-            options.passes = live.passes
+            options.mode = read.mode
+            options.passes = read.passes
             options.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
             options.progress = progress
             options.producer = "slotdiff \(BuildInfo.versionLine)"
@@ -104,7 +105,7 @@ extension Slotdiff {
                 .init(
                     spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"),
                     commandNames: try live.commandNames().source),
-                files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount)))
+                files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode))
             opened = source
             let meta = try await DigestRun.write(side: source, to: out, options: options, stop: stop)
             let size = ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? nil) ?? 0
