@@ -187,6 +187,50 @@ import Testing
         #expect(Set(server.received("HSCAN").map { $0[1] }) == ["lopsided", "long"])
     }
 
+    /// A big set whose scan returns an element twice (its table resized meanwhile): the scan
+    /// gave more elements than SCARD, so the set is scanned again keeping each element's hash
+    /// once, and its digest is that of the set without duplicates. A scan that returns each
+    /// element once is taken as it is, keeping no hashes.
+    @Test func scanDuplicatesAreCountedOnce() async throws {
+        func server(pages: [String: (String, [String])]) throws -> FakeServer {
+            try FakeServer { c, _ in
+                switch c[0].uppercased() {
+                case "INFO": return Self.keyspace
+                case "SCAN": return .array([.bulk("0"), .array([.bulk("s")])])
+                case "PEXPIRETIME": return .int(-1)
+                case "TYPE": return .simple("set")
+                case "SCARD": return .int(4)
+                case "MEMORY": return .int(400_000_000)
+                case "SSCAN":
+                    let (next, members) = pages[c[2]]!
+                    return .array([.bulk(next), .array(members.map { .bulk($0) })])
+                default: return .error("ERR unexpected \(c[0])")
+                }
+            }
+        }
+        let twice = try server(pages: ["0": ("5", ["a", "b", "c"]), "5": ("0", ["c", "d"])])
+        let once = try server(pages: ["0": ("5", ["a", "b"]), "5": ("0", ["c", "d"])])
+        defer {
+            twice.stop()
+            once.stop()
+        }
+        var digests: [Hash128] = []
+        for server in [twice, once] {
+            let s = try await side(server, options())
+            let (tables, _) = try await s.collect(filter: KeyFilter())
+            await s.close()
+            let t = try #require(tables.first { $0.count == 1 })
+            digests.append(t.entry(0).digest)
+        }
+        let d = CanonicalDigester()
+        d.begin(.set)
+        for m in ["d", "b", "a", "c"] { Array(m.utf8).withUnsafeBytes { d.element($0) } }
+        #expect(digests == [d.finish(), d.finish()])
+        // One SSCAN first tries to read the set whole (it is small), then the chunked reads.
+        #expect(twice.received("SSCAN").count == 5 && once.received("SSCAN").count == 3, "\(twice.received("SSCAN")) \(once.received("SSCAN"))")
+        #expect(twice.received("SCARD").count == 1 && once.received("SCARD").count == 2)
+    }
+
     /// A reply of another shape than the command's (a proxy or a module answering oddly) ends
     /// the check naming the command; it is never read as an empty or shorter value.
     @Test(arguments: [

@@ -14,7 +14,8 @@ struct KeyChanged: Error {}
 extension LiveNode {
     /// Reads a value too big for one DUMP with bounded commands (GETRANGE, LRANGE, SSCAN,
     /// HSCAN, ZSCAN, XRANGE) into the same canonical digest. SCAN-family commands may return
-    /// an element twice: each element's hash is kept once, so nothing is counted twice.
+    /// an element twice: a scan that returned more or fewer than the key holds is read again
+    /// with each element's hash kept once, so nothing is counted twice.
     /// A key deleted or replaced meanwhile throws `KeyChanged` (see `one`); a reply of another
     /// shape than the command's is an error, never a shorter value.
     func chunked(
@@ -46,25 +47,22 @@ extension LiveNode {
                 start += n
             }
         case .set, .hash, .zset:
-            var seen = Set<Hash128>()
-            let fieldTTLs = type == .hash && hasFieldTTLs
-            let command = type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN"
-            try await scanFamily(db, command, k, asking: asking) { items in
-                let width = type == .set ? 1 : 2
-                guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw self.unexpected(command) }
-                var ttls: [RESPValue] = []
-                if fieldTTLs && !items.isEmpty {
-                    // One HSCAN reply may hold more fields than one command may name (a
-                    // listpack is returned whole, whatever COUNT says).
-                    let fields = stride(from: 0, to: items.count, by: 2).map { items[$0].bytes ?? [] }
-                    for cmd in Self.fieldExpiryCommands(key: k, fields: fields) {
-                        guard let part = try await self.one(db, cmd, asking: asking).array else { throw self.unexpected("HPEXPIRETIME") }
-                        ttls += part
-                    }
-                    guard ttls.count == fields.count else { throw self.unexpected("HPEXPIRETIME") }
-                }
-                try self.scanItems(type, command, items, ttls: ttls, d, seen: &seen)
+            // First without keeping the elements' hashes (memory flat, whatever the size): a
+            // scan returns an element twice only when the table was resized while it ran, and
+            // then it returns more elements than the key holds. So the scan stands when it
+            // returned exactly the count taken before it and the key still holds that many;
+            // otherwise it is read again, each element's hash kept once.
+            try await scanElements(db, k, type, d, unique: false, asking: asking)
+            if d.count == UInt64(length),
+                try await one(db, [Self.lengthWord(type), k]).int == Int64(length)
+            {
+                break
             }
+            logger.debug(
+                "\(endpoint): \(type) \(Difference.display(key)) gave \(d.count) elements for \(length) (resized or written while scanned); read again, duplicates set apart"
+            )
+            d.begin(type)
+            try await scanElements(db, k, type, d, unique: true, asking: asking)
         case .stream:
             try await chunkedStream(db, k, d, asking: asking)
         case .module:
@@ -74,6 +72,30 @@ extension LiveNode {
                 endpoint: endpoint.address)
         }
         return d.finish()
+    }
+
+    /// A set, hash or sorted set by SSCAN/HSCAN/ZSCAN into the digest; with `unique`, an
+    /// element returned twice is counted once (its hash kept for the whole scan).
+    private func scanElements(_ db: Int?, _ k: RESPArg, _ type: ValueType, _ d: CanonicalDigester, unique: Bool, asking: Bool) async throws {
+        var seen: Set<Hash128>? = unique ? [] : nil
+        let fieldTTLs = type == .hash && hasFieldTTLs
+        let command = type == .set ? "SSCAN" : type == .hash ? "HSCAN" : "ZSCAN"
+        try await scanFamily(db, command, k, asking: asking) { items in
+            let width = type == .set ? 1 : 2
+            guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw self.unexpected(command) }
+            var ttls: [RESPValue] = []
+            if fieldTTLs && !items.isEmpty {
+                // One HSCAN reply may hold more fields than one command may name (a
+                // listpack is returned whole, whatever COUNT says).
+                let fields = stride(from: 0, to: items.count, by: 2).map { items[$0].bytes ?? [] }
+                for cmd in Self.fieldExpiryCommands(key: k, fields: fields) {
+                    guard let part = try await self.one(db, cmd, asking: asking).array else { throw self.unexpected("HPEXPIRETIME") }
+                    ttls += part
+                }
+                guard ttls.count == fields.count else { throw self.unexpected("HPEXPIRETIME") }
+            }
+            try self.scanItems(type, command, items, ttls: ttls, d, seen: &seen)
+        }
     }
 
     /// HPEXPIRETIME of `fields` of `key`, in as many commands as `RESPBatch.argumentLimit`
@@ -96,10 +118,10 @@ extension LiveNode {
 
     /// Members (sets), field/value pairs (hashes, with each field's expiry from `ttls` where
     /// given) or member/score pairs (sorted sets) of an SSCAN/HSCAN/ZSCAN reply into the
-    /// digest; an item already seen (SCAN may return one twice) is counted once.
+    /// digest; with `seen`, an item already seen (SCAN may return one twice) is counted once.
     func scanItems(
         _ type: ValueType, _ command: String, _ items: [RESPValue], ttls: [RESPValue], _ d: CanonicalDigester,
-        seen: inout Set<Hash128>
+        seen: inout Set<Hash128>?
     ) throws {
         let width = type == .set ? 1 : 2
         guard items.count % width == 0, items.allSatisfy({ $0.buffer != nil }) else { throw unexpected(command) }
@@ -113,7 +135,7 @@ extension LiveNode {
                 d.score(score)
             }
             if type == .hash, i / 2 < ttls.count, let t = ttls[i / 2].int, t >= 0 { d.fixed(UInt64(t)) }
-            d.endItem(unique: &seen)
+            if seen != nil { d.endItem(unique: &seen!) } else { d.endItem() }
         }
     }
 

@@ -292,7 +292,8 @@ extension LiveNode {
                 if cursor != "0" { rest.append((i, t, count)); continue }
                 // RESP3 may answer with a map for HSCAN/ZSCAN pairs.
                 let items: [RESPValue] = parts[1].array ?? (parts[1].pairs ?? []).flatMap { [$0.key, $0.value] }
-                var seen = Set<Hash128>()
+                // One reply that ends the scan visited each bucket once: no element comes twice.
+                var seen: Set<Hash128>? = nil
                 try scanItems(t, command, items, ttls: [], d, seen: &seen)
             }
             if d.count == 0 { continue }  // gone since the probe
