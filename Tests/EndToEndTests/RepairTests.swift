@@ -19,6 +19,13 @@ struct RepairTests {
         return (r, r.status == 0 ? try scriptCommands(path(out)) : [])
     }
 
+    /// One command in RESP, for `redis-cli --pipe` to set servers up.
+    static func resp(_ args: [String]) -> Data {
+        var d = Data("*\(args.count)\r\n".utf8)
+        for a in args { d.append(Data("$\(a.utf8.count)\r\n\(a)\r\n".utf8)) }
+        return d
+    }
+
     /// Applies a script as the README says; redis-cli counts the error replies.
     func apply(_ script: String, port: Int) throws {
         let r = try run("/bin/sh", ["-c", "redis-cli -p \(port) --pipe < '\(path(script))'"], timeout: 300)
@@ -125,10 +132,7 @@ struct RepairTests {
             try TestServers.start("fix-big-dst", .valkey8, port: 17755)
             defer { TestServers.stop("fix-big-src"); TestServers.stop("fix-big-dst") }
             var setup = Data()
-            func command(_ args: [String]) {
-                setup.append(Data("*\(args.count)\r\n".utf8))
-                for a in args { setup.append(Data("$\(a.utf8.count)\r\n\(a)\r\n".utf8)) }
-            }
+            func command(_ args: [String]) { setup.append(Self.resp(args)) }
             for start in stride(from: 0, to: 20_000, by: 500) {
                 let n = start..<start + 500
                 command(["HSET", "big:hash"] + n.flatMap { ["f\($0)", "v\($0)"] })
@@ -169,10 +173,7 @@ struct RepairTests {
             try TestServers.cluster("fix-cl", .valkey8, base: 17760, n: 3)
             defer { TestServers.stop("fix-one"); TestServers.stop("fix-cl") }
             var setup = Data()
-            func command(_ args: [String]) {
-                setup.append(Data("*\(args.count)\r\n".utf8))
-                for a in args { setup.append(Data("$\(a.utf8.count)\r\n\(a)\r\n".utf8)) }
-            }
+            func command(_ args: [String]) { setup.append(Self.resp(args)) }
             for i in 0..<300 {
                 switch i % 4 {
                 case 0: command(["SET", "k:\(i)", "v\(i)"])
