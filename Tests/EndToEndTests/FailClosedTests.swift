@@ -383,7 +383,11 @@ struct TerminationTests {
                 "--round-delay", "20ms", "--out", log, "--quiet"
             ]
             let bg = try Background(TestPaths.slotdiffBinary, args)
-            usleep(1_500_000)
+            // Once the run holds its lock its signal handlers are in place (a loaded machine may
+            // take more than a second to get there); then into the first passes.
+            let lock = dir.appendingPathComponent("t.lock").path
+            for _ in 0..<300 where !FileManager.default.fileExists(atPath: lock) { usleep(100_000) }
+            usleep(1_000_000)
             bg.signal(SIGTERM)
             let first = bg.wait(timeout: 120)
             #expect(first.status == 2, "\(first.stdout) \(first.stderr)")

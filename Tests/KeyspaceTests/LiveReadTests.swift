@@ -360,7 +360,8 @@ import Testing
         let (tables, _) = try await s.collect(filter: KeyFilter())
         #expect(tables.map(\.count).reduce(0, +) == 2)
         #expect(there.received("GETRANGE").map { $0[1] } == ["a"])
-        #expect(there.received("HSCAN").map { $0[1] } == ["h"])
+        // Scanned there twice: one field given for HLEN's 20,000 is read again with duplicates set apart.
+        #expect(there.received("HSCAN").map { $0[1] } == ["h", "h"])
     }
 
     /// Before Redis 7.4 a cluster node is listed slot by slot; a slot that grew between
