@@ -25,7 +25,7 @@ public enum DumpPayload {
         if !valkey && version > maxVersion {
             throw RDBError(input: name, offset: Int64(n - 10), reason: "payload RDB version \(version) is newer than supported (\(maxVersion))")
         }
-        let input = RDBInput(name: name, bytes: UnsafeRawBufferPointer(rebasing: payload[0..<(n - 10)]))
+        let input = RDBInput(name: name, borrowing: UnsafeRawBufferPointer(rebasing: payload[0..<(n - 10)]))
         input.crcEnabled = false
         let decoder = ValueDecoder(input: input, flavor: RDBFlavor(version: version, valkey: valkey), digester: d)
         var t = try input.u8("value type")

@@ -73,7 +73,49 @@ extension RDBInput {
     }
 
     /// Reads a string as one digest component (streaming long raw strings).
+    @inline(__always)
     func componentString(_ d: CanonicalDigester, _ what: @autoclosure () -> String) throws {
+        // Most elements are short raw strings or small integers already in the buffer: read
+        // them here, without the general path's string head and element enum.
+        let left = end - pos
+        if left >= 2 {
+            let b = buf.load(fromByteOffset: pos, as: UInt8.self)
+            switch b {
+            case 0..<0x40:
+                let n = Int(b)
+                if left > n {
+                    d.component(UnsafeRawBufferPointer(start: buf + pos + 1, count: n))
+                    pos += 1 + n
+                    return
+                }
+            case 0x40..<0x80:
+                let n = Int(b & 0x3F) << 8 | Int(buf.load(fromByteOffset: pos + 1, as: UInt8.self))
+                if left >= n + 2 {
+                    d.component(UnsafeRawBufferPointer(start: buf + pos + 2, count: n))
+                    pos += 2 + n
+                    return
+                }
+            case 0xC0:
+                d.component(int: Int64(Int8(bitPattern: buf.load(fromByteOffset: pos + 1, as: UInt8.self))))
+                pos += 2
+                return
+            case 0xC1 where left >= 3:
+                d.component(int: Int64(Int16(littleEndian: (buf + pos + 1).loadUnaligned(as: Int16.self))))
+                pos += 3
+                return
+            case 0xC2 where left >= 5:
+                d.component(int: Int64(Int32(littleEndian: (buf + pos + 1).loadUnaligned(as: Int32.self))))
+                pos += 5
+                return
+            default:
+                break
+            }
+        }
+        try componentStringSlow(d, what())
+    }
+
+    @inline(never)
+    func componentStringSlow(_ d: CanonicalDigester, _ what: @autoclosure () -> String) throws {
         let head = try stringHead(what())
         switch head {
         case .raw(let n) where n > Self.streamThreshold:

@@ -30,6 +30,7 @@ public final class RDBInput {
         self.source = source
         cap = Self.chunk
         buf = .allocate(byteCount: cap, alignment: 16)
+        owned = true
     }
 
     /// A reader over bytes already in memory (a DUMP payload).
@@ -41,10 +42,32 @@ public final class RDBInput {
         if bytes.count > 0 { buf.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         end = bytes.count
         sourceDone = true
+        owned = true
     }
 
+    /// A reader over bytes it does not own (a DUMP payload in the read buffer of its reply):
+    /// decoded where they lie, neither copied nor written to; valid while those bytes are.
+    public init(name: String, borrowing bytes: UnsafeRawBufferPointer) {
+        self.name = name
+        source = nil
+        if let b = bytes.baseAddress {
+            buf = UnsafeMutableRawPointer(mutating: b)
+            cap = bytes.count
+            owned = false
+        } else {
+            cap = 16
+            buf = .allocate(byteCount: cap, alignment: 16)
+            owned = true
+        }
+        end = bytes.count
+        sourceDone = true
+    }
+
+    /// Whether `buf` is this reader's to move, grow and free (false: borrowed bytes).
+    let owned: Bool
+
     deinit {
-        buf.deallocate()
+        if owned { buf.deallocate() }
         lzfScratch?.deallocate()
     }
 
@@ -78,6 +101,10 @@ public final class RDBInput {
     @usableFromInline
     func refill(_ n: Int, _ what: String) throws {
         if n > Self.maxBlob { throw error("\(what) of \(n) bytes is larger than the \(Self.maxBlob)-byte limit") }
+        if !owned {
+            // Borrowed bytes are all there is, and are not moved: the same error as below.
+            throw error("unexpected end of input: expected \(what) (\(n) bytes), only \(end - pos) left", at: base + Int64(end))
+        }
         foldChecksum()
         let live = end - pos
         if pos > 0 && live > 0 { buf.copyMemory(from: buf + pos, byteCount: live) }
@@ -112,7 +139,7 @@ public final class RDBInput {
 
     /// Shrinks an oversized buffer back after a big blob, so memory does not stay high.
     func shrinkIfLarge() {
-        if cap > 4 * Self.chunk && end - pos <= Self.chunk {
+        if owned && cap > 4 * Self.chunk && end - pos <= Self.chunk {
             foldChecksum()
             let live = end - pos
             let nb = UnsafeMutableRawPointer.allocate(byteCount: Self.chunk, alignment: 16)

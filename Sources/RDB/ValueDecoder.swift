@@ -57,6 +57,8 @@ public struct ValueDecoder {
         guard let vt = RDBType.logical(t, flavor) else {
             throw input.error(Self.unknownTypeMessage(t, flavor), at: input.offset - 1)
         }
+        // Locals: the per-element loops below then retain neither reference per call.
+        let d = self.d, input = self.input
         d.begin(vt)
         switch t {
         case RDBType.string:
@@ -169,6 +171,7 @@ public struct ValueDecoder {
     }
 
     func ziplistElements(_ b: Blob) throws {
+        let d = self.d
         var c = try ZiplistCursor(b)
         var n = 0
         while let e = try c.next() { d.element(e); n += 1 }
@@ -176,6 +179,7 @@ public struct ValueDecoder {
     }
 
     func ziplistPairs(_ b: Blob, zset: Bool) throws {
+        let d = self.d
         var c = try ZiplistCursor(b)
         var n = 0
         while let first = try c.next() {
@@ -201,6 +205,7 @@ public struct ValueDecoder {
     enum TupleKind { case list, set, hash, zset, hashTTL(minExpire: Int64) }
 
     func listpackTuples(_ b: Blob, width: Int, kind: TupleKind) throws {
+        let d = self.d
         var c = try ListpackCursor(b)
         var n = 0
         while let first = try c.next() {

@@ -33,7 +33,12 @@ public final class CanonicalDigester {
 
     /// Set only to explain a difference: every value fed from here on is also kept, element
     /// by element (bounded, see `ValueCapture`). Nil in a check, where it costs one test per call.
-    @exclusivity(unchecked) public var capture: ValueCapture?
+    @exclusivity(unchecked) public var capture: ValueCapture? {
+        didSet { capturing = capture != nil }
+    }
+    /// Whether `capture` is set: tested per element instead of loading the optional reference,
+    /// which costs a retain and a release per call even when it is nil.
+    @usableFromInline @exclusivity(unchecked) var capturing = false
 
     public init() {}
 
@@ -50,7 +55,7 @@ public final class CanonicalDigester {
             groupCount = 0
         }
         moduleID = 0
-        capture?.begin(type)
+        if capturing { capture?.begin(type) }
     }
 
     // MARK: strings
@@ -60,7 +65,7 @@ public final class CanonicalDigester {
     public func string(_ bytes: UnsafeRawBufferPointer) {
         oneShot = Hash128.of(bytes)
         itemCount = UInt64(bytes.count)
-        if let c = capture { c.stringPart(bytes) }
+        if capturing, let c = capture { c.stringPart(bytes) }
     }
 
     /// The body hash of a string passed whole (the same value streaming would give).
@@ -76,7 +81,7 @@ public final class CanonicalDigester {
     public func stringPart(_ bytes: UnsafeRawBufferPointer) {
         body.write(bytes)
         itemCount += UInt64(bytes.count)
-        if let c = capture { c.stringPart(bytes) }
+        if capturing, let c = capture { c.stringPart(bytes) }
     }
 
     // MARK: items
@@ -84,14 +89,14 @@ public final class CanonicalDigester {
     @inlinable
     public func beginItem() {
         if !ordered { item.reset() }
-        if let c = capture { c.beginItem() }
+        if capturing, let c = capture { c.beginItem() }
     }
 
     @inlinable
     public func endItem() {
         itemCount &+= 1
         if !ordered { sum = sum &+ item.digest() }
-        if let c = capture { c.endItem(keep: true) }
+        if capturing, let c = capture { c.endItem(keep: true) }
     }
 
     /// Ends an item of an unordered value read in overlapping chunks (SSCAN, HSCAN, ZSCAN may
@@ -104,24 +109,28 @@ public final class CanonicalDigester {
             itemCount &+= 1
             sum = sum &+ h
         }
-        if let c = capture { c.endItem(keep: new) }
+        if capturing, let c = capture { c.endItem(keep: new) }
     }
 
-    @inlinable
-    var sink: HashAccumulator { ordered ? body : item }
-
-    /// A length-prefixed component of the current item.
+    /// A length-prefixed component of the current item (the body of an ordered value, the item
+    /// of an unordered one). Each accumulator is named in its own branch: choosing one into a
+    /// local costs a retain and a release per call.
     @inlinable
     public func component(_ bytes: UnsafeRawBufferPointer) {
-        let s = sink
-        s.write(UInt64(bytes.count))
-        s.write(bytes)
-        if let c = capture { c.component(bytes) }
+        if ordered { body.writeComponent(bytes) } else { item.writeComponent(bytes) }
+        if capturing, let c = capture { c.component(bytes) }
     }
 
+    /// An integer component: its decimal text, written straight into the accumulator.
     @inlinable
     public func component(int v: Int64) {
-        Self.withDecimal(v) { component($0) }
+        if capturing {
+            Self.withDecimal(v) { component($0) }
+        } else if ordered {
+            body.writeDecimalComponent(v)
+        } else {
+            item.writeDecimalComponent(v)
+        }
     }
 
     @inlinable
@@ -135,21 +144,21 @@ public final class CanonicalDigester {
     /// Starts a component whose bytes arrive in pieces (`componentPart`).
     @inlinable
     public func componentBegin(length: Int) {
-        sink.write(UInt64(length))
-        if let c = capture { c.componentBegin() }
+        if ordered { body.write(UInt64(length)) } else { item.write(UInt64(length)) }
+        if capturing, let c = capture { c.componentBegin() }
     }
 
     @inlinable
     public func componentPart(_ bytes: UnsafeRawBufferPointer) {
-        sink.write(bytes)
-        if let c = capture { c.componentPart(bytes) }
+        if ordered { body.write(bytes) } else { item.write(bytes) }
+        if capturing, let c = capture { c.componentPart(bytes) }
     }
 
     /// Eight raw bytes (IDs, scores, expiry times, counts) without a length prefix.
     @inlinable
     public func fixed(_ v: UInt64) {
-        sink.write(v)
-        if let c = capture { c.fixed(v) }
+        if ordered { body.write(v) } else { item.write(v) }
+        if capturing, let c = capture { c.fixed(v) }
     }
 
     /// A sorted-set score: the IEEE-754 bits of the parsed double, -0.0 folded into +0.0 and
@@ -289,7 +298,11 @@ public final class HashAccumulator {
     @usableFromInline @exclusivity(unchecked) var streaming = false
     @usableFromInline let state = XXH3Stream()
 
-    public init() { buf = .allocate(byteCount: cap + 16, alignment: 16) }
+    public init() {
+        buf = .allocate(byteCount: cap + 16, alignment: 16)
+        // Zeroed once: `writeDecimalComponent` moves whole words, past the bytes it formats.
+        buf.initializeMemory(as: UInt8.self, repeating: 0, count: cap + 16)
+    }
     deinit { buf.deallocate() }
 
     @inlinable
@@ -318,6 +331,82 @@ public final class HashAccumulator {
         }
         (buf + len).copyMemory(from: bytes.baseAddress!, byteCount: n)
         len += n
+    }
+
+    /// A length prefix and its bytes: one capacity test for both on the common path.
+    @inlinable
+    public func writeComponent(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        if len + 8 + n > cap {
+            write(UInt64(n))
+            write(bytes)
+            return
+        }
+        (buf + len).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+        if n > 0 { Self.copy(to: buf + len + 8, from: bytes.baseAddress!, n) }
+        len += 8 + n
+    }
+
+    /// Copies `n` bytes: up to 16 with two overlapping loads and stores (never reading past
+    /// the source), more with memmove, whose call costs more than the copy for short elements.
+    @inlinable @inline(__always)
+    static func copy(to d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, _ n: Int) {
+        if n >= 8 && n <= 16 {
+            let a = s.loadUnaligned(as: UInt64.self), b = s.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            d.storeBytes(of: a, as: UInt64.self)
+            d.storeBytes(of: b, toByteOffset: n - 8, as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            let a = s.loadUnaligned(as: UInt32.self), b = s.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            d.storeBytes(of: a, as: UInt32.self)
+            d.storeBytes(of: b, toByteOffset: n - 4, as: UInt32.self)
+        } else if n < 4 {
+            for i in 0..<n { d.storeBytes(of: s.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        } else {
+            d.copyMemory(from: s, byteCount: n)
+        }
+    }
+
+    /// The length-prefixed decimal text of an integer (as `CanonicalDigester.withDecimal`
+    /// gives it), formatted in place: digits written backwards two at a time into the 24 bytes
+    /// behind the prefix, then moved to its start with three 8-byte loads and stores (what
+    /// lies past them is beyond `len`, rewritten before it is hashed).
+    @inlinable
+    public func writeDecimalComponent(_ v: Int64) {
+        if len + 8 + 48 > cap {
+            CanonicalDigester.withDecimal(v) { writeComponent($0) }
+            return
+        }
+        let p = buf + len + 8
+        let pairs = UnsafeRawPointer(decimalPairs.utf8Start)
+        var i = 24
+        var m = v.magnitude
+        while m >= 100 {
+            let q = m / 100
+            let r = Int(truncatingIfNeeded: m &- q &* 100)
+            i -= 2
+            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self), toByteOffset: i, as: UInt16.self)
+            m = q
+        }
+        if m >= 10 {
+            i -= 2
+            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * Int(m), as: UInt16.self), toByteOffset: i, as: UInt16.self)
+        } else {
+            i -= 1
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ m), toByteOffset: i, as: UInt8.self)
+        }
+        if v < 0 {
+            i -= 1
+            p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: i, as: UInt8.self)
+        }
+        let w0 = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let w1 = p.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+        let w2 = p.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
+        p.storeBytes(of: w0, as: UInt64.self)
+        p.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
+        let n = 24 - i
+        (buf + len).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+        len += 8 + n
     }
 
     @usableFromInline
@@ -355,6 +444,11 @@ public func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
         return d
     }
 }
+
+/// "00" … "99": two decimal digits per lookup.
+@usableFromInline
+let decimalPairs: StaticString =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
 @usableFromInline
 let exactPowersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }
