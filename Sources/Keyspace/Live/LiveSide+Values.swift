@@ -34,17 +34,8 @@ extension LiveSide {
         _ keys: [(db: Int, key: [UInt8])], indices: [Int], sink: any ValueSink, bound: ExplainBound
     ) async throws -> ([ValueRead], Int) {
         let capture = ValueCapture(bound: bound, sink: sink)
-        let d = CanonicalDigester()
-        d.capture = capture
         var out = [ValueRead](repeating: .absent, count: keys.count)
-        for (n, k) in keys.enumerated() {
-            if isCluster && k.db != 0 { continue }
-            capture.index = indices[n]
-            let node = nodes[nodeFor(key: k.key)]
-            let r = try await fetchRouted(node: node, db: isCluster ? nil : k.db, keys: [k.key], digester: d)
-            let value = capture.take()
-            if case .present(let state) = r[0] { out[n] = .present(state, value) }
-        }
+        for (i, r) in try await read(keys, indices: indices, first: 0, step: 1, through: capture) { out[i] = r }
         return (out, bound.totalBytes - capture.totalLeft)
     }
 
@@ -58,18 +49,7 @@ extension LiveSide {
             for first in 0..<lanes {
                 group.addTask {
                     let capture = ValueCapture(bound: lane)
-                    let d = CanonicalDigester()
-                    d.capture = capture
-                    var out: [(Int, ValueRead)] = []
-                    for i in stride(from: first, to: keys.count, by: lanes) {
-                        let k = keys[i]
-                        // A cluster has only database 0: a key of another database is not there.
-                        if self.isCluster && k.db != 0 { continue }
-                        let node = self.nodes[self.nodeFor(key: k.key)]
-                        let r = try await self.fetchRouted(node: node, db: self.isCluster ? nil : k.db, keys: [k.key], digester: d)
-                        let value = capture.take()
-                        if case .present(let state) = r[0] { out.append((i, .present(state, value))) }
-                    }
+                    let out = try await self.read(keys, indices: Array(keys.indices), first: first, step: lanes, through: capture)
                     return (out, lane.totalBytes - capture.totalLeft)
                 }
             }
@@ -81,5 +61,26 @@ extension LiveSide {
             }
             return (all, kept)
         }
+    }
+
+    /// Keys `first`, `first + step`, … of `keys`, each read through `capture` (its `index` set to
+    /// the key's entry in `indices`); the ones present, by their place in `keys`.
+    private func read(
+        _ keys: [(db: Int, key: [UInt8])], indices: [Int], first: Int, step: Int, through capture: ValueCapture
+    ) async throws -> [(Int, ValueRead)] {
+        let d = CanonicalDigester()
+        d.capture = capture
+        var out: [(Int, ValueRead)] = []
+        for i in stride(from: first, to: keys.count, by: step) {
+            let k = keys[i]
+            // A cluster has only database 0: a key of another database is not there.
+            if isCluster && k.db != 0 { continue }
+            capture.index = indices[i]
+            let node = nodes[nodeFor(key: k.key)]
+            let r = try await fetchRouted(node: node, db: isCluster ? nil : k.db, keys: [k.key], digester: d)
+            let value = capture.take()
+            if case .present(let state) = r[0] { out.append((i, .present(state, value))) }
+        }
+        return out
     }
 }

@@ -61,8 +61,7 @@ public enum Repair {
                     duplicates += 1
                     return
                 }
-                let identity = withUnsafeBytes(of: Int64(d.db).littleEndian) { Array($0) } + d.key
-                guard seen.insert(identity).inserted else { return }
+                guard seen.insert(Check.identity(d)).inserted else { return }
                 keys.append(RepairKey(db: d.db, sourceDb: d.sourceDb ?? d.db, key: d.key, kind: d.kind, logged: d.source))
             }
             if let w = try r.incompleteness(allowIncomplete: allowIncomplete) { warnings.append(w) }
@@ -145,21 +144,19 @@ public enum Repair {
                             result.expiryOnly += 1
                             continue
                         }
-                        let f = try script(k)
-                        if state.type == .stream {
-                            // Its entries are in the script already: no script rather than half a stream.
-                            guard !value.tooLarge else {
-                                throw SlotdiffError(
-                                    .usage,
-                                    "stream \(Difference.display(k.key)): its consumer groups hold more than \(Self.bound.elements) "
-                                        + "pending entries, more than a repair keeps in memory")
-                            }
-                            _ = try f.beginKey(db: k.db)
-                            for c in streamTail(k.key, value) { try f.command(c) }
+                        // Its entries are in the script already: no script rather than half a stream.
+                        if state.type == .stream && value.tooLarge {
+                            throw SlotdiffError(
+                                .usage,
+                                "stream \(Difference.display(k.key)): its consumer groups hold more than \(Self.bound.elements) "
+                                    + "pending entries, more than a repair keeps in memory")
                         }
-                        if state.expireMs != nil {
+                        // What follows the value: a stream's last ID and groups, the expiry.
+                        let tail = (state.type == .stream ? streamTail(k.key, value) : []) + (state.expireMs != nil ? [expiry(k.key, state.expireMs)] : [])
+                        if !tail.isEmpty {
+                            let f = try script(k)
                             _ = try f.beginKey(db: k.db)
-                            try f.command(expiry(k.key, state.expireMs))
+                            for c in tail { try f.command(c) }
                         }
                         result.written += 1
                     }
