@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 #if canImport(Glibc)
     import Glibc
@@ -39,6 +40,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private let parser: RESPParser
     private let endpoint: String
     private let tls: Bool
+    /// Whether the TLS handshake finished: a time limit passed before it did says the port may not speak TLS.
+    private var tlsHandshakeDone = false
 
     init(endpoint: String, parser: RESPParser, tls: Bool, closeReason: CloseReason) {
         self.closeReason = closeReason
@@ -53,9 +56,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         if let timeout = request.timeout {
             let loopBoundContext = context
             entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                let error = RedisError(
-                    .requestTimeout,
-                    "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
+                let error =
+                    tls && !tlsHandshakeDone
+                    ? RedisError(
+                        .tlsHandshakeTimeout, "TLS handshake with \(endpoint) not answered within \(Self.show(timeout))", endpoint: endpoint)
+                    : RedisError(
+                        .requestTimeout,
+                        "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
                 fail(context: loopBoundContext, with: error)
             }
         }
@@ -118,6 +125,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 readBuffer = tail
             }
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e { tlsHandshakeDone = true }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -14,6 +14,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let connectionFailed = Code("connection failed")
         public static let connectionClosed = Code("connection closed")
         public static let requestTimeout = Code("request timeout")
+        /// A request timed out before the TLS handshake was answered: the port may not speak TLS.
+        public static let tlsHandshakeTimeout = Code("TLS handshake timeout")
         public static let cancelled = Code("cancelled")
         public static let tls = Code("TLS")
         public static let authenticationFailed = Code("authentication failed")

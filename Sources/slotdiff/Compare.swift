@@ -163,10 +163,15 @@ struct LiveArguments: ParsableArguments {
     var readFrom: ReadFrom = .primary
 
     @Option(
+        name: .customLong("node-timeout"),
         help:
-            "How long one reply from a live server may take. A server silent that long is asked once more on a new connection; silent again, the check ends (exit 2). A warning names it every 10 s meanwhile."
+            "How long a live server may go without answering (stopped, restarting, failing over, cut off) before the check ends with exit 2 naming it. Meanwhile a warning names it from 2 s of silence on, its requests are sent again on new connections, and a server that answers again is read on."
     )
-    var timeout: DurationArg = DurationArg(argument: "30s")!
+    var nodeTimeout: DurationArg = DurationArg(argument: "30s")!
+
+    /// The earlier name of --node-timeout, still read.
+    @Option(name: .customLong("timeout"), help: .hidden)
+    var timeoutAlias: DurationArg?
 
     @Option(
         name: .customLong("cluster-address"),
@@ -207,8 +212,9 @@ struct LiveArguments: ParsableArguments {
         if bigKeyThreshold < 1 { throw ValidationError("--big-key-threshold \(bigKeyThreshold): must be at least 1 byte") }
         if batch < 1 { throw ValidationError("--batch \(batch): must be at least 1 key") }
         if slotKeysLimit < 1 { throw ValidationError("--slot-keys-limit \(slotKeysLimit): must be at least 1 key") }
-        if timeout.milliseconds < 100 || timeout.milliseconds > 3_600_000 {
-            throw ValidationError("--timeout \(timeout.text): must be between 100ms and 1h")
+        let limit = timeoutAlias ?? nodeTimeout
+        if limit.milliseconds < 500 || limit.milliseconds > 3_600_000 {
+            throw ValidationError("\(timeoutAlias == nil ? "--node-timeout" : "--timeout") \(limit.text): must be between 500ms and 1h")
         }
         _ = try clusterAddresses()
         _ = try commandNames()
@@ -237,7 +243,7 @@ struct LiveArguments: ParsableArguments {
         o.slotKeysLimit = max(1, slotKeysLimit)
         o.readFromReplica = readFrom == .replica
         o.mode = mode
-        o.replyTimeout = .milliseconds(timeout.milliseconds)
+        o.nodeTimeout = .milliseconds((timeoutAlias ?? nodeTimeout).milliseconds)
         o.clusterAddresses = try clusterAddresses()
         o.tls = try RedisTLS(
             TLSOptions(

@@ -168,8 +168,10 @@ import Testing
         (["--ttl-tolerance=-1s"], "--ttl-tolerance", "-1s"),
         (["--round-delay", "2h"], "--round-delay", "2h"),
         (["--db=-1"], "--db", "-1"),
+        (["--node-timeout", "100ms"], "--node-timeout", "100ms"),
+        (["--node-timeout", "2h"], "--node-timeout", "2h"),
+        // The earlier name of --node-timeout still works.
         (["--timeout", "10ms"], "--timeout", "10ms"),
-        (["--timeout", "2h"], "--timeout", "2h"),
         (["--cluster-address", "10.0.0.1:6379"], "--cluster-address", "10.0.0.1:6379"),
         (["--cluster-address", "10.0.0.1:6379=127.0.0.1:99999"], "--cluster-address", "127.0.0.1:99999"),
         (["--cluster-address", "a:1=b:2", "--cluster-address", "a:1=c:3"], "--cluster-address", "a:1 is mapped twice"),

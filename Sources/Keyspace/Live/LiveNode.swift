@@ -34,6 +34,11 @@ final class LiveNode: Sendable {
         var server = ServerDescription()
         var countKeysAllowed: Bool?
         var plan: ReadPlan
+        /// When the node last answered a request, on any connection: a silence is counted from
+        /// it (or from the request, if later), so one dead connection is not a dead node.
+        var lastAnswer = ContinuousClock.now
+        /// When a silence was last told, so several connections waiting on one node warn once.
+        var lastSilenceWarning: ContinuousClock.Instant?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -50,7 +55,7 @@ final class LiveNode: Sendable {
         address = endpoint.address
         dumpName = "DUMP reply from \(endpoint.address)"
         connectOptions = RedisConnectionOptions(
-            connectTimeout: min(.seconds(10), options.replyTimeout), requestTimeout: options.replyTimeout,
+            connectTimeout: options.handshakeTimeout, requestTimeout: options.handshakeTimeout,
             tls: options.tls, clientName: "slotdiff", commandNames: options.commandNames)
         let n = max(1, options.workers)
         state = NIOLockedValueBox(
@@ -183,9 +188,10 @@ final class LiveNode: Sendable {
         return cmd + ["COUNT", RESPArg(options.scanCount)]
     }
 
-    private func connection(_ index: Int, announced: Bool = false) async throws -> RedisConnection {
+    /// `within`: how long a new connection's handshake may take (what is left of `nodeTimeout`).
+    private func connection(_ index: Int, announced: Bool = false, within: Duration? = nil) async throws -> RedisConnection {
         if let c = state.withLockedValue({ $0.connections[index] }), c.isActive { return c }
-        let c = try await open(announced: announced)
+        let c = try await open(announced: announced, within: within)
         if let v = c.serverInfo["version"] {
             let told = ServerDescription(
                 name: c.serverInfo["server"] ?? "redis", version: v.split(separator: ".").compactMap { Int($0) },
@@ -204,67 +210,100 @@ final class LiveNode: Sendable {
         return c
     }
 
-    /// Makes a connection, retrying transient failures (`reconnectAttempts` tries in all).
-    /// A server that accepts the connection but does not answer the handshake within
-    /// `replyTimeout` is not tried again: it is stopped or hung, and another try only waits
-    /// as long once more.
-    private func open(announced: Bool = false) async throws -> RedisConnection {
+    /// Makes a connection. A node never reached before is tried `reconnectAttempts` times, and
+    /// one that accepts the connection but does not answer the handshake within
+    /// `handshakeTimeout` is not tried again: it is stopped or hung, or does not speak RESP
+    /// (or TLS) on that port. A node read before is tried once: `pipeline` tries again for as
+    /// long as `nodeTimeout` allows.
+    private func open(announced: Bool = false, within: Duration? = nil) async throws -> RedisConnection {
         let connectedBefore = state.withLockedValue { $0.everConnected.contains(true) }
+        var connectOptions = connectOptions
+        if let within, within < options.handshakeTimeout {
+            connectOptions.connectTimeout = within
+            connectOptions.requestTimeout = within
+        }
         let backoff = RedisBackoff()
         var attempt = 1
         while true {
             let e: RedisError
             do {
-                return try await awaitingReply { () async throws(RedisError) -> RedisConnection in
-                    try await RedisConnection.connect(to: endpoint, options: connectOptions)
-                }
+                return try await RedisConnection.connect(to: endpoint, options: connectOptions)
             } catch {
                 e = error
             }
-            if e.code == .requestTimeout { throw silent(again: connectedBefore) }
-            let unreachable = announced && !connectedBefore && (e.code == .unresolvableHost || e.code == .connectTimeout)
+            if connectedBefore { throw e }
+            if e.code == .requestTimeout || e.code == .tlsHandshakeTimeout { throw unanswered(e) }
+            let unreachable = announced && (e.code == .unresolvableHost || e.code == .connectTimeout)
             guard e.isTransient, !unreachable, attempt < max(1, options.reconnectAttempts) else {
-                throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
+                var message = "cannot read \(endpoint): \(e.description)"
+                if e.code == .connectionClosed && !endpoint.tls {
+                    message += " during the handshake: if the server expects TLS on this port, use rediss://"
+                }
+                throw SlotdiffError(.connection, message, endpoint: endpoint.address)
             }
             try await Task.sleep(for: backoff.delay(beforeRetry: attempt - 1))
             attempt += 1
         }
     }
 
-    /// The check's end when a node stays silent: which node, for how long, and what to do.
-    private func silent(again: Bool) -> SlotdiffError {
+    /// The check's end when a node never reached before accepts the connection and says
+    /// nothing: what was expected, and what may be wrong.
+    private func unanswered(_ e: RedisError) -> SlotdiffError {
+        let limit = Self.show(options.handshakeTimeout)
         let what =
-            again
-            ? "no reply for \(Self.show(options.replyTimeout)), twice (the request was sent again once on a new connection)"
-            : "the server accepted the connection but did not answer for \(Self.show(options.replyTimeout))"
+            e.code == .tlsHandshakeTimeout
+            ? "the server accepted the connection but did not answer the TLS handshake within \(limit): it may not speak TLS on this port (use redis:// for a plain one), or be stopped or hung"
+            : "the server accepted the connection but sent no RESP reply to HELLO within \(limit): it may be stopped (SIGSTOP) or hung, or not be a Redis or Valkey server"
+                + (endpoint.tls ? "" : " (a TLS port needs rediss://)")
+        return SlotdiffError(.connection, "\(endpoint): \(what)", endpoint: endpoint.address)
+    }
+
+    /// The check's end when a node read before stays silent or unreachable for `nodeTimeout`.
+    private func gaveUp(_ e: RedisError, silent: Duration, resends: Int) -> SlotdiffError {
+        let what =
+            e.code == .requestTimeout || e.code == .tlsHandshakeTimeout
+            ? "no reply for \(Self.show(silent))"
+                + (resends > 0 ? " (the request was sent again on a new connection \(resends == 1 ? "once" : "\(resends) times"))" : "")
+                + "; it may be stopped (SIGSTOP), hung, overloaded or cut off"
+            : "unreachable for \(Self.show(silent)) (\(e.description))"
         return SlotdiffError(
-            .connection, "\(endpoint): \(what); it may be stopped (SIGSTOP), hung or overloaded; giving up (--timeout \(Self.show(options.replyTimeout)))",
-            endpoint: endpoint.address)
+            .connection, "\(endpoint): \(what); giving up (--node-timeout \(Self.show(options.nodeTimeout)))", endpoint: endpoint.address)
     }
 
     static func show(_ d: Duration) -> String {
         let ms = Int64(d.components.seconds) * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+        if ms < 1000 { return "\(ms) ms" }
+        // Whole seconds from 10 s, or when within 50 ms of one: "6 s", "1.5 s", "12 s".
+        if ms >= 10_000 || (ms + 50) % 1000 < 100 { return "\((ms + 500) / 1000) s" }
+        return "\(ms / 1000).\((ms % 1000 + 50) / 100 % 10) s"
     }
 
-    /// Runs `body` (one request and its reply), warning each `silenceWarning` while no reply
-    /// has come: a stopped server otherwise looks like a slow check until the time limit.
-    private func awaitingReply<T: Sendable>(_ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+    /// Warns while no reply has come since `since` (a batch's first try), until cancelled: a
+    /// stopped server otherwise looks like a slow check until `nodeTimeout`.
+    private func watchSilence(since: ContinuousClock.Instant) -> Task<Void, any Error> {
         let every = options.silenceWarning
-        let limit = options.replyTimeout
-        let watch = Task { [logger, endpoint] in
-            var waited = Duration.zero
+        let limit = options.nodeTimeout
+        return Task { [self] in
             while true {
                 try await Task.sleep(for: every)
-                waited += every
+                let waited = ContinuousClock.now - since
                 if waited >= limit { return }  // the time limit says it from here
-                logger.warning(
-                    "no reply for \(Self.show(waited)); giving up after \(Self.show(limit)) (--timeout)",
-                    metadata: ["endpoint": "\(endpoint)"])
+                tellSilence("no reply for \(Self.show(every * Int(waited / every))); giving up after \(Self.show(limit)) without one (--node-timeout)")
             }
         }
-        defer { watch.cancel() }
-        return try await body()
+    }
+
+    /// Tells of a silence at most once per two warning intervals for the node: several
+    /// connections waiting on it would otherwise each say the same.
+    private func tellSilence(_ message: String) {
+        let now = ContinuousClock.now
+        let every = options.silenceWarning
+        let tell = state.withLockedValue { s -> Bool in
+            if let last = s.lastSilenceWarning, now - last < every * 2 - .milliseconds(100) { return false }
+            s.lastSilenceWarning = now
+            return true
+        }
+        if tell { logger.warning("\(message)", metadata: ["endpoint": "\(endpoint)"]) }
     }
 
     /// Sends a pipeline in database `db` on one of the connections, reconnecting and retrying
@@ -290,12 +329,18 @@ final class LiveNode: Sendable {
             s.next = (s.next + 1) % s.connections.count
             return s.next
         }
-        var attempt = 0
         var busy = 0
-        var silences = 0
+        var resends = 0
+        var lost = 0
+        // When this batch was first sent without an answer since: a silence or a lost
+        // connection is counted from here (or from the node's last answer, if later).
+        var since: ContinuousClock.Instant?
         while true {
+            let began = since ?? .now
+            let watch = watchSilence(since: began)
+            defer { watch.cancel() }
             do {
-                let c = try await connection(index)
+                let c = try await connection(index, within: left(since: began))
                 var replies: [RESPValue]
                 // A batch in a database carries its own SELECT, in the same write: two batches
                 // that share a connection (more tasks than connections) each run where they
@@ -305,7 +350,9 @@ final class LiveNode: Sendable {
                     let select = RESPBatch(capacity: batch.bytes.count + 32)
                     select.command(["SELECT", RESPArg(db)])
                     select.append(batch)
-                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(select) }
+                    let limit = timeLimit(commands: select.count, resend: resends, since: began)
+                    replies = try await c.pipeline(select, timeout: limit)
+                    answered()
                     if case .error(let e) = replies[0] {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
                         // Refused, the batch ran in the database its connection was opened in
@@ -315,8 +362,11 @@ final class LiveNode: Sendable {
                     }
                     replies.removeFirst()
                 } else {
-                    replies = try await awaitingReply { () async throws(RedisError) in try await c.pipeline(batch) }
+                    let limit = timeLimit(commands: batch.count, resend: resends, since: began)
+                    replies = try await c.pipeline(batch, timeout: limit)
+                    answered()
                 }
+                since = nil
                 if let e = replies.lazy.compactMap(\.serverError).first(where: Self.isTransient) {
                     // Waits up to about two minutes in all: loading a large data set takes a while.
                     busy += 1
@@ -330,23 +380,50 @@ final class LiveNode: Sendable {
                 }
                 if batch.asking { return stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                 return replies
-            } catch let e as RedisError where e.code == .requestTimeout {
-                // Sent again once, on a new connection (the timed-out one is closed: a late
-                // reply could not be matched any more); a second silence ends the check.
-                silences += 1
-                if silences > 1 { throw silent(again: true) }
-                logger.warning(
-                    "no reply for \(Self.show(options.replyTimeout)); sending the request again once on a new connection",
-                    metadata: ["endpoint": "\(endpoint)"])
+            } catch let e as RedisError where e.isTransient || e.code == .tlsHandshakeTimeout {
+                // Silent, or the connection lost or refused: the batch is sent again on a new
+                // connection (a late reply on the old one could not be matched any more; every
+                // command is a read, so sending it twice changes nothing) until the node has
+                // said nothing for --node-timeout.
+                since = began
+                let silent = ContinuousClock.now - max(began, state.withLockedValue { $0.lastAnswer })
+                if silent >= options.nodeTimeout { throw gaveUp(e, silent: silent, resends: resends) }
                 state.withLockedValue { $0.connections[index] = nil }
-            } catch let e as RedisError where e.isTransient && attempt < options.reconnectAttempts {
-                attempt += 1
-                logger.warning("connection lost (\(e.description)); connecting again", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)"])
-                state.withLockedValue { $0.connections[index] = nil }
-                try await Task.sleep(nanoseconds: UInt64(100_000_000) << UInt64(min(attempt, 5)))
+                if e.code == .requestTimeout || e.code == .tlsHandshakeTimeout {
+                    resends += 1
+                    tellSilence("no reply for \(Self.show(silent)); sending the request again on a new connection")
+                } else {
+                    lost += 1
+                    if lost == 1 || lost % 10 == 0 {
+                        logger.warning(
+                            "connection lost (\(e.description)); connecting again for up to \(Self.show(options.nodeTimeout)) (--node-timeout)",
+                            metadata: ["endpoint": "\(endpoint)", "attempt": "\(lost)"])
+                    }
+                    let left = options.nodeTimeout - silent
+                    try await Task.sleep(for: min(left, .milliseconds(100) * (1 << min(lost, 4))))
+                }
             } catch let e as RedisError {
                 throw SlotdiffError(.connection, "cannot read \(endpoint): \(e.description)", endpoint: endpoint.address)
             }
+        }
+    }
+
+    /// The time limit of one try of a request (`LiveOptions.requestTimeout`), never past the
+    /// end of `nodeTimeout` counted from `since`.
+    private func timeLimit(commands: Int, resend: Int, since: ContinuousClock.Instant) -> Duration {
+        min(options.requestTimeout(commands: commands, resend: resend), left(since: since))
+    }
+
+    /// What is left of `nodeTimeout` for a request first sent at `since` (at least 100 ms).
+    private func left(since: ContinuousClock.Instant) -> Duration {
+        max(.milliseconds(100), options.nodeTimeout - (ContinuousClock.now - max(since, state.withLockedValue { $0.lastAnswer })))
+    }
+
+    /// A reply came: the node is answering.
+    private func answered() {
+        state.withLockedValue {
+            $0.lastAnswer = .now
+            $0.lastSilenceWarning = nil
         }
     }
 

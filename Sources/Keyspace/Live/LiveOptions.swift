@@ -38,12 +38,25 @@ public struct LiveOptions: Sendable {
     public var tls: RedisTLS?
     /// Attempts to reconnect a lost connection before the check fails.
     public var reconnectAttempts = 5
-    /// How long one reply may take. A node silent that long is sent the request once more on
-    /// a new connection; silent again (the handshake included), the check fails naming it. So
-    /// a stopped server ends a check within about twice this time, with warnings meanwhile.
-    public var replyTimeout: Duration = .seconds(30)
+    /// How long a node may go without answering (silent, refusing connections or dropping
+    /// them) before the check stops with exit 2 naming it. A node that answers again within
+    /// it (a pause, a restart, a failover) is read on, its listing started again.
+    public var nodeTimeout: Duration = .seconds(30)
     /// After how long without a reply the operator is told (again at each such interval).
-    public var silenceWarning: Duration { min(.seconds(10), max(.seconds(1), replyTimeout / 2)) }
+    public var silenceWarning: Duration { min(.seconds(2), max(.milliseconds(100), nodeTimeout / 4)) }
+    /// How long a node never answered before may take to answer the handshake: a port that
+    /// does not speak RESP (or TLS) is told within seconds, not after `nodeTimeout`.
+    public var handshakeTimeout: Duration { min(.seconds(5), nodeTimeout) }
+
+    /// How long one request may wait for its reply before it is sent again on a new connection
+    /// (a connection a NAT or a failover left dead never answers): 2 s plus 2 ms per command
+    /// asked, doubled at each resend, so a large batch or a slow server is not hurried.
+    /// The caller clips it to what is left of `nodeTimeout`.
+    public func requestTimeout(commands: Int, resend: Int) -> Duration {
+        let base = Duration.seconds(2) + .milliseconds(2 * max(1, commands))
+        return base * (1 << min(resend, 10))
+    }
+
     /// The cluster address map: announced cluster node addresses (`host:port`, the host in
     /// lower case) replaced by ones this machine can reach (NAT, container or pod addresses,
     /// hostnames that resolve only elsewhere): every node found from the cluster map or a
