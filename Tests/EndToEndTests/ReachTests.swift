@@ -127,6 +127,103 @@ struct ReachTests {
         }
     }
 
+    /// A cluster primary killed (kill -9) while it is read, its replica promoted by the
+    /// cluster: the checker finds the node that took over its slots, lists them there from the
+    /// start, and the result is exact.
+    @Test func failoverToAReplicaMidRun() async throws {
+        try await offPool { [self] in
+            try TestServers.cluster("rt-fo", .valkey8, base: 17630, n: 3)
+            try TestServers.clusterReplica("rt-fo", port: 17633, of: 17630)
+            try TestServers.start("rt-fo-dst", .valkey8, port: 17634)
+            defer { TestServers.stop("rt-fo"); TestServers.stop("rt-fo-dst") }
+            let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
+            let fill = """
+                import redis
+                from redis.cluster import RedisCluster
+                c = RedisCluster(host="127.0.0.1", port=17631)
+                s = redis.Redis(host="127.0.0.1", port=17634)
+                for start in range(0, 30000, 1000):
+                    batch = {f"key:{i}": f"value:{i}" for i in range(start, start + 1000)}
+                    c.mset_nonatomic(batch)
+                    s.mset(batch)
+                c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
+                assert redis.Redis(port=17630).execute_command("WAIT", 1, 10000) == 1
+                """
+            let f = try run(python, ["-c", fill], timeout: 120)
+            try #require(f.status == 0, "\(f.stderr)")
+            let log = path("fo.jsonl.zst")
+            let check = try Background(
+                TestPaths.slotdiffBinary,
+                ["compare", "redis://127.0.0.1:17631", "redis://127.0.0.1:17634", "--out", log, "--round-delay", "50ms", "--json", "--qps", "3000"])
+            try Self.waitForListing(port: 17630)
+            kill(try Self.pid("rt-fo/17630"), SIGKILL)
+            let r = check.wait(timeout: 180)
+            #expect(r.status == 1, "\(r.status) \(r.stderr)")
+            var diffs: [Difference] = []
+            try DiffLogReader(path: log).forEach { diffs.append($0) }
+            #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "\(diffs.count) differences")
+            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect((summary?["source"] as? [String: Any])?["keys"] as? Int == 30030, "\(summary ?? [:])")
+            #expect(r.stderr.contains("the cluster now serves its slots from 127.0.0.1:17633 (failover)"), "\(r.stderr)")
+        }
+    }
+
+    /// `--read-from replica` where a replica is out of sync: a cluster replica whose link to
+    /// its primary is down is passed over for the primary (said in a warning), and the result is
+    /// exact; a standalone replica that cannot reach its primary is waited for up to
+    /// --node-timeout, then the check ends naming it.
+    @Test func outOfSyncReplicasAreNotRead() async throws {
+        try await offPool { [self] in
+            try TestServers.cluster("rt-sync", .redis7, base: 17635, n: 3)
+            try TestServers.clusterReplica("rt-sync", port: 17638, of: 17635)
+            try TestServers.start("rt-sync-dst", .valkey8, port: 17639)
+            try TestServers.start("rt-sync-lone", .valkey8, port: 17640, args: ["--replicaof", "127.0.0.1", "17699"])
+            defer { TestServers.stop("rt-sync"); TestServers.stop("rt-sync-dst"); TestServers.stop("rt-sync-lone") }
+            let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
+            let fill = """
+                import redis
+                from redis.cluster import RedisCluster
+                c = RedisCluster(host="127.0.0.1", port=17636)
+                s = redis.Redis(host="127.0.0.1", port=17639)
+                batch = {f"key:{i}": f"value:{i}" for i in range(3000)}
+                c.mset_nonatomic(batch)
+                s.mset(batch)
+                c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
+                assert redis.Redis(port=17635).execute_command("WAIT", 1, 10000) == 1
+                """
+            let f = try run(python, ["-c", fill], timeout: 120)
+            try #require(f.status == 0, "\(f.stderr)")
+            // The checker's user everywhere; then the primary's default user gets a password the
+            // replica does not know, and the replica's link, cut, cannot come back.
+            for port in 17635...17638 { try TestServers.cli(port: port, ["ACL", "SETUSER", "checker", "on", ">pw", "~*", "&*", "+@all"]) }
+            try TestServers.cli(port: 17635, ["ACL", "SETUSER", "default", "on", "resetpass", ">secret"])
+            try TestServers.cli(port: 17638, ["CLIENT", "KILL", "TYPE", "master"])
+            for _ in 0..<100 where try !TestServers.cli(port: 17638, ["INFO", "replication"]).contains("master_link_status:down") {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            let log = path("sync.jsonl.zst")
+            let r = try run(
+                TestPaths.slotdiffBinary,
+                [
+                    "compare", "redis://checker:pw@127.0.0.1:17636", "redis://127.0.0.1:17639", "--read-from", "replica", "--out", log,
+                    "--round-delay", "50ms", "--json"
+                ], timeout: 180)
+            #expect(r.status == 1, "\(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("replica 127.0.0.1:17638 is not read: its link to its primary is down"), "\(r.stderr)")
+            #expect(r.stderr.contains("the primary 127.0.0.1:17635"), "\(r.stderr)")
+            var diffs: [Difference] = []
+            try DiffLogReader(path: log).forEach { diffs.append($0) }
+            #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "\(diffs.count) differences")
+
+            let start = Date()
+            let lone = try run(
+                TestPaths.slotdiffBinary, args("redis://127.0.0.1:17640", "redis://127.0.0.1:17639", ["--node-timeout", "3s"]), timeout: 120)
+            #expect(lone.status == 2, "\(lone.status) \(lone.stderr)")
+            #expect(Date().timeIntervalSince(start) >= 3 && Date().timeIntervalSince(start) < 20)
+            #expect(lone.stderr.contains("127.0.0.1:17640 is a replica and its link to its primary is down"), "\(lone.stderr)")
+        }
+    }
+
     /// Ports that accept a connection and then say nothing a check can use: a TLS client
     /// (rediss://) on a plain server, and a listener that never answers. Exit 2 within seconds,
     /// saying what was expected.

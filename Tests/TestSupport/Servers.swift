@@ -41,6 +41,11 @@ public enum TestServers {
         try servers(["cluster", name, kind.rawValue, "\(base)", "\(n)"])
     }
 
+    /// Adds a replica of the cluster node on port `of` to cluster `name`, on `port`, in sync when this returns.
+    public static func clusterReplica(_ name: String, port: Int, of primary: Int) throws {
+        try servers(["cluster-replica", name, "\(port)", "\(primary)"])
+    }
+
     /// Starts a stopped or killed server (or cluster node, by its port) again in place: its
     /// files (dump.rdb, nodes.conf) and the arguments it was first started with.
     public static func revive(_ name: String, port: Int? = nil) throws {

@@ -7,6 +7,12 @@ import RDB
 import RESP
 import SlotdiffCore
 
+/// A cluster node's requests end with this once another node serves its slots (a failover):
+/// its listing starts over there.
+struct NodeReplaced: Error {
+    let endpoint: String
+}
+
 /// One server (a standalone server or one cluster node) and the connections a side keeps to
 /// it. Every command sent is a read command; the connection is re-established on a lost
 /// connection, and the batch retried, before the check gives up naming the endpoint.
@@ -39,6 +45,8 @@ final class LiveNode: Sendable {
         var lastAnswer = ContinuousClock.now
         /// When a silence was last told, so several connections waiting on one node warn once.
         var lastSilenceWarning: ContinuousClock.Instant?
+        /// Asked while the node does not answer: whether another node took over its slots.
+        var replacedCheck: (@Sendable (LiveNode) async -> Bool)?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -65,6 +73,13 @@ final class LiveNode: Sendable {
     }
 
     var logger: Logger { options.logger }
+
+    /// For a cluster node: `check` is asked, while the node does not answer, whether another
+    /// node now serves its slots (a failover). When it says so, the node's requests end with
+    /// `NodeReplaced`, and its listing starts over on the other node.
+    func whileSilent(ask check: @escaping @Sendable (LiveNode) async -> Bool) {
+        state.withLockedValue { $0.replacedCheck = check }
+    }
 
     /// How this node is read: the default plan, or what it fell back to and why.
     var plan: ReadPlan { state.withLockedValue { $0.plan } }
@@ -120,6 +135,23 @@ final class LiveNode: Sendable {
             guard let e = reply.serverError, Self.refusesCommand(e) else { continue }
             fallBack(change, command, e)
         }
+    }
+
+    /// Why this node, a replica, should not be read now: its link to the primary is down or
+    /// its first sync is under way (its data may be stale or partial). Nil for a primary, a
+    /// replica in sync, or a server that does not tell (INFO refused).
+    func outOfSync() async throws -> String? {
+        let r = try await pipeline(db: nil, [["INFO", "replication"]])[0]
+        guard r.serverError == nil, let text = r.string else { return nil }
+        var info: [Substring: Substring] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            info[line[..<colon]] = line[line.index(after: colon)...]
+        }
+        guard info["role"] == "slave" || info["role"] == "replica" else { return nil }
+        if info["master_sync_in_progress"] == "1" { return "its first sync with its primary is under way (master_sync_in_progress:1)" }
+        if let link = info["master_link_status"], link != "up" { return "its link to its primary is \(link) (master_link_status:\(link))" }
+        return nil
     }
 
     /// An error reply that refuses the command whatever its keys: unknown (renamed, disabled)
@@ -386,6 +418,7 @@ final class LiveNode: Sendable {
                 // command is a read, so sending it twice changes nothing) until the node has
                 // said nothing for --node-timeout.
                 since = began
+                if let check = state.withLockedValue({ $0.replacedCheck }), await check(self) { throw NodeReplaced(endpoint: address) }
                 let silent = ContinuousClock.now - max(began, state.withLockedValue { $0.lastAnswer })
                 if silent >= options.nodeTimeout { throw gaveUp(e, silent: silent, resends: resends) }
                 state.withLockedValue { $0.connections[index] = nil }
@@ -394,11 +427,7 @@ final class LiveNode: Sendable {
                     tellSilence("no reply for \(Self.show(silent)); sending the request again on a new connection")
                 } else {
                     lost += 1
-                    if lost == 1 || lost % 10 == 0 {
-                        logger.warning(
-                            "connection lost (\(e.description)); connecting again for up to \(Self.show(options.nodeTimeout)) (--node-timeout)",
-                            metadata: ["endpoint": "\(endpoint)", "attempt": "\(lost)"])
-                    }
+                    tellSilence("connection lost (\(e.description)); connecting again for up to \(Self.show(options.nodeTimeout)) (--node-timeout)")
                     let left = options.nodeTimeout - silent
                     try await Task.sleep(for: min(left, .milliseconds(100) * (1 << min(lost, 4))))
                 }

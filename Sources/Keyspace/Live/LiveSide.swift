@@ -14,7 +14,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
     let limiter: RateLimiter?
     /// `--max-latency`: moves `limiter`'s rate by the servers' round trips.
     let governor: LatencyGovernor?
-    let nodes: [LiveNode]
+    /// The node read for each shard (the only one of a standalone server); a failover puts
+    /// the node that took over in its place (`takeOver`).
+    private let shardNodes: NIOLockedValueBox<[LiveNode]>
+    var nodes: [LiveNode] { shardNodes.withLockedValue { $0 } }
+    /// Nodes replaced after a failover, closed with the side; and when each shard's cluster
+    /// map was last asked for while its node was silent.
+    private let replaced = NIOLockedValueBox<(nodes: [LiveNode], asked: [Int: ContinuousClock.Instant])>(([], [:]))
     private let topology: ClusterTopology?
     /// Nodes met through redirections (a slot moving to a node the map did not name).
     private let extraNodes = NIOLockedValueBox<[String: LiveNode]>([:])
@@ -28,12 +34,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
         self.endpoint = endpoint
         self.options = options
         self.limiter = limiter
-        self.nodes = nodes
+        shardNodes = NIOLockedValueBox(nodes)
         governor = options.maxLatency.flatMap { d in limiter.map { LatencyGovernor(limit: d, limiter: $0) } }
         governor?.start(nodes.map { ($0.endpoint, $0.connectOptions) }, logger: options.logger)
         self.topology = topology
         isCluster = topology != nil
         self.describe = describe
+        if isCluster { for (i, n) in nodes.enumerated() { watchFailover(n, shard: i) } }
     }
 
     /// Connects and finds out whether the server is a cluster node (then connects to every
@@ -45,6 +52,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
         do {
             try await seed.connect()
             guard let t = try await clusterTopology(seed, endpoint: endpoint) else {
+                try await waitForSync(seed)
                 try await seed.probe(slots: nil)
                 let describe = "\(seed.serverName) \(seed.version.map(String.init).joined(separator: ".")) at \(seed.address)"
                 return LiveSide(endpoint: endpoint, options: options, limiter: limiter, nodes: [seed], topology: nil, describe: describe)
@@ -56,14 +64,28 @@ public final class LiveSide: KeyspaceSource, Sendable {
             opened = []
             var nodes: [LiveNode] = []
             for shard in t.shards {
-                let candidates = options.readFromReplica ? shard.replicas + [shard.primary] : [shard.primary]
-                guard let node = candidates.first, let announced = node.endpoint(from: endpoint) else {
+                // A replica that is failed, loading or out of sync is passed over for the next, then the primary.
+                let replicas = shard.replicas.filter { $0.health == nil || $0.health == "online" }
+                let candidates = options.readFromReplica ? replicas + [shard.primary] : [shard.primary]
+                var chosen: LiveNode?
+                for (c, node) in candidates.enumerated() {
+                    guard let announced = node.endpoint(from: endpoint) else { continue }
+                    let ep = options.reachable(announced, aliases: node.aliases)
+                    let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
+                    opened.append(n)
+                    try await connectNode(n, announced: announced, cluster: endpoint)
+                    if !node.isPrimary, let why = try await n.outOfSync() {
+                        options.logger.warning(
+                            "replica \(n.address) is not read: \(why); reading \(candidates[(c + 1)...].contains { !$0.isPrimary } ? "another replica, or " : "")the primary \(shard.primary) instead",
+                            metadata: ["endpoint": "\(ep)"])
+                        continue
+                    }
+                    chosen = n
+                    break
+                }
+                guard let n = chosen else {
                     throw SlotdiffError(.connection, "\(endpoint): cluster node \(shard.primary) has no reachable address", endpoint: endpoint.address)
                 }
-                let ep = options.reachable(announced, aliases: node.aliases)
-                let n = LiveNode(endpoint: ep, options: options, limiter: limiter, readOnly: !node.isPrimary)
-                opened.append(n)
-                try await connectNode(n, announced: announced, cluster: endpoint)
                 try await n.probe(slots: shard.slots.map { $0.lowerBound.rawValue...$0.upperBound.rawValue })
                 nodes.append(n)
             }
@@ -73,6 +95,31 @@ public final class LiveSide: KeyspaceSource, Sendable {
         } catch {
             for n in opened { await n.close() }
             throw error
+        }
+    }
+
+    /// A standalone replica out of sync with its primary (link down, first sync under way) may
+    /// hold stale or partial data: waited for, warning, for up to `nodeTimeout`, then the check
+    /// ends naming it. Its primary is not read in its place: its address, as the replica knows
+    /// it, may not be reachable from here, and the operator chose this server.
+    private static func waitForSync(_ node: LiveNode) async throws {
+        let start = ContinuousClock.now
+        var told: ContinuousClock.Instant?
+        while let why = try await node.outOfSync() {
+            let waited = ContinuousClock.now - start
+            if waited >= node.options.nodeTimeout {
+                throw SlotdiffError(
+                    .connection,
+                    "\(node.endpoint) is a replica and \(why): its data may be stale or partial, so it is not read; waited \(LiveNode.show(waited)) (--node-timeout) — read its primary, or wait for the sync",
+                    endpoint: node.address)
+            }
+            if told.map({ ContinuousClock.now - $0 >= .seconds(5) }) ?? true {
+                told = .now
+                node.options.logger.warning(
+                    "a replica and \(why): waiting for it for up to \(LiveNode.show(node.options.nodeTimeout)) (--node-timeout)",
+                    metadata: ["endpoint": "\(node.endpoint)"])
+            }
+            try await Task.sleep(for: .milliseconds(500))
         }
     }
 
@@ -160,6 +207,81 @@ public final class LiveSide: KeyspaceSource, Sendable {
         governor?.stop()
         for n in nodes { await n.close() }
         for n in extraNodes.withLockedValue({ Array($0.values) }) { await n.close() }
+        for n in replaced.withLockedValue({ $0.nodes }) { await n.close() }
+    }
+
+    private func watchFailover(_ node: LiveNode, shard: Int) {
+        node.whileSilent { [weak self] n in await self?.takeOver(shard: shard, from: n) ?? false }
+    }
+
+    /// Whether another node now serves shard `shard`'s slots, which `node` was read for: asked
+    /// while `node` does not answer, at most once a second for the shard, of the shard's
+    /// replicas and the other shards' nodes (each on a connection of its own, 2 s at most). When
+    /// the cluster map names another node, that node is connected to and put in `node`'s place.
+    func takeOver(shard: Int, from node: LiveNode) async -> Bool {
+        guard let topology, shard < topology.shards.count else { return false }
+        if shardNodes.withLockedValue({ $0[shard] }) !== node { return true }
+        let now = ContinuousClock.now
+        let due = replaced.withLockedValue { r -> Bool in
+            if let last = r.asked[shard], now - last < .seconds(1) { return false }
+            r.asked[shard] = now
+            return true
+        }
+        guard due, let slot = topology.shards[shard].slots.first?.lowerBound else { return false }
+        var quick = node.connectOptions
+        quick.connectTimeout = .seconds(2)
+        quick.requestTimeout = .seconds(2)
+        var asked = topology.shards[shard].replicas.compactMap { r in r.endpoint(from: endpoint).map { options.reachable($0, aliases: r.aliases) } }
+        asked += nodes.map(\.endpoint) + [endpoint]
+        var seen: Set<String> = [node.endpoint.address]
+        for ep in asked where seen.insert(ep.address).inserted {
+            guard let map = await Self.clusterMap(at: ep, options: quick),
+                let owner = map.shards.first(where: { $0.slots.contains { $0.contains(slot) } })
+            else { continue }
+            let healthy = owner.replicas.filter { $0.health == nil || $0.health == "online" }
+            guard let next = (options.readFromReplica ? healthy : []).first ?? Optional(owner.primary),
+                let announced = next.endpoint(from: endpoint)
+            else { continue }
+            let to = options.reachable(announced, aliases: next.aliases)
+            // The cluster still names the silent node: no failover (yet).
+            if to.address == node.endpoint.address { return false }
+            let fresh = LiveNode(endpoint: to, options: options, limiter: limiter, readOnly: !next.isPrimary)
+            do {
+                try await Self.connectNode(fresh, announced: announced, cluster: endpoint)
+                try await fresh.probe(slots: owner.slots.map { $0.lowerBound.rawValue...$0.upperBound.rawValue })
+            } catch {
+                await fresh.close()
+                return false
+            }
+            watchFailover(fresh, shard: shard)
+            let placed = shardNodes.withLockedValue { list -> Bool in
+                guard list[shard] === node else { return false }
+                list[shard] = fresh
+                return true
+            }
+            if placed {
+                replaced.withLockedValue { $0.nodes.append(node) }
+                options.logger.warning(
+                    "\(node.address) does not answer and the cluster now serves its slots from \(to.address) (failover): its keys are listed there from the start",
+                    metadata: ["endpoint": "\(node.endpoint)"])
+            } else {
+                await fresh.close()
+            }
+            return true
+        }
+        return false
+    }
+
+    /// The cluster map as the node at `ep` tells it, on a connection of its own; nil when it
+    /// cannot be read.
+    private static func clusterMap(at ep: RedisEndpoint, options: RedisConnectionOptions) async -> ClusterTopology? {
+        guard let c = try? await RedisConnection.connect(to: ep, options: options) else { return nil }
+        defer { Task { await c.close() } }
+        if let r = try? await c.send(["CLUSTER", "SHARDS"]), r.serverError == nil, let t = try? ClusterTopology(clusterShards: r, askedHost: ep.host) {
+            return t
+        }
+        if let r = try? await c.send(["CLUSTER", "SLOTS"]), r.serverError == nil { return try? ClusterTopology(clusterSlots: r, askedHost: ep.host) }
+        return nil
     }
 
     /// What a standalone server (or a cluster that cannot be listed one slot range at a time)
@@ -189,9 +311,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
         var stores: [Int: SpillStore] = [:]
         do {
             try await withThrowingTaskGroup(of: (Int, SpillStore?).self) { group in
-                for (i, node) in nodes.enumerated() {
+                for i in nodes.indices {
                     group.addTask {
-                        (i, try await self.collect(node: node, filter: all, progress: read.progress, spillPasses: passes, stop: read.stop).spill)
+                        (i, try await self.collect(shard: i, filter: all, progress: read.progress, spillPasses: passes, stop: read.stop).spill)
                     }
                 }
                 for try await (i, store) in group { stores[i] = store }
@@ -250,9 +372,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
         var tables: [KeyTable] = []
         var filtered = 0
         try await withThrowingTaskGroup(of: (KeyTable, Int).self) { group in
-            for node in nodes {
+            for i in nodes.indices {
                 group.addTask {
-                    let r = try await self.collect(node: node, filter: filter, progress: progress)
+                    let r = try await self.collect(shard: i, filter: filter, progress: progress)
                     return (r.table, r.filteredOut)
                 }
             }
@@ -264,16 +386,19 @@ public final class LiveSide: KeyspaceSource, Sendable {
         return (tables, filtered)
     }
 
-    /// Lists and fetches one node's keys; with `spillPasses`, into a new spill store kept per
-    /// pass. A listing interrupted by a lost connection (the server may have restarted, its
-    /// SCAN cursor meaning nothing on the new process) starts again from the beginning, with
-    /// what was read so far thrown away, so nothing is counted twice and nothing is missed.
+    /// Lists and fetches the keys of one shard's node; with `spillPasses`, into a new spill
+    /// store kept per pass. A listing interrupted by a lost connection (the server may have
+    /// restarted, its SCAN cursor meaning nothing on the new process), or by a failover to
+    /// another node, starts again from the beginning, with what was read so far thrown away,
+    /// so nothing is counted twice and nothing is missed.
     private func collect(
-        node: LiveNode, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
+        shard: Int, filter: KeyFilter, progress: CheckProgress?, spillPasses: [SlotRange]? = nil,
         stop: @escaping @Sendable () -> Bool = { false }
     ) async throws -> (table: KeyTable, spill: SpillStore?, filteredOut: Int) {
         var restarts = 0
+        var failovers = 0
         while true {
+            let node = shardNodes.withLockedValue { $0[shard] }
             let store = try spillPasses.map { try SpillStore(passes: $0) }
             do {
                 let (table, filtered) = try await collectOnce(node: node, filter: filter, progress: progress, spill: store, stop: stop)
@@ -290,6 +415,12 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 options.logger.warning(
                     "a connection was lost while its keys were listed (restart or failover?); listing it again from the start",
                     metadata: ["endpoint": "\(e.endpoint)", "restart": "\(restarts)"])
+            } catch let e as NodeReplaced {
+                failovers += 1
+                if failovers > 5 {
+                    throw SlotdiffError(
+                        .connection, "\(e.endpoint): its slots failed over \(failovers) times while they were listed", endpoint: e.endpoint)
+                }
             }
         }
     }
@@ -452,11 +583,22 @@ public final class LiveSide: KeyspaceSource, Sendable {
             groups["\(n)|\(k.db)", default: []].append(i)
         }
         for (g, idx) in groups {
-            let n = nodes[Int(g.split(separator: "|")[0])!]
+            let shard = Int(g.split(separator: "|")[0])!
             let db = keys[idx[0]].db
             for chunk in stride(from: 0, to: idx.count, by: options.batch) {
                 let part = Array(idx[chunk..<min(idx.count, chunk + options.batch)])
-                let r = try await fetchRouted(node: n, db: isCluster ? nil : db, keys: part.map { keys[$0].key }, digester: d)
+                var r: [FetchResult]
+                var failovers = 0
+                while true {
+                    do {
+                        r = try await fetchRouted(node: nodes[shard], db: isCluster ? nil : db, keys: part.map { keys[$0].key }, digester: d)
+                        break
+                    } catch let e as NodeReplaced where failovers < 5 {
+                        // Read again from the node that took over.
+                        failovers += 1
+                        options.logger.debug("read again after a failover", metadata: ["endpoint": "\(e.endpoint)"])
+                    }
+                }
                 for (j, i) in part.enumerated() {
                     if case .present(let s) = r[j] { out[i] = s }
                 }
