@@ -8,3 +8,10 @@ enum LZF {
         sd_lzf_decompress(input.baseAddress, input.count, output.baseAddress, output.count) == 1
     }
 }
+
+/// `LZF.decompress` for the kernel benchmarks (Benchmarks/), which time it apart from the value
+/// decoder. SPI rather than API: nothing else outside the module needs it.
+@_spi(Benchmarks)
+public func lzfDecompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+    LZF.decompress(input, into: output)
+}
