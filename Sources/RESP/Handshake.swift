@@ -3,12 +3,12 @@ import NIOCore
 /// What happens between the TCP/TLS connect and the first command: protocol choice,
 /// login and database selection. Passwords go into commands only, never into messages.
 enum Handshake {
-    static func run(channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, options: RedisConnectionOptions)
+    static func run(channel: any Channel, status: ChannelStatus, endpoint: RedisEndpoint, options: RedisConnectionOptions)
         async throws(RedisError) -> RedisConnection
     {
         let address = endpoint.address
         let bare = RedisConnection(
-            channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
+            channel: channel, status: status, endpoint: endpoint, protocolVersion: 2, serverInfo: [:],
             requestTimeout: options.requestTimeout ?? .seconds(30), commandNames: options.commandNames, ownsChannel: false)
         var version = 2
         var info: [String: String] = [:]
@@ -60,7 +60,7 @@ enum Handshake {
             }
         }
         return RedisConnection(
-            channel: channel, closeReason: closeReason, endpoint: endpoint, protocolVersion: version, serverInfo: info,
+            channel: channel, status: status, endpoint: endpoint, protocolVersion: version, serverInfo: info,
             requestTimeout: options.requestTimeout, commandNames: options.commandNames)
     }
 

@@ -32,10 +32,17 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         var timer: Scheduled<Void>?
     }
 
+    /// Requests written, and requests answered or failed: replies come in order, so request
+    /// number `n` is done once `n < finished`.
+    private var issued = 0
+    private var finished = 0
+    /// When bytes last arrived: a request's time limit counts from it, so a long reply that
+    /// keeps arriving (a big value on a slow link) is not cut off.
+    private var lastRead = NIODeadline.now()
+
     private var machine = ConnectionStateMachine<Entry>()
-    /// Why the connection ended, readable from any thread: requests written after the
-    /// handler is gone fail with this rather than a bare "channel closed".
-    let closeReason: CloseReason
+    /// Why the connection ended and when it last read, readable from any thread.
+    let status: ChannelStatus
     private var readBuffer: ByteBuffer?
     private let parser: RESPParser
     private let endpoint: String
@@ -43,8 +50,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// Whether the TLS handshake finished: a time limit passed before it did says the port may not speak TLS.
     private var tlsHandshakeDone = false
 
-    init(endpoint: String, parser: RESPParser, tls: Bool, closeReason: CloseReason) {
-        self.closeReason = closeReason
+    init(endpoint: String, parser: RESPParser, tls: Bool, status: ChannelStatus) {
+        self.status = status
         self.endpoint = endpoint
         self.parser = parser
         self.tls = tls
@@ -53,30 +60,47 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         var entry = Entry(promise: request.promise, timer: nil)
+        let number = issued
+        issued += 1
         if let timeout = request.timeout {
-            let loopBoundContext = context
-            entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                let error =
-                    tls && !tlsHandshakeDone
-                    ? RedisError(
-                        .tlsHandshakeTimeout, "TLS handshake with \(endpoint) not answered within \(Self.show(timeout))", endpoint: endpoint)
-                    : RedisError(
-                        .requestTimeout,
-                        "request to \(endpoint) timed out after \(Self.show(timeout))", endpoint: endpoint)
-                fail(context: loopBoundContext, with: error)
-            }
+            entry.timer = arm(context: context, request: number, timeout: timeout, at: .now() + timeout)
         }
         switch machine.write(entry, expected: request.count) {
         case .write:
             context.write(wrapOutboundOut(request.buffer), promise: promise)
         case .fail(let error):
+            finished += 1
             entry.timer?.cancel()
             request.promise.fail(error)
             promise?.fail(error)
         }
     }
 
+    /// The time limit of request `number`: when it passes with the request still waiting and
+    /// nothing read for `timeout`, the connection fails; bytes read since, it waits on.
+    private func arm(context: ChannelHandlerContext, request number: Int, timeout: TimeAmount, at deadline: NIODeadline) -> Scheduled<Void> {
+        let loopBoundContext = context
+        return context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard number >= finished, machine.isActive else { return }
+            let quietUntil = lastRead + timeout
+            if quietUntil > .now() {
+                _ = arm(context: loopBoundContext, request: number, timeout: timeout, at: quietUntil)
+                return
+            }
+            let error =
+                tls && !tlsHandshakeDone
+                ? RedisError(
+                    .tlsHandshakeTimeout, "TLS handshake with \(endpoint) not answered within \(Self.show(timeout))", endpoint: endpoint)
+                : RedisError(
+                    .requestTimeout,
+                    "request to \(endpoint) timed out after \(Self.show(timeout)) without a byte", endpoint: endpoint)
+            fail(context: loopBoundContext, with: error)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        status.read(at: lastRead)
         var incoming = unwrapInboundIn(data)
         if readBuffer == nil || readBuffer!.readableBytes == 0 {
             readBuffer = incoming
@@ -104,10 +128,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             case .wait, .ignore:
                 break
             case .succeed(let entry, let replies):
+                finished += 1
                 entry.timer?.cancel()
                 entry.promise.succeed(replies)
             case .close(let error, let failing):
-                closeReason.set(error)
+                status.closeWith(error)
                 finish(failing, with: error)
                 context.close(promise: nil)
                 return
@@ -155,11 +180,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private func closeMachine(_ error: RedisError) -> [Entry] {
         let failing = machine.close(error)
-        if let e = machine.closeError { closeReason.set(e) }
+        if let e = machine.closeError { status.closeWith(e) }
         return failing
     }
 
     private func finish(_ entries: [Entry], with error: RedisError) {
+        finished += entries.count
         for e in entries {
             e.timer?.cancel()
             e.promise.fail(error)
@@ -200,11 +226,14 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 }
 
-/// The first error a connection closed with, shared between its handler (event loop) and
-/// the callers that write to it.
-final class CloseReason: Sendable {
-    private let error = NIOLockedValueBox<RedisError?>(nil)
+/// What a connection's handler tells its callers from the event loop: the first error the
+/// connection closed with (requests written after the handler is gone fail with it), and when
+/// bytes last arrived (a reply still arriving is no silence).
+final class ChannelStatus: Sendable {
+    private let state = NIOLockedValueBox<(error: RedisError?, lastRead: NIODeadline)>((nil, .now()))
 
-    func set(_ e: RedisError) { error.withLockedValue { if $0 == nil { $0 = e } } }
-    var value: RedisError? { error.withLockedValue { $0 } }
+    func closeWith(_ e: RedisError) { state.withLockedValue { if $0.error == nil { $0.error = e } } }
+    var closeError: RedisError? { state.withLockedValue { $0.error } }
+    func read(at t: NIODeadline) { state.withLockedValue { $0.lastRead = t } }
+    var lastRead: NIODeadline { state.withLockedValue { $0.lastRead } }
 }

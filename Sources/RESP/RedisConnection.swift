@@ -57,7 +57,7 @@ public final class RedisConnection: Sendable {
     /// when the server has no HELLO.
     public let serverInfo: [String: String]
     let channel: any Channel
-    let closeReason: CloseReason
+    let status: ChannelStatus
     let requestTimeout: Duration?
     /// The server's names for commands (see `CommandNames`).
     public let commandNames: CommandNames
@@ -65,13 +65,13 @@ public final class RedisConnection: Sendable {
     let ownsChannel: Bool
 
     init(
-        channel: any Channel, closeReason: CloseReason, endpoint: RedisEndpoint, protocolVersion: Int,
+        channel: any Channel, status: ChannelStatus, endpoint: RedisEndpoint, protocolVersion: Int,
         serverInfo: [String: String], requestTimeout: Duration?, commandNames: CommandNames, ownsChannel: Bool = true
     ) {
         self.commandNames = commandNames
         self.ownsChannel = ownsChannel
         self.channel = channel
-        self.closeReason = closeReason
+        self.status = status
         self.endpoint = endpoint
         self.protocolVersion = protocolVersion
         self.serverInfo = serverInfo
@@ -86,10 +86,10 @@ public final class RedisConnection: Sendable {
     ) async throws(RedisError)
         -> RedisConnection
     {
-        let closeReason = CloseReason()
-        let channel = try await openChannel(to: endpoint, options: options, closeReason: closeReason)
+        let status = ChannelStatus()
+        let channel = try await openChannel(to: endpoint, options: options, status: status)
         do {
-            return try await Handshake.run(channel: channel, closeReason: closeReason, endpoint: endpoint, options: options)
+            return try await Handshake.run(channel: channel, status: status, endpoint: endpoint, options: options)
         } catch {
             try? await channel.close()
             throw error
@@ -148,12 +148,12 @@ public final class RedisConnection: Sendable {
         let limit = (timeout ?? requestTimeout).map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
         let request = RedisRequest(buffer: buffer, count: commands, promise: promise, timeout: limit)
         let address = endpoint.address
-        let closeReason = closeReason
+        let status = status
         channel.writeAndFlush(request).whenFailure { error in
             // Writes on a closed channel never reach the handler; fail the request here with
             // the reason the connection closed. (Completing a promise twice is a no-op, so a
             // race with the handler is harmless.)
-            promise.fail(closeReason.value ?? RedisChannelHandler.classify(error, endpoint: address, tls: false))
+            promise.fail(status.closeError ?? RedisChannelHandler.classify(error, endpoint: address, tls: false))
         }
         do {
             return try await withTaskCancellationHandler {
@@ -174,6 +174,9 @@ public final class RedisConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// How long ago bytes last arrived on this connection (the connection's start if never).
+    public var sinceLastRead: Duration { .nanoseconds((NIODeadline.now() - status.lastRead).nanoseconds) }
+
     /// Closes the connection; requests still waiting fail with `.connectionClosed`.
     public func close() async {
         try? await channel.close()
@@ -186,7 +189,7 @@ public final class RedisConnection: Sendable {
 
     private static func openChannel(
         to endpoint: RedisEndpoint, options: RedisConnectionOptions,
-        closeReason: CloseReason
+        status: ChannelStatus
     ) async throws(RedisError)
         -> any Channel
     {
@@ -208,7 +211,7 @@ public final class RedisConnection: Sendable {
                     try sync.addHandler(
                         RedisChannelHandler(
                             endpoint: address, parser: parser, tls: tls != nil,
-                            closeReason: closeReason))
+                            status: status))
                 }
             }
         do {

@@ -57,6 +57,11 @@ import Testing
             case "HLEN": return .int(1)
             case "MEMORY": return .int(100)
             case "HSCAN": return .array([.bulk("0"), .array([.bulk("f"), .bulk("v")])])
+            // The probe's other type reads, on a key that does not exist.
+            case "STRLEN", "LLEN", "SCARD", "ZCARD", "XLEN": return .int(0)
+            case "GETRANGE": return .bulk("")
+            case "LRANGE", "XRANGE": return .array([])
+            case "SSCAN", "ZSCAN": return .array([.bulk("0"), .array([])])
             default: return Self.unknown(c)
             }
         }

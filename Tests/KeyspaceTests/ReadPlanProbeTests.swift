@@ -32,7 +32,9 @@ import Testing
         let s = try await side(server)
         defer { Task { await s.close() } }
         #expect(s.readPlan == "values by type reads: DUMP refused (NOPERM)")
-        #expect(server.probes.map(\.first) == ["MEMORY", "DUMP", "PEXPIRETIME"])
+        #expect(server.probes.prefix(3).map(\.first) == ["MEMORY", "DUMP", "PEXPIRETIME"])
+        // Then each type's size and chunked read.
+        #expect(server.probes.count == 15)
         _ = try await s.collect(filter: KeyFilter())
         #expect(server.received("DUMP").isEmpty)
     }
@@ -47,10 +49,25 @@ import Testing
         defer { server.stop() }
         let s = try await side(server)
         defer { Task { await s.close() } }
-        #expect(server.probes.count == 3)
+        #expect(server.probes.count == 15)
         #expect(s.readPlan == nil)
         let (tables, _) = try await s.collect(filter: KeyFilter())
         #expect(tables.map(\.count).reduce(0, +) == 2 && s.readPlan == nil)
+    }
+
+    /// A user without HSCAN (DUMP allowed): hashes too big for one DUMP cannot be read. Said at
+    /// once in the plan; the small keys are still read (by DUMP).
+    @Test func aRefusedTypeReadIsInThePlan() async throws {
+        let server = try FakeServer(
+            script: LiveReadTests.strings { c in
+                c[0] == "HSCAN" ? .error("NOPERM User checker has no permissions to run the 'hscan' command") : nil
+            })
+        defer { server.stop() }
+        let s = try await side(server)
+        defer { Task { await s.close() } }
+        #expect(s.readPlan == "big hash values unreadable: HSCAN refused (NOPERM)")
+        let (tables, _) = try await s.collect(filter: KeyFilter())
+        #expect(tables.map(\.count).reduce(0, +) == 2)
     }
 
     /// The probe's key of a cluster node is in the node's own slots: no redirection answers it.

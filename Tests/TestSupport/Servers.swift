@@ -72,3 +72,32 @@ public enum TestServers {
         return r.stdout
     }
 }
+
+/// Test hosts in network namespaces (`Scripts/test-host`): a server behind a link of its own,
+/// which a test can cut (a partition) or slow down.
+public enum TestHosts {
+    static let script = TestPaths.root.appendingPathComponent("Scripts/test-host").path
+
+    /// Why this machine cannot make test hosts (not root, no veth, no tc), or nil when it can:
+    /// the tests that need them are then skipped with this reason, printed.
+    public static let unavailable: String? = {
+        guard let r = try? run("/bin/bash", [script, "check"], timeout: 60) else { return "Scripts/test-host check did not run" }
+        return r.status == 0 ? nil : (r.stdout + r.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    @discardableResult
+    public static func host(_ args: [String]) throws -> String {
+        let r = try run("/bin/bash", [script] + args, timeout: 120)
+        if r.status != 0 { throw TestServers.Failure(description: "Scripts/test-host \(args.joined(separator: " ")) failed: \(r.stderr)\(r.stdout)") }
+        return r.stdout
+    }
+
+    /// Starts test host `name` (10.77.`net`.2) with a `kind` server on `port`; its address.
+    public static func up(_ name: String, net: Int, _ kind: TestServers.Kind, port: Int) throws -> String {
+        try host(["up", name, "\(net)"])
+        try host(["serve", name, kind.rawValue, "\(port)"])
+        return "10.77.\(net).2:\(port)"
+    }
+
+    public static func down(_ name: String) { _ = try? host(["down", name]) }
+}

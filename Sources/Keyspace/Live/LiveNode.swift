@@ -129,12 +129,52 @@ final class LiveNode: Sendable {
             asks.append((.valuesByType, "DUMP", [Word.dump, key]))
         }
         if hasPexpiretime && plan.expiryByPTTL == nil { asks.append((.expiryByPTTL, "PEXPIRETIME", [Word.pexpiretime, key])) }
-        if asks.isEmpty { return }
-        let replies = try await pipeline(db: nil, asks.map(\.2))
+        // The type reads: every value's when DUMP is not used, big values' always.
+        var typeAsks: [(ValueType, String, [RESPArg])] = []
+        if options.mode == .digest {
+            typeAsks = Self.typeReads(key)
+        }
+        if asks.isEmpty && typeAsks.isEmpty { return }
+        let replies = try await pipeline(db: nil, asks.map(\.2) + typeAsks.map(\.2))
         for ((change, command, _), reply) in zip(asks, replies) {
             guard let e = reply.serverError, Self.refusesCommand(e) else { continue }
             fallBack(change, command, e)
         }
+        for ((type, command, _), reply) in zip(typeAsks, replies.dropFirst(asks.count)) {
+            guard let e = reply.serverError, Self.refusesCommand(e) else { continue }
+            let why = "\(command) \(ReadPlan.reason(e))"
+            let first = state.withLockedValue { s -> Bool in
+                guard s.plan.unreadable[type] == nil else { return false }
+                s.plan.unreadable[type] = why
+                return true
+            }
+            if first {
+                let which = self.plan.valuesByType == nil ? "\(type) values too big for DUMP" : "\(type) values"
+                logger.warning(
+                    "\(why) (\(e.message)): \(which) cannot be read here, and the check ends (exit 2) at the first one met; \(Self.grant(command, e))",
+                    metadata: ["endpoint": "\(endpoint)"])
+            }
+        }
+    }
+
+    /// The reads each type's values need besides DUMP (their size, then the value in chunks),
+    /// as the probe sends them on a key that does not exist.
+    static func typeReads(_ k: RESPArg) -> [(ValueType, String, [RESPArg])] {
+        [
+            (.string, "STRLEN", [Word.strlen, k]), (.string, "GETRANGE", [Word.getrange, k, Word.zero, Word.zero]),
+            (.list, "LLEN", [Word.llen, k]), (.list, "LRANGE", [Word.lrange, k, Word.zero, Word.zero]),
+            (.set, "SCARD", [Word.scard, k]), (.set, "SSCAN", [Word.sscan, k, Word.zero]),
+            (.hash, "HLEN", [Word.hlen, k]), (.hash, "HSCAN", [Word.hscan, k, Word.zero]),
+            (.zset, "ZCARD", [Word.zcard, k]), (.zset, "ZSCAN", [Word.zscan, k, Word.zero]),
+            (.stream, "XLEN", [Word.xlen, k]), (.stream, "XRANGE", ["XRANGE", k, "-", "+", Word.count, "1"])
+        ]
+    }
+
+    /// What would let this user run `command`, for messages.
+    static func grant(_ command: String, _ e: RedisServerError) -> String {
+        e.code == "NOPERM"
+            ? "grant it: ACL SETUSER <user> +\(command.lowercased())"
+            : "the server does not know it: if it is renamed, give --rename-command \(command)=NEW"
     }
 
     /// Why this node, a replica, should not be read now: its link to the primary is down or
@@ -312,14 +352,17 @@ final class LiveNode: Sendable {
 
     /// Warns while no reply has come since `since` (a batch's first try), until cancelled: a
     /// stopped server otherwise looks like a slow check until `nodeTimeout`.
-    private func watchSilence(since: ContinuousClock.Instant) -> Task<Void, any Error> {
+    /// `on`: the connection waited on, once there is one: a reply still arriving is no silence.
+    private func watchSilence(since: ContinuousClock.Instant, on: NIOLockedValueBox<RedisConnection?>) -> Task<Void, any Error> {
         let every = options.silenceWarning
         let limit = options.nodeTimeout
         return Task { [self] in
             while true {
                 try await Task.sleep(for: every)
-                let waited = ContinuousClock.now - since
+                var waited = ContinuousClock.now - since
                 if waited >= limit { return }  // the time limit says it from here
+                if let c = on.withLockedValue({ $0 }) { waited = min(waited, c.sinceLastRead) }
+                if waited < every { continue }
                 tellSilence("no reply for \(Self.show(every * Int(waited / every))); giving up after \(Self.show(limit)) without one (--node-timeout)")
             }
         }
@@ -369,10 +412,12 @@ final class LiveNode: Sendable {
         var since: ContinuousClock.Instant?
         while true {
             let began = since ?? .now
-            let watch = watchSilence(since: began)
+            let waitedOn = NIOLockedValueBox<RedisConnection?>(nil)
+            let watch = watchSilence(since: began, on: waitedOn)
             defer { watch.cancel() }
             do {
                 let c = try await connection(index, within: left(since: began))
+                waitedOn.withLockedValue { $0 = c }
                 var replies: [RESPValue]
                 // A batch in a database carries its own SELECT, in the same write: two batches
                 // that share a connection (more tasks than connections) each run where they
@@ -733,6 +778,9 @@ struct ReadPlan: Sendable, Hashable {
     var valuesByType: String?
     /// False when DUMP itself was refused (module values, which only DUMP reads, cannot be read).
     var dumpAllowed = true
+    /// Types whose values (or big values, where DUMP reads the others) cannot be read here,
+    /// with the command refused: a key of such a type ends the check.
+    var unreadable: [ValueType: String] = [:]
 
     init(expiryByPTTL: String? = nil, valuesByType: String? = nil) {
         self.expiryByPTTL = expiryByPTTL
@@ -757,6 +805,9 @@ struct ReadPlan: Sendable, Hashable {
         var parts: [String] = []
         if let v = valuesByType { parts.append("values by type reads: \(v)") }
         if let e = expiryByPTTL { parts.append("expiry by PTTL: \(e)") }
+        for (type, why) in unreadable.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            parts.append("\(valuesByType == nil ? "big \(type) values" : "\(type) values") unreadable: \(why)")
+        }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 

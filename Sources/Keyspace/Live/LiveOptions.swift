@@ -48,10 +48,11 @@ public struct LiveOptions: Sendable {
     /// does not speak RESP (or TLS) is told within seconds, not after `nodeTimeout`.
     public var handshakeTimeout: Duration { min(.seconds(5), nodeTimeout) }
 
-    /// How long one request may wait for its reply before it is sent again on a new connection
-    /// (a connection a NAT or a failover left dead never answers): 2 s plus 2 ms per command
-    /// asked, doubled at each resend, so a large batch or a slow server is not hurried.
-    /// The caller clips it to what is left of `nodeTimeout`.
+    /// How long one request may wait without a byte of its reply before it is sent again on a
+    /// new connection (a connection a NAT or a failover left dead never answers): 2 s plus 2 ms
+    /// per command asked, doubled at each resend, so a large batch or a slow server is not
+    /// hurried; a reply still arriving (a big value on a slow link) is waited for. The caller
+    /// clips it to what is left of `nodeTimeout`.
     public func requestTimeout(commands: Int, resend: Int) -> Duration {
         let base = Duration.seconds(2) + .milliseconds(2 * max(1, commands))
         return base * (1 << min(resend, 10))

@@ -65,7 +65,13 @@ public final class LiveSide: KeyspaceSource, Sendable {
             var nodes: [LiveNode] = []
             for shard in t.shards {
                 // A replica that is failed, loading or out of sync is passed over for the next, then the primary.
-                let replicas = shard.replicas.filter { $0.health == nil || $0.health == "online" }
+                let replicas = shard.replicas.filter { r in
+                    guard options.readFromReplica, let health = r.health, health != "online" else { return true }
+                    options.logger.warning(
+                        "replica \(r.host):\(r.port.map(String.init) ?? "-") is not read: the cluster map says its health is \(health); reading another replica, or the primary \(shard.primary), instead",
+                        metadata: ["endpoint": "\(endpoint)"])
+                    return false
+                }
                 let candidates = options.readFromReplica ? replicas + [shard.primary] : [shard.primary]
                 var chosen: LiveNode?
                 for (c, node) in candidates.enumerated() {
