@@ -115,10 +115,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             do {
                 value = try parser.parse(&readBuffer!)
             } catch {
+                // Something else listens there: say what it looks like, not only the bad byte.
+                let head = readBuffer!.getString(at: readBuffer!.readerIndex, length: min(5, readBuffer!.readableBytes)) ?? ""
+                let what = head.hasPrefix("HTTP/") ? " (an HTTP server answered: this port is not a Redis or Valkey server)" : ""
                 fail(
                     context: context,
                     with: RedisError(
-                        .protocolError, "invalid reply from \(endpoint): \(error)",
+                        .protocolError, "invalid reply from \(endpoint): \(error)\(what)",
                         endpoint: endpoint, underlying: error))
                 return
             }

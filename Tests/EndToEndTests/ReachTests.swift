@@ -252,6 +252,19 @@ struct ReachTests {
             #expect(mute.status == 2, "\(mute.status) \(mute.stderr)")
             #expect(Date().timeIntervalSince(start) < 15)
             #expect(mute.stderr.contains("127.0.0.1:17625: the server accepted the connection but sent no RESP reply to HELLO within 5 s"), "\(mute.stderr)")
+
+            // An HTTP server on the port (a proxy, a wrong port): said so, at once.
+            let http = try Background(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', 17626))\ns.listen(8)\nheld = []\nwhile True:\n    c, _ = s.accept()\n    c.recv(4096)\n    c.sendall(b'HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n')\n    held.append(c)"
+                ])
+            defer { kill(http.pid, SIGKILL) }
+            Thread.sleep(forTimeInterval: 0.5)
+            let web = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17626", "redis://127.0.0.1:17624", []), timeout: 60)
+            #expect(web.status == 2, "\(web.status) \(web.stderr)")
+            #expect(web.stderr.contains("an HTTP server answered: this port is not a Redis or Valkey server"), "\(web.stderr)")
         }
     }
 
