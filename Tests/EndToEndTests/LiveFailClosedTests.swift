@@ -290,7 +290,7 @@ struct FailClosedTests {
             try TestServers.start(names[1], .redis7, port: dstPort)
             defer { for n in names { TestServers.stop(n) } }
             for port in [srcPort, dstPort] { try TestServers.cli(port: port, ["DEBUG", "POPULATE", "30000", "key"]) }
-            try TestServers.cli(port: srcPort, ["EVAL", "for i = 1, 30 do redis.call('SET', 'only-on-source:' .. i, i) end return 1", "0"])
+            try TestServers.cli(port: srcPort, ["EVAL", Planted.onSource, "0"])
             let victim = side == "source" ? (names[0], srcPort) : (names[1], dstPort)
             try TestServers.cli(port: victim.1, ["SAVE"])
             let saved = path("\(side)-saved.rdb")
@@ -314,20 +314,7 @@ struct FailClosedTests {
             try TestServers.cluster("fc-crs", .redis7, base: 17570, n: 3)
             try TestServers.start("fc-crs-dst", .valkey8, port: 17579)
             defer { TestServers.stop("fc-crs"); TestServers.stop("fc-crs-dst") }
-            let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
-            let fill = """
-                import sys, redis
-                from redis.cluster import RedisCluster
-                c = RedisCluster(host="127.0.0.1", port=17570)
-                s = redis.Redis(host="127.0.0.1", port=17579)
-                for start in range(0, 30000, 1000):
-                    batch = {f"key:{i}": f"value:{i}" for i in range(start, start + 1000)}
-                    c.mset_nonatomic(batch)
-                    s.mset(batch)
-                c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
-                """
-            let f = try run(python, ["-c", fill], timeout: 120)
-            try #require(f.status == 0, "\(f.stderr)")
+            try Planted.fill(cluster: 17570, server: 17579)
             let victim = 17571
             try TestServers.cli(port: victim, ["SAVE"])
             try checkSurvivesRestarts(

@@ -99,7 +99,7 @@ struct ReachTests {
             try TestServers.start("rt-rs-dst", .redis7, port: 17623)
             defer { TestServers.stop("rt-rs-src"); TestServers.stop("rt-rs-dst") }
             for port in [17622, 17623] { try TestServers.cli(port: port, ["EVAL", Self.fill, "0", "3000"]) }
-            try TestServers.cli(port: 17622, ["EVAL", "for i = 1, 30 do redis.call('SET', 'only-on-source:' .. i, i) end return 1", "0"])
+            try TestServers.cli(port: 17622, ["EVAL", Planted.onSource, "0"])
             try TestServers.cli(port: 17623, ["SAVE"])
             let saved = path("rs-saved.rdb")
             try FileManager.default.copyItem(atPath: TestPaths.root.appendingPathComponent(".servers/rt-rs-dst/dump.rdb").path, toPath: saved)
@@ -115,14 +115,10 @@ struct ReachTests {
             let killed = Date()
             Thread.sleep(forTimeInterval: 10)
             try TestServers.start("rt-rs-dst", .redis7, port: 17623, load: saved)
-            let r = check.wait(timeout: 180)
-            #expect(r.status == 1, "\(r.status) \(r.stderr)")
-            var diffs: [Difference] = []
-            try DiffLogReader(path: log).forEach { diffs.append($0) }
-            #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "\(diffs.count) differences")
-            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-            #expect((summary?["target"] as? [String: Any])?["keys"] as? Int == 6000, "\(summary ?? [:])")
-            #expect(r.stderr.contains("connecting again for up to 30 s (--node-timeout)"), "\(r.stderr)")
+            let r = try CheckRun.read(check.wait(timeout: 180), log: log)
+            #expect(r.foundThePlantedKeys, "\(r.run.status) \(r.kinds) \(r.run.stderr)")
+            #expect(r.targetKeys == 6000, "\(r.summary)")
+            #expect(r.run.stderr.contains("connecting again for up to 30 s (--node-timeout)"), "\(r.run.stderr)")
             #expect(Date().timeIntervalSince(killed) > 10)
         }
     }
@@ -136,35 +132,17 @@ struct ReachTests {
             try TestServers.clusterReplica("rt-fo", port: 17633, of: 17630)
             try TestServers.start("rt-fo-dst", .valkey8, port: 17634)
             defer { TestServers.stop("rt-fo"); TestServers.stop("rt-fo-dst") }
-            let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
-            let fill = """
-                import redis
-                from redis.cluster import RedisCluster
-                c = RedisCluster(host="127.0.0.1", port=17631)
-                s = redis.Redis(host="127.0.0.1", port=17634)
-                for start in range(0, 30000, 1000):
-                    batch = {f"key:{i}": f"value:{i}" for i in range(start, start + 1000)}
-                    c.mset_nonatomic(batch)
-                    s.mset(batch)
-                c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
-                assert redis.Redis(port=17630).execute_command("WAIT", 1, 10000) == 1
-                """
-            let f = try run(python, ["-c", fill], timeout: 120)
-            try #require(f.status == 0, "\(f.stderr)")
+            try Planted.fill(cluster: 17631, server: 17634, replicated: 17630)
             let log = path("fo.jsonl.zst")
             let check = try Background(
                 TestPaths.slotdiffBinary,
                 ["compare", "redis://127.0.0.1:17631", "redis://127.0.0.1:17634", "--out", log, "--round-delay", "50ms", "--json", "--qps", "3000"])
             try Self.waitForListing(port: 17630)
             kill(try Self.pid("rt-fo/17630"), SIGKILL)
-            let r = check.wait(timeout: 180)
-            #expect(r.status == 1, "\(r.status) \(r.stderr)")
-            var diffs: [Difference] = []
-            try DiffLogReader(path: log).forEach { diffs.append($0) }
-            #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "\(diffs.count) differences")
-            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-            #expect((summary?["source"] as? [String: Any])?["keys"] as? Int == 30030, "\(summary ?? [:])")
-            #expect(r.stderr.contains("the cluster now serves its slots from 127.0.0.1:17633 (failover)"), "\(r.stderr)")
+            let r = try CheckRun.read(check.wait(timeout: 180), log: log)
+            #expect(r.foundThePlantedKeys, "\(r.run.status) \(r.kinds) \(r.run.stderr)")
+            #expect(r.sourceKeys == 30030, "\(r.summary)")
+            #expect(r.run.stderr.contains("the cluster now serves its slots from 127.0.0.1:17633 (failover)"), "\(r.run.stderr)")
         }
     }
 
@@ -179,20 +157,7 @@ struct ReachTests {
             try TestServers.start("rt-sync-dst", .valkey8, port: 17639)
             try TestServers.start("rt-sync-lone", .valkey8, port: 17640, args: ["--replicaof", "127.0.0.1", "17699"])
             defer { TestServers.stop("rt-sync"); TestServers.stop("rt-sync-dst"); TestServers.stop("rt-sync-lone") }
-            let python = TestPaths.root.appendingPathComponent(".venv/bin/python").path
-            let fill = """
-                import redis
-                from redis.cluster import RedisCluster
-                c = RedisCluster(host="127.0.0.1", port=17636)
-                s = redis.Redis(host="127.0.0.1", port=17639)
-                batch = {f"key:{i}": f"value:{i}" for i in range(3000)}
-                c.mset_nonatomic(batch)
-                s.mset(batch)
-                c.mset_nonatomic({f"only-on-source:{i}": i for i in range(30)})
-                assert redis.Redis(port=17635).execute_command("WAIT", 1, 10000) == 1
-                """
-            let f = try run(python, ["-c", fill], timeout: 120)
-            try #require(f.status == 0, "\(f.stderr)")
+            try Planted.fill(cluster: 17636, server: 17639, keys: 3000, replicated: 17635)
             // The checker's user everywhere; then the primary's default user gets a password the
             // replica does not know, and the replica's link, cut, cannot come back.
             for port in 17635...17638 { try TestServers.cli(port: port, ["ACL", "SETUSER", "checker", "on", ">pw", "~*", "&*", "+@all"]) }
@@ -202,19 +167,17 @@ struct ReachTests {
                 Thread.sleep(forTimeInterval: 0.1)
             }
             let log = path("sync.jsonl.zst")
-            let r = try run(
-                TestPaths.slotdiffBinary,
-                [
-                    "compare", "redis://checker:pw@127.0.0.1:17636", "redis://127.0.0.1:17639", "--read-from", "replica", "--out", log,
-                    "--round-delay", "50ms", "--json"
-                ], timeout: 180)
-            #expect(r.status == 1, "\(r.status) \(r.stderr)")
+            let r = try CheckRun.read(
+                run(
+                    TestPaths.slotdiffBinary,
+                    [
+                        "compare", "redis://checker:pw@127.0.0.1:17636", "redis://127.0.0.1:17639", "--read-from", "replica", "--out", log,
+                        "--round-delay", "50ms", "--json"
+                    ], timeout: 180), log: log)
+            #expect(r.foundThePlantedKeys, "\(r.run.status) \(r.kinds) \(r.run.stderr)")
             // Told by the replica (INFO replication) or, once the cluster noticed, by the cluster map.
-            #expect(r.stderr.contains("replica 127.0.0.1:17638") && r.stderr.contains("is not read: "), "\(r.stderr)")
-            #expect(r.stderr.contains("the primary 127.0.0.1:17635"), "\(r.stderr)")
-            var diffs: [Difference] = []
-            try DiffLogReader(path: log).forEach { diffs.append($0) }
-            #expect(diffs.count == 30 && diffs.allSatisfy { $0.kind == .missing }, "\(diffs.count) differences")
+            #expect(r.run.stderr.contains("replica 127.0.0.1:17638") && r.run.stderr.contains("is not read: "), "\(r.run.stderr)")
+            #expect(r.run.stderr.contains("the primary 127.0.0.1:17635"), "\(r.run.stderr)")
 
             let start = Date()
             let lone = try run(
