@@ -188,6 +188,17 @@ struct ReachTests {
         }
     }
 
+    /// A listener on `port` that accepts every connection and keeps it open: silent, or
+    /// sending `answer` (Python bytes-literal text) once the client has written.
+    static func listener(port: Int, answer: String?) throws -> Background {
+        let reply = answer.map { "    c.recv(4096)\n    c.sendall(b'\($0)')\n" } ?? ""
+        let script =
+            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', \(port)))\ns.listen(8)\nheld = []\nwhile True:\n    c, _ = s.accept()\n\(reply)    held.append(c)\n"
+        let b = try Background("/usr/bin/python3", ["-c", script])
+        Thread.sleep(forTimeInterval: 0.5)
+        return b
+    }
+
     /// Ports that accept a connection and then say nothing a check can use: a TLS client
     /// (rediss://) on a plain server, and a listener that never answers. Exit 2 within seconds,
     /// saying what was expected.
@@ -195,14 +206,8 @@ struct ReachTests {
         try await offPool { [self] in
             try TestServers.start("rt-plain", .valkey8, port: 17624)
             defer { TestServers.stop("rt-plain") }
-            let listener = try Background(
-                "/usr/bin/python3",
-                [
-                    "-c",
-                    "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', 17625))\ns.listen(8)\nheld = []\nwhile True: held.append(s.accept())"
-                ])
+            let listener = try Self.listener(port: 17625, answer: nil)
             defer { kill(listener.pid, SIGKILL) }
-            Thread.sleep(forTimeInterval: 0.5)
 
             var start = Date()
             let tls = try run(TestPaths.slotdiffBinary, args("rediss://127.0.0.1:17624", "redis://127.0.0.1:17624", []), timeout: 60)
@@ -217,14 +222,8 @@ struct ReachTests {
             #expect(mute.stderr.contains("127.0.0.1:17625: the server accepted the connection but sent no RESP reply to HELLO within 5 s"), "\(mute.stderr)")
 
             // An HTTP server on the port (a proxy, a wrong port): said so, at once.
-            let http = try Background(
-                "/usr/bin/python3",
-                [
-                    "-c",
-                    "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', 17626))\ns.listen(8)\nheld = []\nwhile True:\n    c, _ = s.accept()\n    c.recv(4096)\n    c.sendall(b'HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n')\n    held.append(c)"
-                ])
+            let http = try Self.listener(port: 17626, answer: "HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n")
             defer { kill(http.pid, SIGKILL) }
-            Thread.sleep(forTimeInterval: 0.5)
             let web = try run(TestPaths.slotdiffBinary, args("redis://127.0.0.1:17626", "redis://127.0.0.1:17624", []), timeout: 60)
             #expect(web.status == 2, "\(web.status) \(web.stderr)")
             #expect(web.stderr.contains("an HTTP server answered: this port is not a Redis or Valkey server"), "\(web.stderr)")
