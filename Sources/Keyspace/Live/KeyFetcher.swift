@@ -88,8 +88,11 @@ extension LiveNode {
             return results
         }
         // Second round trip: strings, and the element count of everything else (module values:
-        // their memory size, as they have no count).
+        // their memory size, as they have no count). A string is read whole up to `first`
+        // bytes, the batch's share of `pipelineBytes`; a longer one is read again below.
         let limit = options.bigKeyThreshold
+        let strings = typed.reduce(0) { $0 + ($1.1 == .string ? 1 : 0) }
+        let first = min(limit, max(256 << 10, options.pipelineBytes / max(1, strings)))
         batch = RESPBatch(capacity: keyBytes + keys.count * 64, asking: asking)
         for (i, t) in typed {
             if options.mode == .length || (t != .string && t != .module) {
@@ -101,13 +104,14 @@ extension LiveNode {
                 batch.arg(Word.getrange)
                 batch.arg(keys[i])
                 batch.arg(Word.zero)
-                batch.arg(max(0, limit - 1))
+                batch.arg(max(0, first - 1))
             } else {
                 memoryUsage(&batch, keys[i])
             }
         }
         let second = try await pipeline(db: db, batch)
-        var dumps: [(Int, ValueType, count: Int)] = []
+        var long: [Int] = []
+        var dumps: [(Int, ValueType, count: Int, bytes: Int)] = []
         var sized: [(Int, ValueType, count: Int)] = []
         var big: [(Int, ValueType, count: Int)] = []
         for (n, (i, t)) in typed.enumerated() {
@@ -129,11 +133,12 @@ extension LiveNode {
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
                 guard let b = reply.buffer else { throw unexpected("GETRANGE") }
-                d.begin(.string)
-                b.withUnsafeReadableBytes { d.stringPart($0) }
-                if limit > 0 && b.readableBytes >= limit {
-                    big.append((i, .string, 0))  // longer than one reply may carry: read again in pieces
+                if first > 0 && b.readableBytes >= first {
+                    // Longer than this batch's share: read again up to the bound, or in pieces.
+                    if first < limit { long.append(i) } else { big.append((i, .string, 0)) }
                 } else {
+                    d.begin(.string)
+                    b.withUnsafeReadableBytes { d.stringPart($0) }
                     results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
                 }
             } else if t == .module {
@@ -151,7 +156,7 @@ extension LiveNode {
                         "\(endpoint): key \(Difference.display(keys[i])) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump",
                         endpoint: endpoint.address, command: "DUMP")
                 }
-                dumps.append((i, t, 0))
+                dumps.append((i, t, 0, Int(bytes)))
             } else {
                 guard let count = reply.int, count >= 0 else { throw unexpected(command) }
                 // Gone since the probe; but a stream whose entries were all deleted is still there.
@@ -161,6 +166,34 @@ extension LiveNode {
             }
         }
         if options.mode == .length { return results }
+        // Strings longer than their share: up to the bound each, `pipelineBytes` at a time.
+        for group in Self.groups(long.map { ($0, limit) }, budget: options.pipelineBytes) {
+            batch = RESPBatch(capacity: keyBytes + group.count * 64, asking: asking)
+            for i in group {
+                batch.begin(4)
+                batch.arg(Word.getrange)
+                batch.arg(keys[i])
+                batch.arg(Word.zero)
+                batch.arg(max(0, limit - 1))
+            }
+            let replies = try await pipeline(db: db, batch)
+            for (n, i) in group.enumerated() {
+                let reply = replies[n]
+                if let e = reply.serverError {
+                    if let r = e.redirection { results[i] = .redirect(r); continue }
+                    if e.code == "WRONGTYPE" { results[i] = .changed; continue }
+                    throw refusal("GETRANGE", e)
+                }
+                guard let b = reply.buffer else { throw unexpected("GETRANGE") }
+                if b.readableBytes >= limit {
+                    big.append((i, .string, 0))  // longer than one reply may carry: read in pieces
+                } else {
+                    d.begin(.string)
+                    b.withUnsafeReadableBytes { d.stringPart($0) }
+                    results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
+                }
+            }
+        }
         // Third round trip: the exact size of collections under the element bound.
         if !sized.isEmpty {
             batch = RESPBatch(capacity: keyBytes + keys.count * 48, asking: asking)
@@ -177,44 +210,47 @@ extension LiveNode {
                 }
                 if reply.isNull { continue }  // gone since the probe
                 guard let bytes = reply.int else { throw unexpected("MEMORY USAGE") }
-                if Int(bytes) <= limit { dumps.append((i, t, count)) } else { big.append((i, t, count)) }
+                if Int(bytes) <= limit { dumps.append((i, t, count, Int(bytes))) } else { big.append((i, t, count)) }
             }
         }
-        // Values under the bound: one DUMP each, pipelined.
-        batch = RESPBatch(capacity: keyBytes + keys.count * 32, asking: asking)
-        for (i, _, _) in dumps {
-            batch.begin(2)
-            batch.arg(Word.dump)
-            batch.arg(keys[i])
-        }
-        let payloads = try await pipeline(db: db, batch)
-        for (n, (i, probed, count)) in dumps.enumerated() {
-            let reply = payloads[n]
-            if let e = reply.serverError {
-                // Moved since the probe (a slot migration under way): read where it went.
-                if let r = e.redirection { results[i] = .redirect(r); continue }
-                if ReadPlan.isUnusable(e) && probed != .module {
-                    // Not allowed here: the per-type reads give the same digest.
-                    fallBack(.valuesByType, "DUMP", e)
-                    big.append((i, probed, count))
+        // Values under the bound: one DUMP each, pipelined, `pipelineBytes` at a time.
+        for group in Self.groups(dumps.indices.map { ($0, dumps[$0].bytes) }, budget: options.pipelineBytes) {
+            batch = RESPBatch(capacity: keyBytes + group.count * 32, asking: asking)
+            for j in group {
+                batch.begin(2)
+                batch.arg(Word.dump)
+                batch.arg(keys[dumps[j].0])
+            }
+            let payloads = try await pipeline(db: db, batch)
+            for (n, j) in group.enumerated() {
+                let (i, probed, count, _) = dumps[j]
+                let reply = payloads[n]
+                if let e = reply.serverError {
+                    // Moved since the probe (a slot migration under way): read where it went.
+                    if let r = e.redirection { results[i] = .redirect(r); continue }
+                    if ReadPlan.isUnusable(e) && probed != .module {
+                        // Not allowed here: the per-type reads give the same digest.
+                        fallBack(.valuesByType, "DUMP", e)
+                        big.append((i, probed, count))
+                        continue
+                    }
+                    throw refusal("DUMP", e)
+                }
+                if reply.isNull { continue }  // gone since the probe: expired or deleted
+                guard let buf = reply.buffer else { throw unexpected("DUMP") }
+                let type: ValueType = try buf.withUnsafeReadableBytes { p in
+                    do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
+                        throw SlotdiffError(.corruptInput, e.description, endpoint: endpoint.address, file: e.input, offset: e.offset)
+                    }
+                }
+                if type != probed {
+                    results[i] = .changed
                     continue
                 }
-                throw refusal("DUMP", e)
+                let empty = d.count == 0 && type != .string && type != .stream && type != .module
+                if empty { continue }
+                results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
             }
-            if reply.isNull { continue }  // gone since the probe: expired or deleted
-            guard let buf = reply.buffer else { throw unexpected("DUMP") }
-            let type: ValueType = try buf.withUnsafeReadableBytes { p in
-                do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
-                    throw SlotdiffError(.corruptInput, e.description, endpoint: endpoint.address, file: e.input, offset: e.offset)
-                }
-            }
-            if type != probed {
-                results[i] = .changed
-                continue
-            }
-            let empty = d.count == 0 && type != .string && type != .stream && type != .module
-            if empty { continue }
-            results[i] = .present(SideState(type: type, expireMs: expiries[i], digest: d.finish()))
         }
         // Small collections read by type (DUMP not allowed here, or their size unknown without
         // MEMORY): one bounded read each, pipelined. One that does not come back whole (grown
@@ -300,6 +336,25 @@ extension LiveNode {
             results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: d.finish()))
         }
         return rest
+    }
+
+    /// `items` (index, bytes) in order, in groups of at most `budget` bytes (an item bigger
+    /// than that is a group of its own).
+    static func groups(_ items: [(Int, Int)], budget: Int) -> [[Int]] {
+        var out: [[Int]] = []
+        var current: [Int] = []
+        var bytes = 0
+        for (i, b) in items {
+            if !current.isEmpty && bytes + b > budget {
+                out.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(i)
+            bytes += b
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
     }
 
     private func memoryUsage(_ batch: inout RESPBatch, _ key: [UInt8]) {

@@ -28,6 +28,10 @@ public struct LiveOptions: Sendable {
     public var elementBound = 8192
     /// Elements (or bytes for strings) per chunked read.
     public var chunkSize = 1000
+    /// Bytes of values one pipeline may ask for at once (DUMPs by their MEMORY USAGE, strings
+    /// by what GETRANGE may return): a batch of big values is sent in several pipelines, so a
+    /// worker's replies in flight stay near this, whatever the batch size.
+    public var pipelineBytes = 32 << 20
     /// Requests per second for this side across all workers; nil = no limit.
     public var qps: Int?
     /// Round trip each of the side's servers must keep for others while it is read: the
