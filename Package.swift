@@ -26,9 +26,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // The hash slot, at the bottom: the cluster client and the engine share it.
         .target(name: "HashSlots"),
-        .target(name: "SlotdiffCore", dependencies: ["HashSlots", "CXXHash", "CZstd"]),
-        // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it) and LZF.
+        // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it), LZF, and XXH3-128
+        // of short inputs (libxxhash's header inlined).
         .target(name: "CKernels"),
+        .target(name: "SlotdiffCore", dependencies: ["HashSlots", "CXXHash", "CZstd", "CKernels"]),
         .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"]),
         .target(
             name: "RESP",

@@ -7,6 +7,20 @@ struct BlobOrigin {
     var compressed: Bool
 }
 
+/// What `componentString` writes into: the digester, or an `ItemWriter` over it.
+protocol ComponentSink {
+    mutating func component(_ bytes: UnsafeRawBufferPointer)
+    mutating func component(int v: Int64)
+    /// The digester, taking the rest of the current item (a long string is streamed into it).
+    mutating func toDigester() -> CanonicalDigester
+}
+
+extension CanonicalDigester: ComponentSink {
+    func toDigester() -> CanonicalDigester { self }
+}
+
+extension ItemWriter: ComponentSink {}
+
 /// How a string is stored in a dump.
 enum StringHead {
     case raw(Int)
@@ -74,7 +88,7 @@ extension RDBInput {
 
     /// Reads a string as one digest component (streaming long raw strings).
     @inline(__always)
-    func componentString(_ d: CanonicalDigester, _ what: @autoclosure () -> String) throws {
+    func componentString<S: ComponentSink>(_ d: inout S, _ what: @autoclosure () -> String) throws {
         // Most elements are short raw strings or small integers already in the buffer: read
         // them here, without the general path's string head and element enum.
         let left = end - pos
@@ -111,7 +125,58 @@ extension RDBInput {
                 break
             }
         }
-        try componentStringSlow(d, what())
+        try componentStringSlow(d.toDigester(), what())
+    }
+
+    /// Reads `count` items of `width` string components each (set members; hash fields and
+    /// values), each followed by a binary score when `scores` (type 5 sorted sets), into `w`.
+    /// The read position is kept in a register while the strings are short and already in the
+    /// buffer (a class field is reloaded after every store through the item buffer); anything
+    /// else goes through `componentString` with the position written back first.
+    func stringItems(
+        _ count: Int, width: Int, scores: Bool, into w: inout ItemWriter, _ what: (_ component: Int) -> String
+    ) throws {
+        var b = buf, p = pos, e = end
+        for _ in 0..<count {
+            w.beginItem()
+            for c in 0..<width {
+                let left = e &- p
+                if left >= 2 {
+                    let h = b.load(fromByteOffset: p, as: UInt8.self)
+                    if h < 0x40 {
+                        let n = Int(h)
+                        if left > n {
+                            w.component(UnsafeRawBufferPointer(start: b + p + 1, count: n))
+                            p = p &+ 1 &+ n
+                            continue
+                        }
+                    } else if h == 0xC0 {
+                        w.component(int: Int64(Int8(bitPattern: b.load(fromByteOffset: p + 1, as: UInt8.self))))
+                        p = p &+ 2
+                        continue
+                    }
+                }
+                pos = p
+                try componentString(&w, what(c))
+                b = buf
+                p = pos
+                e = end
+            }
+            if scores {
+                if e &- p >= 8 {
+                    w.score(Double(bitPattern: UInt64(littleEndian: (b + p).loadUnaligned(as: UInt64.self))))
+                    p = p &+ 8
+                } else {
+                    pos = p
+                    w.score(Double(bitPattern: try leU64("score")))
+                    b = buf
+                    p = pos
+                    e = end
+                }
+            }
+            w.endItem()
+        }
+        pos = p
     }
 
     @inline(never)

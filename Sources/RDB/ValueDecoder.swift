@@ -65,34 +65,48 @@ public struct ValueDecoder {
             try input.stringValue(d, "string value")
         case RDBType.list:
             let n = try input.count("list length")
-            for _ in 0..<n { d.beginItem(); try input.componentString(d, "list element"); d.endItem() }
+            var w = ItemWriter(d)
+            for _ in 0..<n { w.beginItem(); try input.componentString(&w, "list element"); w.endItem() }
+            w.finish()
         case RDBType.set:
             let n = try input.count("set size")
-            for _ in 0..<n { d.beginItem(); try input.componentString(d, "set member"); d.endItem() }
-        case RDBType.zset, RDBType.zset2:
+            var w = ItemWriter(d)
+            try input.stringItems(n, width: 1, scores: false, into: &w) { _ in "set member" }
+            w.finish()
+        case RDBType.zset:
             let n = try input.count("sorted set size")
+            var w = ItemWriter(d)
             for _ in 0..<n {
-                d.beginItem()
-                try input.componentString(d, "sorted set member")
-                d.score(t == RDBType.zset2 ? Double(bitPattern: try input.leU64("score")) : try textScore())
-                d.endItem()
+                w.beginItem()
+                try input.componentString(&w, "sorted set member")
+                w.score(try textScore())
+                w.endItem()
             }
+            w.finish()
+        case RDBType.zset2:
+            let n = try input.count("sorted set size")
+            var w = ItemWriter(d)
+            try input.stringItems(n, width: 1, scores: true, into: &w) { _ in "sorted set member" }
+            w.finish()
         case RDBType.hash:
             let n = try input.count("hash size")
-            for _ in 0..<n {
-                d.beginItem()
-                try input.componentString(d, "hash field")
-                try input.componentString(d, "hash value")
-                d.endItem()
-            }
+            var w = ItemWriter(d)
+            try input.stringItems(n, width: 2, scores: false, into: &w) { $0 == 0 ? "hash field" : "hash value" }
+            w.finish()
         case RDBType.hashZipmap:
+            var w = ItemWriter(d)
             try forEachZipmapPair(try blob("zipmap")) { k, v in
-                d.beginItem(); d.component(k); d.component(v); d.endItem()
+                w.beginItem(); w.component(k); w.component(v); w.endItem()
             }
+            w.finish()
         case RDBType.listZiplist:
             try ziplistElements(try blob("ziplist"))
         case RDBType.setIntset:
-            try forEachIntsetMember(try blob("intset")) { d.element(.int($0)) }
+            var w = ItemWriter(d)
+            try forEachIntsetMember(try blob("intset")) {
+                w.beginItem(); w.component(int: $0); w.endItem()
+            }
+            w.finish()
         case RDBType.zsetZiplist:
             try ziplistPairs(try blob("ziplist"), zset: true)
         case RDBType.hashZiplist:
@@ -111,7 +125,10 @@ public struct ValueDecoder {
             for _ in 0..<nodes {
                 let container = try input.count("quicklist node container")
                 switch container {
-                case 1: d.beginItem(); try input.componentString(d, "quicklist plain node"); d.endItem()
+                case 1:
+                    var w = ItemWriter(d)
+                    w.beginItem(); try input.componentString(&w, "quicklist plain node"); w.endItem()
+                    w.finish()
                 case 2: try listpackTuples(try blob("quicklist listpack node"), width: 1, kind: .list)
                 default: throw input.error("quicklist node container \(container) is neither 1 (plain) nor 2 (packed)")
                 }
@@ -179,17 +196,18 @@ public struct ValueDecoder {
     }
 
     func ziplistPairs(_ b: Blob, zset: Bool) throws {
-        let d = self.d
+        var w = ItemWriter(d)
         var c = try ZiplistCursor(b)
         var n = 0
         while let first = try c.next() {
             let second = try c.required(zset ? "a score" : "a hash value")
-            d.beginItem()
-            d.component(first)
-            if zset { d.score(try score(second, b, c.at)) } else { d.component(second) }
-            d.endItem()
+            w.beginItem()
+            w.component(first)
+            if zset { w.score(try score(second, b, c.at)) } else { w.component(second) }
+            w.endItem()
             n += 2
         }
+        w.finish()
         try c.checkCount(n)
     }
 
@@ -205,26 +223,27 @@ public struct ValueDecoder {
     enum TupleKind { case list, set, hash, zset, hashTTL(minExpire: Int64) }
 
     func listpackTuples(_ b: Blob, width: Int, kind: TupleKind) throws {
-        let d = self.d
+        var w = ItemWriter(d)
         var c = try ListpackCursor(b)
         var n = 0
         while let first = try c.next() {
-            d.beginItem()
-            d.component(first)
+            w.beginItem()
+            w.component(first)
             switch kind {
             case .list, .set: break
-            case .hash: d.component(try c.required("a hash value"))
+            case .hash: w.component(try c.required("a hash value"))
             case .zset:
                 let at = c.at
-                d.score(try score(try c.required("a score"), b, at))
+                w.score(try score(try c.required("a score"), b, at))
             case .hashTTL:
-                d.component(try c.required("a hash value"))
+                w.component(try c.required("a hash value"))
                 let ttl = try c.requiredInt("a field expiry")
-                if ttl != 0 { d.fixed(UInt64(bitPattern: ttl)) }
+                if ttl != 0 { w.fixed(UInt64(bitPattern: ttl)) }
             }
-            d.endItem()
+            w.endItem()
             n += width
         }
+        w.finish()
         try c.checkCount(n)
     }
 
@@ -232,27 +251,31 @@ public struct ValueDecoder {
     /// (ttl relative to the minimum expiry: absolute = ttl + minExpire - 1; 0 = none).
     func hashWithFieldTTLs(minExpire: Int64?) throws {
         let n = try input.count("hash size")
+        var w = ItemWriter(d)
         for _ in 0..<n {
             let ttl = Int64(bitPattern: try input.length("field expiry").value)
-            d.beginItem()
-            try input.componentString(d, "hash field")
-            try input.componentString(d, "hash value")
-            if ttl != 0 { d.fixed(UInt64(bitPattern: minExpire.map { ttl + $0 - 1 } ?? ttl)) }
-            d.endItem()
+            w.beginItem()
+            try input.componentString(&w, "hash field")
+            try input.componentString(&w, "hash value")
+            if ttl != 0 { w.fixed(UInt64(bitPattern: minExpire.map { ttl + $0 - 1 } ?? ttl)) }
+            w.endItem()
         }
+        w.finish()
     }
 
     /// Valkey 9 HASH_2: (field, value, 8-byte expiry ms, -1 = none).
     func valkeyHash2() throws {
         let n = try input.count("hash size")
+        var w = ItemWriter(d)
         for _ in 0..<n {
-            d.beginItem()
-            try input.componentString(d, "hash field")
-            try input.componentString(d, "hash value")
+            w.beginItem()
+            try input.componentString(&w, "hash field")
+            try input.componentString(&w, "hash value")
             let exp = Int64(bitPattern: try input.leU64("field expiry"))
-            if exp != -1 { d.fixed(UInt64(bitPattern: exp)) }
-            d.endItem()
+            if exp != -1 { w.fixed(UInt64(bitPattern: exp)) }
+            w.endItem()
         }
+        w.finish()
     }
 
     // MARK: modules

@@ -99,6 +99,13 @@ public final class CanonicalDigester {
         if capturing, let c = capture { c.endItem(keep: true) }
     }
 
+    /// Items of an unordered value hashed by an `ItemWriter`: their count and the sum of their hashes.
+    @usableFromInline
+    func add(items: UInt64, sum s: Hash128) {
+        itemCount &+= items
+        sum = sum &+ s
+    }
+
     /// Ends an item of an unordered value read in overlapping chunks (SSCAN, HSCAN, ZSCAN may
     /// return an element twice): an item already seen is not counted again.
     public func endItem(unique seen: inout Set<Hash128>) {
@@ -294,14 +301,16 @@ public final class CanonicalDigester {
 public final class HashAccumulator {
     @usableFromInline @exclusivity(unchecked) var buf: UnsafeMutableRawPointer
     @usableFromInline @exclusivity(unchecked) var len = 0
-    @usableFromInline let cap = 32 * 1024
+    @usableFromInline var cap: Int { Self.capacity }
+    /// Bytes buffered before the stream moves to a streaming state.
+    @usableFromInline static var capacity: Int { 32 * 1024 }
     @usableFromInline @exclusivity(unchecked) var streaming = false
     @usableFromInline let state = XXH3Stream()
 
     public init() {
-        buf = .allocate(byteCount: cap + 16, alignment: 16)
-        // Zeroed once: `writeDecimalComponent` moves whole words, past the bytes it formats.
-        buf.initializeMemory(as: UInt8.self, repeating: 0, count: cap + 16)
+        buf = .allocate(byteCount: Self.capacity + 16, alignment: 16)
+        // Zeroed once: `writeDecimalComponent` stores whole words, past the bytes it formats.
+        buf.initializeMemory(as: UInt8.self, repeating: 0, count: Self.capacity + 16)
     }
     deinit { buf.deallocate() }
 
@@ -367,46 +376,91 @@ public final class HashAccumulator {
     }
 
     /// The length-prefixed decimal text of an integer (as `CanonicalDigester.withDecimal`
-    /// gives it), formatted in place: digits written backwards two at a time into the 24 bytes
-    /// behind the prefix, then moved to its start with three 8-byte loads and stores (what
-    /// lies past them is beyond `len`, rewritten before it is hashed).
+    /// gives it), formatted in place.
     @inlinable
     public func writeDecimalComponent(_ v: Int64) {
         if len + 8 + 48 > cap {
             CanonicalDigester.withDecimal(v) { writeComponent($0) }
             return
         }
-        let p = buf + len + 8
+        len += Self.putDecimalComponent(v, at: buf + len)
+    }
+
+    /// Writes the length-prefixed decimal text of `v` at `dst`, which must have 56 bytes of
+    /// room; returns the bytes it takes (what lies past them is rewritten before it is hashed).
+    @inlinable @inline(__always)
+    public static func putDecimalComponent(_ v: Int64, at dst: UnsafeMutableRawPointer) -> Int {
+        let m = v.magnitude
+        if m < 10_000_000 {
+            // Up to 7 digits (and a sign) in one word, stored once: digits stored piecemeal and
+            // then loaded as a word stall the load until the stores retire.
+            let all = eightDigits(m)
+            // Leading zeros are the low bytes that hold "0"; 0 keeps its one digit.
+            let zeros = min((all ^ 0x3030_3030_3030_3030).trailingZeroBitCount >> 3, 7)
+            var w = all >> (8 &* UInt64(zeros))
+            var n = 8 &- zeros
+            if v < 0 {
+                w = w << 8 | 0x2D
+                n &+= 1
+            }
+            dst.storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+            (dst + 8).storeBytes(of: w.littleEndian, as: UInt64.self)
+            return 8 &+ n
+        }
+        return putLongDecimalComponent(v, at: dst)
+    }
+
+    /// `putDecimalComponent` for 8 digits or more: digits written backwards two at a time into
+    /// the 24 bytes behind the prefix, then moved to its start.
+    @usableFromInline @inline(never)
+    static func putLongDecimalComponent(_ v: Int64, at dst: UnsafeMutableRawPointer) -> Int {
+        let m = v.magnitude
+        let p = dst + 8
         let pairs = UnsafeRawPointer(decimalPairs.utf8Start)
         var i = 24
-        var m = v.magnitude
-        while m >= 100 {
-            let q = m / 100
-            let r = Int(truncatingIfNeeded: m &- q &* 100)
-            i -= 2
-            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self), toByteOffset: i, as: UInt16.self)
-            m = q
+        var r = m
+        while r >= 100 {
+            let q = r / 100
+            let d = Int(truncatingIfNeeded: r &- q &* 100)
+            i &-= 2
+            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 &* d, as: UInt16.self), toByteOffset: i, as: UInt16.self)
+            r = q
         }
-        if m >= 10 {
-            i -= 2
-            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * Int(m), as: UInt16.self), toByteOffset: i, as: UInt16.self)
+        if r >= 10 {
+            i &-= 2
+            p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 &* Int(r), as: UInt16.self), toByteOffset: i, as: UInt16.self)
         } else {
-            i -= 1
-            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ m), toByteOffset: i, as: UInt8.self)
+            i &-= 1
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ r), toByteOffset: i, as: UInt8.self)
         }
         if v < 0 {
-            i -= 1
+            i &-= 1
             p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: i, as: UInt8.self)
         }
-        let w0 = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        let w1 = p.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-        let w2 = p.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
-        p.storeBytes(of: w0, as: UInt64.self)
-        p.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
-        p.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
-        let n = 24 - i
-        (buf + len).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
-        len += 8 + n
+        let n = 24 &- i
+        p.copyMemory(from: p + i, byteCount: n)
+        dst.storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+        return 8 &+ n
+    }
+
+    /// The eight decimal digits of `m` < 10⁸ as ASCII, most significant in the lowest byte,
+    /// with leading zeros: 4-digit, then 2-digit, then 1-digit halves split in all lanes at once.
+    @inlinable @inline(__always)
+    static func eightDigits(_ m: UInt64) -> UInt64 {
+        let hi = m / 10_000
+        var x = hi | (m &- hi &* 10_000) << 32
+        let hundreds = ((x &* 10486) >> 20) & 0x0000_007F_0000_007F  // x / 100 for x < 10⁴
+        x = (x &- hundreds &* 100) << 16 | hundreds
+        let tens = ((x &* 103) >> 10) & 0x000F_000F_000F_000F  // x / 10 for x < 100
+        x = (x &- tens &* 10) << 8 | tens
+        return x | 0x3030_3030_3030_3030
+    }
+
+    /// Carries on an item that `ItemWriter` began: its first `count` bytes are in the buffer.
+    @usableFromInline
+    func resume(at count: Int) {
+        streaming = false
+        len = count
     }
 
     @usableFromInline
@@ -481,4 +535,107 @@ func fastDecimal(_ b: UnsafeRawBufferPointer) -> Double? {
     if digits == 0 || digits > 15 || (dot && fraction == 0) { return nil }
     let v = Double(mantissa) / exactPowersOfTen[fraction]
     return negative ? -v : v
+}
+
+/// Writes the items of a value into the digest. For an unordered value that is not being
+/// captured, each item is laid out in the item buffer with the write position, the running sum
+/// and the count held here, in registers: kept in the digester, they are reloaded after every
+/// store through the buffer, which made the per-element cost of short elements several times
+/// the hash's. An item too long for the buffer carries on through the digester from where it
+/// stopped; ordered or captured values go through the digester throughout. Same digest either way.
+public struct ItemWriter {
+    @usableFromInline let d: CanonicalDigester
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let fast: Bool
+    /// The current item goes through the digester.
+    @usableFromInline var general: Bool
+    @usableFromInline var at = 0
+    @usableFromInline var sum = Hash128.zero
+    @usableFromInline var count: UInt64 = 0
+
+    /// Bytes an item may take here: the buffer less room for one integer's text.
+    @usableFromInline static var room: Int { HashAccumulator.capacity - 64 }
+
+    @inlinable
+    public init(_ d: CanonicalDigester) {
+        self.d = d
+        base = d.item.buf
+        fast = !d.ordered && !d.capturing
+        general = !fast
+    }
+
+    @inlinable @inline(__always)
+    public mutating func beginItem() {
+        at = 0
+        general = !fast
+        if general { d.beginItem() }
+    }
+
+    /// The item so far moves to the digester, which takes the rest of it.
+    @inlinable @inline(__always)
+    public mutating func toDigester() -> CanonicalDigester {
+        if !general {
+            d.item.resume(at: at)
+            general = true
+        }
+        return d
+    }
+
+    @inlinable @inline(__always)
+    public mutating func component(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        if !general && at &+ 8 &+ n <= Self.room {
+            (base + at).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+            if n > 0 { HashAccumulator.copy(to: base + at + 8, from: bytes.baseAddress!, n) }
+            at = at &+ 8 &+ n
+        } else {
+            toDigester().component(bytes)
+        }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func component(int v: Int64) {
+        if !general && at &+ 64 <= Self.room {
+            at = at &+ HashAccumulator.putDecimalComponent(v, at: base + at)
+        } else {
+            toDigester().component(int: v)
+        }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func component(_ e: Element) {
+        switch e {
+        case .bytes(let b): component(b)
+        case .int(let v): component(int: v)
+        }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func fixed(_ v: UInt64) {
+        if !general && at &+ 8 <= Self.room {
+            (base + at).storeBytes(of: v.littleEndian, as: UInt64.self)
+            at = at &+ 8
+        } else {
+            toDigester().fixed(v)
+        }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func score(_ v: Double) { fixed(CanonicalDigester.canonicalBits(v)) }
+
+    @inlinable @inline(__always)
+    public mutating func endItem() {
+        if general {
+            d.endItem()
+        } else {
+            sum = sum &+ Hash128.of(UnsafeRawBufferPointer(start: base, count: at))
+            count &+= 1
+        }
+    }
+
+    /// Hands the items hashed here to the digester; call once, after the last item.
+    @inlinable
+    public func finish() {
+        if count > 0 { d.add(items: count, sum: sum) }
+    }
 }

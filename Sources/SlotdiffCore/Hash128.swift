@@ -1,3 +1,4 @@
+import CKernels
 import CXXHash
 
 /// A 128-bit hash value (XXH3-128), used for value digests and the order-independent sums
@@ -44,6 +45,10 @@ public struct Hash128: Hashable, Sendable, CustomStringConvertible {
     /// One-shot XXH3-128 of a byte range.
     @inlinable
     public static func of(_ bytes: UnsafeRawBufferPointer) -> Hash128 {
+        if bytes.count <= SD_XXH3_SHORT {
+            let h = sd_xxh3_128_short(bytes.baseAddress, bytes.count)
+            return Hash128(low: h.low, high: h.high)
+        }
         let h = xxh3Hash128(bytes.baseAddress, bytes.count)
         return Hash128(low: h.low64, high: h.high64)
     }

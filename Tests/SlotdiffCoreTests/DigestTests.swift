@@ -21,6 +21,69 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         #expect(digest(.string) { $0.string(int: 10) } != digest(.string) { d in bytes("010") { d.string($0) } })
     }
 
+    /// Short inputs are hashed by the inlined XXH3 code, long ones by the library: both give
+    /// the library's streaming result, on each side of the boundary.
+    @Test func oneShotHashIsTheLibrarys() {
+        let data = (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        data.withUnsafeBytes { all in
+            for n in 0...600 {
+                let b = UnsafeRawBufferPointer(rebasing: all[0..<n])
+                let stream = XXH3Stream()
+                stream.update(b)
+                #expect(Hash128.of(b) == stream.digest(), "length \(n)")
+            }
+        }
+    }
+
+    /// Integers written as text in place (by the digester and by `ItemWriter`, in every width
+    /// and sign) give the digest of their decimal text.
+    @Test func integerComponentsAreTheirText() {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, Int64.max, Int64.min, Int64.min + 1]
+        var p: Int64 = 1
+        for _ in 0..<18 {
+            p *= 10
+            values += [p - 1, p, p + 1, -(p - 1), -p, -(p + 1)]
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(Int64.random(in: -99_999_999...99_999_999, using: &rng)) }
+        for _ in 0..<200 { values.append(Int64.random(in: Int64.min...Int64.max, using: &rng)) }
+        for type in [ValueType.list, .set, .hash] {
+            let asText = digest(type) { d in
+                for v in values { bytes(String(v)) { d.element($0) } }
+            }
+            let asInt = digest(type) { d in for v in values { d.element(.int(v)) } }
+            let written = digest(type) { d in
+                var w = ItemWriter(d)
+                for v in values { w.beginItem(); w.component(int: v); w.endItem() }
+                w.finish()
+            }
+            #expect(asInt == asText, "\(type)")
+            #expect(written == asText, "\(type)")
+        }
+    }
+
+    /// Items longer than the writer's buffer go on through the digester from where they
+    /// stopped: the same digest as items fed to the digester alone.
+    @Test func longItemsGoOnThroughTheDigester() {
+        let long = String(repeating: "x", count: 40_000), short = "field"
+        let items: [(String, String)] = [(short, long), (long, short), (short, "1"), (long, long), ("a", "b")]
+        for type in [ValueType.hash, .list] {
+            let plain = digest(type) { d in
+                for (f, v) in items {
+                    d.beginItem(); bytes(f) { d.component($0) }; bytes(v) { d.component($0) }; d.endItem()
+                }
+            }
+            let written = digest(type) { d in
+                var w = ItemWriter(d)
+                for (f, v) in items {
+                    w.beginItem(); bytes(f) { w.component($0) }; bytes(v) { w.component($0) }; w.endItem()
+                }
+                w.finish()
+            }
+            #expect(plain == written, "\(type)")
+        }
+    }
+
     @Test func streamedStringEqualsWhole() {
         let text = String(repeating: "abcdefghij", count: 100_000)
         let whole = digest(.string) { d in bytes(text) { d.string($0) } }

@@ -22,6 +22,15 @@ uint64_t sd_crc64_update(uint64_t crc, const void *p, size_t n);
    contents of out are unspecified. */
 int sd_lzf_decompress(const void *in, size_t n_in, void *out, size_t out_len);
 
+typedef struct {
+    uint64_t low;
+    uint64_t high;
+} sd_hash128;
+
+/* XXH3-128 of p[0..n), for n <= SD_XXH3_SHORT (the library's results, bit for bit). */
+#define SD_XXH3_SHORT 240
+sd_hash128 sd_xxh3_128_short(const void *p, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
