@@ -48,12 +48,11 @@ struct ReachTests {
             kill(stopped, SIGCONT)
 
             // Stopped while its keys are read (slowed down by --qps so that the check is under way).
-            let check = try Background(
-                TestPaths.slotdiffBinary,
+            let check = try Self.checkUnderWay(
+                listingOn: 17621,
                 args(
                     "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                     ["--node-timeout", "6s", "--qps", "400", "--batch", "20"]))
-            try Self.waitForListing(port: 17621)
             kill(stopped, SIGSTOP)
             let midStart = Date()
             let mid = check.wait(timeout: 120)
@@ -74,12 +73,11 @@ struct ReachTests {
             // Stopped for 8 s, within --node-timeout: the requests are sent again on new
             // connections until one is answered, the node's listing starts over, and the check
             // is exact.
-            let paused = try Background(
-                TestPaths.slotdiffBinary,
+            let paused = try Self.checkUnderWay(
+                listingOn: 17621,
                 args(
                     "redis://127.0.0.1:17620", "redis://127.0.0.1:17621",
                     ["--node-timeout", "20s", "--qps", "1500", "--batch", "20"]))
-            try Self.waitForListing(port: 17621)
             kill(stopped, SIGSTOP)
             Thread.sleep(forTimeInterval: 8)
             kill(stopped, SIGCONT)
@@ -104,13 +102,12 @@ struct ReachTests {
             let saved = path("rs-saved.rdb")
             try FileManager.default.copyItem(atPath: TestPaths.root.appendingPathComponent(".servers/rt-rs-dst/dump.rdb").path, toPath: saved)
             let log = path("rs.jsonl.zst")
-            let check = try Background(
-                TestPaths.slotdiffBinary,
+            let check = try Self.checkUnderWay(
+                listingOn: 17623,
                 [
                     "compare", "redis://127.0.0.1:17622", "redis://127.0.0.1:17623", "--out", log, "--round-delay", "50ms", "--json",
                     "--qps", "1500", "--batch", "20"
                 ])
-            try Self.waitForListing(port: 17623)
             kill(try Self.pid("rt-rs-dst"), SIGKILL)
             let killed = Date()
             Thread.sleep(forTimeInterval: 10)
@@ -134,10 +131,9 @@ struct ReachTests {
             defer { TestServers.stop("rt-fo"); TestServers.stop("rt-fo-dst") }
             try Planted.fill(cluster: 17631, server: 17634, replicated: 17630)
             let log = path("fo.jsonl.zst")
-            let check = try Background(
-                TestPaths.slotdiffBinary,
+            let check = try Self.checkUnderWay(
+                listingOn: 17630,
                 ["compare", "redis://127.0.0.1:17631", "redis://127.0.0.1:17634", "--out", log, "--round-delay", "50ms", "--json", "--qps", "3000"])
-            try Self.waitForListing(port: 17630)
             kill(try Self.pid("rt-fo/17630"), SIGKILL)
             let r = try CheckRun.read(check.wait(timeout: 180), log: log)
             #expect(r.foundThePlantedKeys, "\(r.run.status) \(r.kinds) \(r.run.stderr)")
@@ -230,12 +226,14 @@ struct ReachTests {
         }
     }
 
-    /// Waits until the check lists keys on `port` (a SCAN more than before), so a server is
-    /// stopped while it is read, not during the handshake, which a loaded machine can take a
-    /// second or more to reach.
-    static func waitForListing(port: Int) throws {
+    /// Starts a check in the background and returns once it lists keys on `port` (a SCAN more
+    /// than before), so a server is stopped while it is read, not during the handshake, which a
+    /// loaded machine can take a second or more to reach.
+    static func checkUnderWay(listingOn port: Int, _ arguments: [String]) throws -> Background {
         let before = try TestServers.calls(port: port, "scan")
+        let check = try Background(TestPaths.slotdiffBinary, arguments)
         for _ in 0..<300 where try TestServers.calls(port: port, "scan") <= before { Thread.sleep(forTimeInterval: 0.05) }
+        return check
     }
 
     /// A cluster whose nodes announce hostnames that do not resolve here (as inside a VPC or

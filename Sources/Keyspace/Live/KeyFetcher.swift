@@ -110,6 +110,16 @@ extension LiveNode {
             }
         }
         let second = try await pipeline(db: db, batch)
+        /// Digests key `i`'s string from a GETRANGE reply of up to `asked` bytes (0: all of it);
+        /// false when the string may go on past them.
+        func digestString(_ i: Int, _ reply: RESPValue, asked: Int) throws -> Bool {
+            guard let b = reply.buffer else { throw unexpected("GETRANGE") }
+            if asked > 0 && b.readableBytes >= asked { return false }
+            d.begin(.string)
+            b.withUnsafeReadableBytes { d.stringPart($0) }
+            results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
+            return true
+        }
         var long: [Int] = []
         var dumps: [(Int, ValueType, count: Int, bytes: Int)] = []
         var sized: [(Int, ValueType, count: Int)] = []
@@ -132,14 +142,9 @@ extension LiveNode {
                 if length == 0 && t != .string && t != .stream { continue }  // gone since the probe (an empty stream is not)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: Hash128.length(of: t, count: UInt64(length))))
             } else if t == .string {
-                guard let b = reply.buffer else { throw unexpected("GETRANGE") }
-                if first > 0 && b.readableBytes >= first {
+                if try !digestString(i, reply, asked: first) {
                     // Longer than this batch's share: read again up to the bound, or in pieces.
                     if first < limit { long.append(i) } else { big.append((i, .string, 0)) }
-                } else {
-                    d.begin(.string)
-                    b.withUnsafeReadableBytes { d.stringPart($0) }
-                    results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
                 }
             } else if t == .module {
                 if reply.isNull { continue }  // gone since the probe
@@ -184,13 +189,8 @@ extension LiveNode {
                     if e.code == "WRONGTYPE" { results[i] = .changed; continue }
                     throw refusal("GETRANGE", e)
                 }
-                guard let b = reply.buffer else { throw unexpected("GETRANGE") }
-                if b.readableBytes >= limit {
+                if try !digestString(i, reply, asked: limit) {
                     big.append((i, .string, 0))  // longer than one reply may carry: read in pieces
-                } else {
-                    d.begin(.string)
-                    b.withUnsafeReadableBytes { d.stringPart($0) }
-                    results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
                 }
             }
         }

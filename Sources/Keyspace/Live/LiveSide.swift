@@ -24,6 +24,9 @@ public final class LiveSide: KeyspaceSource, Sendable {
     private let topology: ClusterTopology?
     /// Nodes met through redirections (a slot moving to a node the map did not name).
     private let extraNodes = NIOLockedValueBox<[String: LiveNode]>([:])
+    /// Each node's DBSIZE per database as `keyCount` read it ("address/db"): sizes the key
+    /// tables of the passes without asking again.
+    private let knownSizes = NIOLockedValueBox<[String: Int]>([:])
     public let isCluster: Bool
     public let describe: String
 
@@ -189,15 +192,19 @@ public final class LiveSide: KeyspaceSource, Sendable {
     /// passes of a check. A refused DBSIZE ends the check.
     public func keyCount() async throws -> Int? {
         var total = 0
+        var dbs: [Int?] = [nil]  // a cluster has database 0 only
+        if !isCluster { dbs = try await readDatabases() }
         for n in nodes {
-            if isCluster {
-                total += try await n.keyCount(db: nil)
-            } else {
-                for db in try await readDatabases() { total += try await n.keyCount(db: db) }
+            for db in dbs {
+                let count = try await n.keyCount(db: db)
+                knownSizes.withLockedValue { $0[Self.sizeKey(n, db)] = count }
+                total += count
             }
         }
         return total
     }
+
+    private static func sizeKey(_ node: LiveNode, _ db: Int?) -> String { "\(node.address)/\(db ?? 0)" }
 
     public func databases() async throws -> [Int]? { try await readDatabases() }
 
@@ -514,6 +521,10 @@ public final class LiveSide: KeyspaceSource, Sendable {
         if filter.match != nil || filter.types != nil || filter.sample != nil { return 1024 }
         var total = 0
         for db in (isCluster ? [nil] : dbs.map { Optional($0) }) {
+            if let n = knownSizes.withLockedValue({ $0[Self.sizeKey(node, db)] }) {
+                total += n
+                continue
+            }
             guard let n = try? await node.keyCount(db: db) else { return 1024 }
             total += n
         }
