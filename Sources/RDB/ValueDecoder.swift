@@ -188,10 +188,14 @@ public struct ValueDecoder {
     }
 
     func ziplistElements(_ b: Blob) throws {
-        let d = self.d
+        var w = ItemWriter(d)
         var c = try ZiplistCursor(b)
         var n = 0
-        while let e = try c.next() { d.element(e); n += 1 }
+        while let e = try c.next() {
+            w.beginItem(); w.component(e); w.endItem()
+            n += 1
+        }
+        w.finish()
         try c.checkCount(n)
     }
 

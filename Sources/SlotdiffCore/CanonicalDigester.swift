@@ -537,45 +537,60 @@ func fastDecimal(_ b: UnsafeRawBufferPointer) -> Double? {
     return negative ? -v : v
 }
 
-/// Writes the items of a value into the digest. For an unordered value that is not being
-/// captured, each item is laid out in the item buffer with the write position, the running sum
-/// and the count held here, in registers: kept in the digester, they are reloaded after every
-/// store through the buffer, which made the per-element cost of short elements several times
-/// the hash's. An item too long for the buffer carries on through the digester from where it
-/// stopped; ordered or captured values go through the digester throughout. Same digest either way.
+/// Writes the items of a value into the digest, with the write position, the running sum and
+/// the count held here, in registers: kept in the digester, they are reloaded after every
+/// store through its buffers, which made the per-element cost of short elements several times
+/// the hash's. An unordered value's items are laid out one at a time in the item buffer and
+/// hashed there; an item too long for it carries on through the digester from where it
+/// stopped. An ordered value's elements are appended to the body buffer; one that does not fit
+/// goes through the digester (which moves the buffer into the streaming hash) and the next
+/// starts where it left off. A captured value goes through the digester throughout. The digest
+/// is the same either way.
 public struct ItemWriter {
     @usableFromInline let d: CanonicalDigester
     @usableFromInline let base: UnsafeMutableRawPointer
+    /// Items are written here, not through the digester (the value is not captured).
     @usableFromInline let fast: Bool
-    /// The current item goes through the digester.
+    @usableFromInline let ordered: Bool
+    /// The digester holds the current write position (the current item goes through it).
     @usableFromInline var general: Bool
     @usableFromInline var at = 0
     @usableFromInline var sum = Hash128.zero
     @usableFromInline var count: UInt64 = 0
 
-    /// Bytes an item may take here: the buffer less room for one integer's text.
+    /// Bytes the buffer may fill here: its capacity less room for one integer's text.
     @usableFromInline static var room: Int { HashAccumulator.capacity - 64 }
 
     @inlinable
     public init(_ d: CanonicalDigester) {
         self.d = d
-        base = d.item.buf
-        fast = !d.ordered && !d.capturing
-        general = !fast
+        ordered = d.ordered
+        base = ordered ? d.body.buf : d.item.buf
+        fast = !d.capturing
+        general = !fast || ordered
     }
 
     @inlinable @inline(__always)
     public mutating func beginItem() {
+        if ordered {
+            if fast && general {
+                at = d.body.len
+                general = false
+            } else if !fast {
+                d.beginItem()
+            }
+            return
+        }
         at = 0
         general = !fast
         if general { d.beginItem() }
     }
 
-    /// The item so far moves to the digester, which takes the rest of it.
+    /// The digester takes over from here: the rest of the current item goes through it.
     @inlinable @inline(__always)
     public mutating func toDigester() -> CanonicalDigester {
         if !general {
-            d.item.resume(at: at)
+            if ordered { d.body.len = at } else { d.item.resume(at: at) }
             general = true
         }
         return d
@@ -625,7 +640,9 @@ public struct ItemWriter {
 
     @inlinable @inline(__always)
     public mutating func endItem() {
-        if general {
+        if ordered && fast {
+            count &+= 1
+        } else if general {
             d.endItem()
         } else {
             sum = sum &+ Hash128.of(UnsafeRawBufferPointer(start: base, count: at))
@@ -633,9 +650,10 @@ public struct ItemWriter {
         }
     }
 
-    /// Hands the items hashed here to the digester; call once, after the last item.
+    /// Hands what was written here to the digester; call once, after the last item.
     @inlinable
-    public func finish() {
+    public mutating func finish() {
+        if ordered && fast { _ = toDigester() }
         if count > 0 { d.add(items: count, sum: sum) }
     }
 }
