@@ -64,15 +64,9 @@ public struct ValueDecoder {
         case RDBType.string:
             try input.stringValue(d, "string value")
         case RDBType.list:
-            let n = try input.count("list length")
-            var w = ItemWriter(d)
-            for _ in 0..<n { w.beginItem(); try input.componentString(&w, "list element"); w.endItem() }
-            w.finish()
+            try plainItems("list length", width: 1) { _ in "list element" }
         case RDBType.set:
-            let n = try input.count("set size")
-            var w = ItemWriter(d)
-            try input.stringItems(n, width: 1, scores: false, into: &w) { _ in "set member" }
-            w.finish()
+            try plainItems("set size", width: 1) { _ in "set member" }
         case RDBType.zset:
             let n = try input.count("sorted set size")
             var w = ItemWriter(d)
@@ -84,15 +78,9 @@ public struct ValueDecoder {
             }
             w.finish()
         case RDBType.zset2:
-            let n = try input.count("sorted set size")
-            var w = ItemWriter(d)
-            try input.stringItems(n, width: 1, scores: true, into: &w) { _ in "sorted set member" }
-            w.finish()
+            try plainItems("sorted set size", width: 1, scores: true) { _ in "sorted set member" }
         case RDBType.hash:
-            let n = try input.count("hash size")
-            var w = ItemWriter(d)
-            try input.stringItems(n, width: 2, scores: false, into: &w) { $0 == 0 ? "hash field" : "hash value" }
-            w.finish()
+            try plainItems("hash size", width: 2) { $0 == 0 ? "hash field" : "hash value" }
         case RDBType.hashZipmap:
             var w = ItemWriter(d)
             try forEachZipmapPair(try blob("zipmap")) { k, v in
@@ -180,6 +168,15 @@ public struct ValueDecoder {
             guard let v = parseDouble(b) else { throw input.error("score is not a number", at: at) }
             return v
         }
+    }
+
+    /// A collection in the plain encoding: its count (`count` names it), then per item
+    /// `width` strings (`what` names each) and, with `scores`, a binary score.
+    func plainItems(_ count: String, width: Int, scores: Bool = false, _ what: (_ component: Int) -> String) throws {
+        let n = try input.count(count)
+        var w = ItemWriter(d)
+        try input.stringItems(n, width: width, scores: scores, into: &w, what)
+        w.finish()
     }
 
     func blob(_ kind: String) throws -> Blob {
