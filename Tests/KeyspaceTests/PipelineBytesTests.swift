@@ -17,6 +17,29 @@ struct PipelineBytesTests {
         #expect(LiveNode.groups([(5, 3), (6, 50), (7, 3)], budget: 10) == [[5], [6], [7]])
     }
 
+    /// A size bound of 0 (only the library allows it) still reads strings whole: the first
+    /// GETRANGE then returns one byte, which is not taken for the whole string.
+    @Test func zeroBoundReadsWholeStrings() async throws {
+        try await offPool {
+            try TestServers.start("pb-zero", .valkey8, port: 17764)
+            for (k, v) in [("a", "xy"), ("b", "xz"), ("c", "x"), ("e", "")] { try TestServers.cli(port: 17764, ["SET", k, v]) }
+        }
+        defer { TestServers.stop("pb-zero") }
+        func read(bound: Int) async throws -> [String: Hash128] {
+            var o = LiveOptions()
+            o.bigKeyThreshold = bound
+            let s = try await LiveSide.open(endpoint: RedisEndpoint(host: "127.0.0.1", port: 17764), options: o)
+            defer { Task { await s.close() } }
+            let (tables, _) = try await s.collect(filter: KeyFilter())
+            var digests: [String: Hash128] = [:]
+            for t in tables { for i in 0..<t.count { digests[String(decoding: t.key(i), as: UTF8.self)] = t.entry(i).digest } }
+            return digests
+        }
+        let whole = try await read(bound: 4 << 20)
+        #expect(whole.count == 4 && Set(whole.values).count == 4)
+        #expect(try await read(bound: 0) == whole)
+    }
+
     @Test func smallBudgetReadsTheSameDigests() async throws {
         try await offPool {
             try TestServers.start("pb-src", .valkey8, port: 17763)

@@ -110,11 +110,12 @@ extension LiveNode {
             }
         }
         let second = try await pipeline(db: db, batch)
-        /// Digests key `i`'s string from a GETRANGE reply of up to `asked` bytes (0: all of it);
-        /// false when the string may go on past them.
+        /// Digests key `i`'s string from a GETRANGE reply of up to `asked` bytes; false when the
+        /// string may go on past them. (GETRANGE returns at least one byte of a non-empty string
+        /// whatever is asked, so a reply of `asked` bytes or more is never taken as the whole.)
         func digestString(_ i: Int, _ reply: RESPValue, asked: Int) throws -> Bool {
             guard let b = reply.buffer else { throw unexpected("GETRANGE") }
-            if asked > 0 && b.readableBytes >= asked { return false }
+            if b.readableBytes >= asked { return false }
             d.begin(.string)
             b.withUnsafeReadableBytes { d.stringPart($0) }
             results[i] = .present(SideState(type: .string, expireMs: expiries[i], digest: d.finish()))
