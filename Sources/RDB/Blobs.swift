@@ -110,7 +110,6 @@ struct ListpackCursor {
     }
 
     /// The next element, which must exist.
-    @inline(__always)
     mutating func required(_ what: String) throws -> Element {
         let here = at
         guard let e = try next() else { throw blob.fail(here, "listpack ends where \(what) was expected") }

@@ -301,7 +301,6 @@ public final class CanonicalDigester {
 public final class HashAccumulator {
     @usableFromInline @exclusivity(unchecked) var buf: UnsafeMutableRawPointer
     @usableFromInline @exclusivity(unchecked) var len = 0
-    @usableFromInline var cap: Int { Self.capacity }
     /// Bytes buffered before the stream moves to a streaming state.
     @usableFromInline static var capacity: Int { 32 * 1024 }
     @usableFromInline @exclusivity(unchecked) var streaming = false
@@ -322,7 +321,7 @@ public final class HashAccumulator {
 
     @inlinable
     public func write(_ v: UInt64) {
-        if len + 8 > cap { spill() }
+        if len + 8 > Self.capacity { spill() }
         (buf + len).storeBytes(of: v.littleEndian, as: UInt64.self)
         len += 8
     }
@@ -331,9 +330,9 @@ public final class HashAccumulator {
     public func write(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         if n == 0 { return }
-        if len + n > cap {
+        if len + n > Self.capacity {
             spill()
-            if n > cap {
+            if n > Self.capacity {
                 state.update(bytes)
                 return
             }
@@ -346,7 +345,7 @@ public final class HashAccumulator {
     @inlinable
     public func writeComponent(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
-        if len + 8 + n > cap {
+        if len + 8 + n > Self.capacity {
             write(UInt64(n))
             write(bytes)
             return
@@ -379,7 +378,7 @@ public final class HashAccumulator {
     /// gives it), formatted in place.
     @inlinable
     public func writeDecimalComponent(_ v: Int64) {
-        if len + 8 + 48 > cap {
+        if len + 8 + 48 > Self.capacity {
             CanonicalDigester.withDecimal(v) { writeComponent($0) }
             return
         }
