@@ -28,12 +28,7 @@ struct PipelineBytesTests {
         func read(bound: Int) async throws -> [String: Hash128] {
             var o = LiveOptions()
             o.bigKeyThreshold = bound
-            let s = try await LiveSide.open(endpoint: RedisEndpoint(host: "127.0.0.1", port: 17764), options: o)
-            defer { Task { await s.close() } }
-            let (tables, _) = try await s.collect(filter: KeyFilter())
-            var digests: [String: Hash128] = [:]
-            for t in tables { for i in 0..<t.count { digests[String(decoding: t.key(i), as: UTF8.self)] = t.entry(i).digest } }
-            return digests
+            return try await Self.digests(port: 17764, o)
         }
         let whole = try await read(bound: 4 << 20)
         #expect(whole.count == 4 && Set(whole.values).count == 4)
@@ -63,12 +58,7 @@ struct PipelineBytesTests {
             var o = LiveOptions()
             o.workers = 1
             o.pipelineBytes = budget
-            let s = try await LiveSide.open(endpoint: RedisEndpoint(host: "127.0.0.1", port: 17763), options: o)
-            defer { Task { await s.close() } }
-            let (tables, _) = try await s.collect(filter: KeyFilter())
-            var digests: [String: Hash128] = [:]
-            for t in tables { for i in 0..<t.count { digests[String(decoding: t.key(i), as: UTF8.self)] = t.entry(i).digest } }
-            return digests
+            return try await Self.digests(port: 17763, o)
         }
         let dumps = { try await offPool { try TestServers.calls(port: 17763, "dump") } }
         let getranges = { try await offPool { try TestServers.calls(port: 17763, "getrange") } }
@@ -84,5 +74,15 @@ struct PipelineBytesTests {
         #expect(try await getranges() - g1 == (g1 - g0) + 42)
         // The same DUMPs either way (the hashes', and the read-plan probe's), only in more pipelines.
         #expect(try await dumps() - before == 2 * oneBatch && oneBatch == 41)
+    }
+
+    /// Every key of the server on `port`, read with `options`, and its digest.
+    static func digests(port: Int, _ options: LiveOptions) async throws -> [String: Hash128] {
+        let s = try await LiveSide.open(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), options: options)
+        defer { Task { await s.close() } }
+        let (tables, _) = try await s.collect(filter: KeyFilter())
+        var digests: [String: Hash128] = [:]
+        for t in tables { for i in 0..<t.count { digests[String(decoding: t.key(i), as: UTF8.self)] = t.entry(i).digest } }
+        return digests
     }
 }
