@@ -7,6 +7,29 @@ import Testing
         #expect(Array("123456789".utf8).withUnsafeBytes { HashSlot.crc16($0) } == 0x31C3)
     }
 
+    /// Eight bytes at a time gives what one bit at a time gives, at every length and alignment.
+    @Test func crc16EqualsTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+            var crc: UInt16 = 0
+            for b in bytes {
+                crc ^= UInt16(b) << 8
+                for _ in 0..<8 { crc = crc & 0x8000 != 0 ? crc << 1 ^ 0x1021 : crc << 1 }
+            }
+            return crc
+        }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes = (0..<100).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        for start in 0..<3 {
+            for n in 0...(bytes.count - start) {
+                let part = bytes[start..<(start + n)]
+                #expect(Array(part).withUnsafeBytes { HashSlot.crc16($0) } == bitwise(part), "length \(n) from \(start)")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("foo", 12182), ("bar", 5061), ("", 0), ("{user1000}.following", 3443), ("{user1000}.followers", 3443),
         ("foo{}{bar}", 8363), ("foo{{bar}}zap", 4015), ("foo{bar}{zap}", 5061), ("{bar", 4015), ("123456789", 0x31C3 & 0x3FFF)
