@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "slotdiff",
             dependencies: [
-                "HashSlots", "SlotdiffCore", "RDB", "Keyspace", "RESP",
+                "HashSlots", "SlotdiffCore", "RDB", "Keyspace", "RESP", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A compact in-memory index of one source's records: about 48 bytes per key plus an 8-byte
@@ -75,6 +76,15 @@ public final class KeyTable: @unchecked Sendable {
         Hash128.of(key).low ^ (UInt64(truncatingIfNeeded: db) &* 0x9E37_79B9_7F4A_7C15)
     }
 
+    /// The hash `insert(db:key:hash:…)` takes, with the key's index slot fetched into the cache
+    /// meanwhile. Hashing a batch of keys this way before inserting them overlaps their cache
+    /// misses: an insert's probe otherwise waits on memory (most of its time in a big table).
+    public func prepare(db: Int, key: UnsafeRawBufferPointer) -> UInt64 {
+        let h = Self.hash(db: db, key: key)
+        sd_prefetch_write(index + (Int(truncatingIfNeeded: h) & indexMask))
+        return h
+    }
+
     /// Index of the entry for (db, key), or nil.
     public func find(db: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let tag = hash >> 32
@@ -101,7 +111,15 @@ public final class KeyTable: @unchecked Sendable {
         db: Int, key: UnsafeRawBufferPointer, slot: UInt16, type: ValueType,
         expireMs: Int64?, digest: Hash128
     ) -> (index: Int, inserted: Bool) {
-        let h = Self.hash(db: db, key: key)
+        insert(db: db, key: key, hash: Self.hash(db: db, key: key), slot: slot, type: type, expireMs: expireMs, digest: digest)
+    }
+
+    /// `insert` with the hash `prepare` gave for (db, key).
+    @discardableResult
+    public func insert(
+        db: Int, key: UnsafeRawBufferPointer, hash h: UInt64, slot: UInt16, type: ValueType,
+        expireMs: Int64?, digest: Hash128
+    ) -> (index: Int, inserted: Bool) {
         if let existing = find(db: db, key: key, hash: h) { return (existing, false) }
         if count == capacity { growEntries(to: capacity + capacity / 2 + 16) }
         if (count + 1) * 3 > (indexMask + 1) * 2 { growIndex() }

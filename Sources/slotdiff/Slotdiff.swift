@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import HashSlots
 import NIOCore
@@ -23,6 +24,9 @@ struct Slotdiff: AsyncParsableCommand {
         // be decoded on the thread that read it, without waking a thread of another pool (those
         // hand-overs took a tenth of a live check's CPU in context switches).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Read buffers of a few hundred KiB come and go with every pipelined reply: kept in the
+        // heap once freed, they are used again instead of being mapped, zeroed and unmapped.
+        sd_keep_freed_memory()
         do {
             var command = try parseAsRoot()
             if var async = command as? AsyncParsableCommand {

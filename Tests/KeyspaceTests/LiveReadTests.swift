@@ -388,7 +388,7 @@ import Testing
         try await node.connect()
         defer { Task { await node.close() } }
         let listed = NIOLockedBox<[String]>([])
-        try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(0, 1023)]) { batch in
+        try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(0, 1023)]) { batch, _ in
             listed.update { $0 += batch.map { String(decoding: $0, as: UTF8.self) } }
         }
         #expect(listed.value.sorted() == keys.sorted())
@@ -415,7 +415,7 @@ import Testing
         try await node.connect()
         defer { Task { await node.close() } }
         do {
-            try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(0, 1023)]) { _ in }
+            try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(0, 1023)]) { _, _ in }
             Issue.record("a malformed GETKEYSINSLOT reply listed no keys")
         } catch let e as SlotdiffError {
             #expect(e.code == .unexpectedReply && e.command == "CLUSTER GETKEYSINSLOT", "\(e)")
@@ -438,7 +438,7 @@ import Testing
         defer { Task { await node.close() } }
         #expect(node.hasSlotCursors)
         let listed = NIOLockedBox<[String]>([])
-        try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(200, 300)]) { batch in
+        try await node.scan(db: nil, match: nil, slotUnits: [SlotRange(200, 300)]) { batch, _ in
             listed.update { $0 += batch.map { String(decoding: $0, as: UTF8.self) } }
         }
         #expect(listed.value.contains(high) && listed.value.contains(low))

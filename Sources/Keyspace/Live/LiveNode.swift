@@ -533,7 +533,9 @@ final class LiveNode: Sendable {
 
     /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
     /// (before handing over any key) when a reply shows the cursor is not slot-ordered.
-    private func scanSlots(_ unit: SlotRange, match: GlobPattern?, epoch: Int, _ each: ([[UInt8]]) async throws -> Void) async throws -> Bool {
+    private func scanSlots(
+        _ unit: SlotRange, match: GlobPattern?, epoch: Int, _ each: ([[UInt8]], [UInt16]) async throws -> Void
+    ) async throws -> Bool {
         var cursor = UInt64(unit.lower)
         var first = true
         while true {
@@ -546,6 +548,7 @@ final class LiveNode: Sendable {
                 throw unexpected("SCAN")
             }
             var inside: [[UInt8]] = []
+            var slots: [UInt16] = []
             let keys = items.compactMap(\.bytes)
             if keys.count != items.count { throw unexpected("SCAN") }
             for k in keys {
@@ -557,10 +560,13 @@ final class LiveNode: Sendable {
                     throw SlotdiffError(
                         .unexpectedReply, "\(endpoint): SCAN returned a key of slot \(s) while walking slots \(unit)", endpoint: endpoint.address)
                 }
-                if s <= unit.upper { inside.append(k) }
+                if s <= unit.upper {
+                    inside.append(k)
+                    slots.append(s)
+                }
             }
             first = false
-            if !inside.isEmpty { try await each(inside) }
+            if !inside.isEmpty { try await each(inside, slots) }
             cursor = c
             if c == 0 || (c & 0x3FFF) > UInt64(unit.upper) { return true }
         }
@@ -634,7 +640,8 @@ final class LiveNode: Sendable {
         serverName == "valkey" ? !version.lexicographicallyPrecedes([8, 0]) : !version.lexicographicallyPrecedes([7, 4])
     }
 
-    /// Every key of a database, in batches (a key may come twice; callers keep the first).
+    /// Every key of a database, in batches, with each key's hash slot (a key may come twice;
+    /// callers keep the first).
     /// With `slotUnits` (cluster nodes), only those slot ranges are listed: on nodes whose SCAN
     /// cursor walks slot by slot, with a cursor set to each range's first slot; on older nodes,
     /// slot by slot with CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT in bounded replies. A node
@@ -646,7 +653,7 @@ final class LiveNode: Sendable {
     /// is thrown): the listing must start over.
     func scan(
         db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
-        _ each: ([[UInt8]]) async throws -> Void
+        _ each: ([[UInt8]], [UInt16]) async throws -> Void
     ) async throws {
         let epoch = self.epoch
         var onlySlots: Set<UInt16>?
@@ -676,15 +683,18 @@ final class LiveNode: Sendable {
             }
             cursor = c
             var batch: [[UInt8]] = []
+            var slots: [UInt16] = []
             batch.reserveCapacity(keys.count)
+            slots.reserveCapacity(keys.count)
             for k in keys {
                 guard let b = k.buffer else { throw unexpected("SCAN") }
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
                 batch.append(Array(b.readableBytesView))
+                slots.append(slot)
             }
-            if !batch.isEmpty { try await each(batch) }
+            if !batch.isEmpty { try await each(batch, slots) }
         } while cursor != Array("0".utf8)
     }
 
@@ -692,7 +702,9 @@ final class LiveNode: Sendable {
     /// round trip, then CLUSTER GETKEYSINSLOT for the slots holding keys, never more than
     /// `slotKeysLimit` keys in one round trip. Returns the slots holding more keys than that
     /// (for a SCAN to list), or nil when the node refuses the commands.
-    private func keysBySlot(_ units: [SlotRange], match: GlobPattern?, epoch: Int, _ each: ([[UInt8]]) async throws -> Void) async throws -> [UInt16]? {
+    private func keysBySlot(
+        _ units: [SlotRange], match: GlobPattern?, epoch: Int, _ each: ([[UInt8]], [UInt16]) async throws -> Void
+    ) async throws -> [UInt16]? {
         guard try await countsKeysInSlots() else { return nil }
         let limit = max(1, options.slotKeysLimit)
         var big: [UInt16] = []
@@ -724,6 +736,7 @@ final class LiveNode: Sendable {
                     let replies = try await pipeline(db: nil, group.map { getKeys($0.slot, $0.count) })
                     try checkListing(epoch)
                     var keys: [[UInt8]] = []
+                    var slots: [UInt16] = []
                     for (ask, r) in zip(group, replies) {
                         if let e = r.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }
                         guard var got = r.array else { throw unexpected("CLUSTER GETKEYSINSLOT") }
@@ -742,9 +755,10 @@ final class LiveNode: Sendable {
                             guard let b = k.bytes else { throw unexpected("CLUSTER GETKEYSINSLOT") }
                             if let match, !match.matches(b) { continue }
                             keys.append(b)
+                            slots.append(UInt16(ask.slot))
                         }
                     }
-                    if !keys.isEmpty { try await each(keys) }
+                    if !keys.isEmpty { try await each(keys, slots) }
                 }
                 lo = hi + 1
             }

@@ -449,32 +449,37 @@ public final class LiveSide: KeyspaceSource, Sendable {
         let table = KeyTable(origin: node.address, expectedCount: try await expectedKeys(node: node, dbs: dbs, units: units, filter: filter))
         // Fetches run as child tasks; their results are kept here, in the one task that owns
         // the table, as each batch comes back.
-        func keep(_ db: Int, _ keys: [[UInt8]], _ results: [FetchResult]) throws {
-            for (k, r) in zip(keys, results) {
-                guard case .present(let s) = r else { continue }
-                try k.withUnsafeBytes { kb in
-                    let slot = HashSlot.slot(of: kb)
+        func keep(_ db: Int, _ keys: [[UInt8]], _ slots: [UInt16], _ results: [FetchResult]) throws {
+            // The batch's table slots are fetched into the cache first, all at once (see
+            // `KeyTable.prepare`).
+            var hashes = [UInt64](repeating: 0, count: spill == nil ? keys.count : 0)
+            for n in hashes.indices { hashes[n] = keys[n].withUnsafeBytes { table.prepare(db: db, key: $0) } }
+            for n in keys.indices {
+                guard case .present(let s) = results[n] else { continue }
+                let slot = slots[n]
+                try keys[n].withUnsafeBytes { kb in
                     if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) {
                         filtered += 1
                         spill?.countFiltered(slot: slot)
                     } else if let spill {
                         try spill.add(db: db, key: kb, slot: slot, state: s)
                     } else {
-                        table.insert(db: db, key: kb, slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
+                        table.insert(db: db, key: kb, hash: hashes[n], slot: slot, type: s.type, expireMs: s.expireMs, digest: s.digest)
                     }
                 }
             }
         }
         for db in dbs {
             // SCAN feeds batches to a bounded number of concurrent fetches.
-            try await withThrowingTaskGroup(of: ([[UInt8]], [FetchResult]).self) { group in
+            try await withThrowingTaskGroup(of: ([[UInt8]], [UInt16], [FetchResult]).self) { group in
                 var running = 0
                 var pending: [[UInt8]] = []
-                func flush(_ keys: [[UInt8]]) async throws {
+                var pendingSlots: [UInt16] = []
+                func flush(_ keys: [[UInt8]], _ slots: [UInt16]) async throws {
                     if stop() { throw Stopped() }
-                    if running >= max(1, options.workers), let (k, r) = try await group.next() {
+                    if running >= max(1, options.workers), let (k, s, r) = try await group.next() {
                         running -= 1
-                        try keep(db, k, r)
+                        try keep(db, k, s, r)
                     }
                     running += 1
                     let cluster = isCluster
@@ -482,31 +487,33 @@ public final class LiveSide: KeyspaceSource, Sendable {
                         let d = CanonicalDigester()
                         let results = try await self.fetchRouted(node: node, db: cluster ? nil : db, keys: keys, digester: d)
                         progress?.addKeys(keys.count)
-                        return (keys, results)
+                        return (keys, slots, results)
                     }
                 }
-                try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys in
+                try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys, slots in
                     if stop() { throw Stopped() }
-                    for k in keys {
+                    for (k, slot) in zip(keys, slots) {
                         // Keys outside --slots are not fetched at all.
-                        let slot = HashSlot.slot(of: k)
                         if !filter.inPass(slot) { continue }
-                        if let slots = filter.slots, !slots.contains(slot) {
+                        if let only = filter.slots, !only.contains(slot) {
                             filtered += 1
                             spill?.countFiltered(slot: slot)
                             continue
                         }
                         pending.append(k)
+                        pendingSlots.append(slot)
                     }
                     var start = 0
                     while pending.count - start >= options.batch {
-                        try await flush(Array(pending[start..<(start + options.batch)]))
-                        start += options.batch
+                        let end = start + options.batch
+                        try await flush(Array(pending[start..<end]), Array(pendingSlots[start..<end]))
+                        start = end
                     }
                     pending.removeFirst(start)
+                    pendingSlots.removeFirst(start)
                 }
-                if !pending.isEmpty { try await flush(pending) }
-                for try await (k, r) in group { try keep(db, k, r) }
+                if !pending.isEmpty { try await flush(pending, pendingSlots) }
+                for try await (k, s, r) in group { try keep(db, k, s, r) }
             }
         }
         return (table, filtered)

@@ -1,0 +1,12 @@
+#include "ckernels.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void sd_keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
