@@ -36,7 +36,9 @@ struct ConnectionStateMachine<Request> {
         case .closed(let error):
             return .fail(error)
         case .active:
-            pending.append(Pending(request: request, expected: expected, replies: []))
+            var replies: [RESPValue] = []
+            replies.reserveCapacity(expected)
+            pending.append(Pending(request: request, expected: expected, replies: replies))
             return .write
         }
     }
@@ -60,10 +62,11 @@ struct ConnectionStateMachine<Request> {
                 endpoint: endpoint)
             return .close(error, failing: close(error))
         }
-        pending[pending.startIndex].replies.append(value)
-        let head = pending[pending.startIndex]
-        guard head.replies.count == head.expected else { return .wait }
-        pending.removeFirst()
+        // In place: a copy of the head per reply cost a retain and release of each of its parts.
+        let i = pending.startIndex
+        pending[i].replies.append(value)
+        guard pending[i].replies.count == pending[i].expected else { return .wait }
+        let head = pending.removeFirst()
         return .succeed(head.request, head.replies)
     }
 
