@@ -171,6 +171,8 @@ public final class RDBInput {
     /// True when no byte is left.
     public func atEnd() throws -> Bool {
         if end > pos { return false }
+        // Borrowed bytes (a DUMP payload) are all there is: no error made and dropped per value.
+        if !owned { return true }
         do { try refill(1, "") } catch { return true }
         return end == pos
     }
