@@ -40,7 +40,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// keeps arriving (a big value on a slow link) is not cut off.
     private var lastRead = NIODeadline.now()
 
-    private var machine = ConnectionStateMachine<Entry>()
+    // Touched on the channel's event loop only; a run-time exclusivity check per reply cost more
+    // than the matching itself.
+    @exclusivity(unchecked) private var machine = ConnectionStateMachine<Entry>()
     /// Why the connection ended and when it last read, readable from any thread.
     let status: ChannelStatus
     private var readBuffer: ByteBuffer?
@@ -102,21 +104,26 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         lastRead = .now()
         status.read(at: lastRead)
         var incoming = unwrapInboundIn(data)
-        if readBuffer == nil || readBuffer!.readableBytes == 0 {
-            readBuffer = incoming
-        } else {
+        // Worked on as a local: each access of a stored property here was checked for
+        // exclusive access at run time, several times per reply.
+        var buffer: ByteBuffer
+        if var held = readBuffer, held.readableBytes > 0 {
+            readBuffer = nil
             // The unread tail is the only owner of its storage (see below), so this appends
             // in place, also while a large reply arrives piece by piece.
-            readBuffer!.writeBuffer(&incoming)
+            held.writeBuffer(&incoming)
+            buffer = held
+        } else {
+            buffer = incoming
         }
         var parsed = false
         while machine.isActive {
             let value: RESPValue?
             do {
-                value = try parser.parse(&readBuffer!)
+                value = try parser.parse(&buffer)
             } catch {
                 // Something else listens there: say what it looks like, not only the bad byte.
-                let head = readBuffer!.getString(at: readBuffer!.readerIndex, length: min(5, readBuffer!.readableBytes)) ?? ""
+                let head = buffer.getString(at: buffer.readerIndex, length: min(5, buffer.readableBytes)) ?? ""
                 let what = head.hasPrefix("HTTP/") ? " (an HTTP server answered: this port is not a Redis or Valkey server)" : ""
                 fail(
                     context: context,
@@ -144,13 +151,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         // Replies are slices sharing the read buffer's storage: appending to it would copy the
         // whole buffer. An incomplete reply left after some were parsed moves to storage of its
         // own (only that tail is copied), and a fully read buffer is let go.
-        if let b = readBuffer {
-            if b.readableBytes == 0 {
-                readBuffer = nil
-            } else if parsed {
-                var tail = context.channel.allocator.buffer(capacity: max(b.readableBytes * 2, 65536))
-                tail.writeImmutableBuffer(b)
+        if buffer.readableBytes > 0 {
+            if parsed {
+                var tail = context.channel.allocator.buffer(capacity: max(buffer.readableBytes * 2, 65536))
+                tail.writeImmutableBuffer(buffer)
                 readBuffer = tail
+            } else {
+                readBuffer = buffer
             }
         }
     }

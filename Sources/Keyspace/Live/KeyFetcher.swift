@@ -371,14 +371,25 @@ extension LiveNode {
     /// six core types are module types.
     func valueType(_ reply: RESPValue) throws -> ValueType? {
         guard let b = reply.buffer else { throw unexpected("TYPE") }
-        return b.withUnsafeReadableBytes { p -> ValueType? in
-            for (name, t) in Self.typeWords where name.count == p.count && name.elementsEqual(p) { return t }
-            return p.elementsEqual("none".utf8) ? nil : .module
-        }
+        return Self.valueType(named: b)
     }
 
-    static let typeWords: [([UInt8], ValueType)] = [ValueType.string, .hash, .list, .set, .zset, .stream].map {
-        (Array($0.description.utf8), $0)
+    /// Compared as bytes against literals: a table of names cost a retain and release of each
+    /// name tried, per key.
+    static func valueType(named b: ByteBuffer) -> ValueType? {
+        b.withUnsafeReadableBytes { p -> ValueType? in
+            func named(_ s: StaticString) -> Bool {
+                p.count == s.utf8CodeUnitCount && memcmp(p.baseAddress!, s.utf8Start, p.count) == 0
+            }
+            if p.isEmpty { return .module }
+            if named("string") { return .string }
+            if named("hash") { return .hash }
+            if named("zset") { return .zset }
+            if named("set") { return .set }
+            if named("list") { return .list }
+            if named("stream") { return .stream }
+            return named("none") ? nil : .module
+        }
     }
 
     /// The command that counts a value's elements (a string's bytes).
