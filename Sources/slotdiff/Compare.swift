@@ -154,7 +154,7 @@ struct LiveArguments: ParsableArguments {
     var bigKeyThreshold: Int = 4 << 20
 
     @Option(help: "Keys per pipelined batch.")
-    var batch: Int = 512
+    var batch: Int = LiveOptions().batch
 
     @Option(help: "Cluster nodes before Redis 7.4: most keys one CLUSTER GETKEYSINSLOT reply may list; slots holding more are listed with SCAN.")
     var slotKeysLimit: Int = 10_000

@@ -13,8 +13,9 @@ public enum CompareMode: String, Sendable, CaseIterable {
 public struct LiveOptions: Sendable {
     /// Connections per side (each owns a share of the key batches).
     public var workers = 4
-    /// Keys per pipelined batch.
-    public var batch = 512
+    /// Keys per pipelined batch. Each batch costs a few round trips, tasks and buffers whatever
+    /// its size: 2048 took ~9% less checker CPU than 512 on a 220k-key check, for ~13 MB more.
+    public var batch = 2048
     /// SCAN COUNT hint.
     public var scanCount = 1000
     /// Most keys one CLUSTER GETKEYSINSLOT round trip may list (older cluster nodes); slots
