@@ -55,6 +55,10 @@ public final class KeyTable: @unchecked Sendable {
     /// Raises capacity ahead of time (RESIZEDB hints), so the block does not grow by copying.
     public func reserve(_ n: Int) {
         if count + n > capacity { growEntries(to: count + n) }
+        // The index too, at once: each doubling hashes every key again.
+        var size = indexMask + 1
+        while (count + n) * 3 > size * 2 { size *= 2 }
+        if size > indexMask + 1 { growIndex(to: size) }
     }
 
     public func entry(_ i: Int) -> Entry { entries[i] }
@@ -174,8 +178,8 @@ public final class KeyTable: @unchecked Sendable {
         reindex()
     }
 
-    private func growIndex() {
-        let n = (indexMask + 1) * 2
+    private func growIndex(to n: Int? = nil) {
+        let n = n ?? (indexMask + 1) * 2
         index.deallocate()
         index = .allocate(capacity: n)
         indexMask = n - 1
