@@ -134,11 +134,15 @@ public enum DumpLoader {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         let zst = path.hasSuffix(".zst") || path.hasSuffix(".zstd")
         let hintCap = size.map { zst ? $0 : $0 / 4 } ?? (1 << 20)
+        // The key's table hash, taken before its value is decoded: the decode hides the cache
+        // miss of the index slot it prefetches (`KeyTable.prepare`).
+        var hashed: UInt64 = 0
         try parser.parse(
             digester: d,
             onResize: { n in
                 table.reserve(min(n, hintCap))
             },
+            beforeValue: spill != nil ? nil : { db, key in hashed = key.withUnsafeBytes { table.prepare(db: db, key: $0) } },
             onKey: { ev in
                 let slot = HashSlot.slot(of: ev.key)
                 guard filter.inPass(slot) else { return }
@@ -161,7 +165,7 @@ public enum DumpLoader {
                     try spill.add(db: ev.db, key: ev.key, slot: slot, state: SideState(type: ev.type, expireMs: ev.expireMs, digest: digest))
                     return
                 }
-                let r = table.insert(db: ev.db, key: ev.key, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
+                let r = table.insert(db: ev.db, key: ev.key, hash: hashed, slot: slot, type: ev.type, expireMs: ev.expireMs, digest: digest)
                 if !r.inserted {
                     // A server refuses to load such a file; report the key instead of guessing which copy counts.
                     let first = table.entry(r.index).state

@@ -85,13 +85,29 @@ public struct Comparer {
         }
         try reportDuplicates(source, side: .source, counts: &counts, emit: emit)
         try reportDuplicates(target, side: .target, counts: &counts, emit: emit)
+        // Each key is hashed three strides before it is looked up, and what its lookup reads
+        // in the target tables fetched into the cache a stride at a time (`KeyTable.prefetch`).
+        let stride = 8
+        var hashes = [UInt64](repeating: 0, count: 4 * stride)
         for t in source {
+            func prefetch(_ i: Int) {
+                if i + 3 * stride < t.count {
+                    let j = i + 3 * stride
+                    hashes[j % hashes.count] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j))
+                }
+                for step in 0..<3 where i + (3 - step) * stride < t.count {
+                    let h = hashes[(i + (3 - step) * stride) % hashes.count]
+                    for o in target { o.prefetch(hash: h, step: step) }
+                }
+            }
+            for j in 0..<min(3 * stride, t.count) { hashes[j] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j)) }
             for i in 0..<t.count {
+                prefetch(i)
+                let h = hashes[i % hashes.count]
                 let e = t.entry(i)
                 if e.flags & Self.duplicateFlag != 0 { continue }
                 counts.sourceKeys += 1
                 let key = t.key(i)
-                let h = KeyTable.hash(db: Int(e.db), key: key)
                 var found: (KeyTable, Int)?
                 for o in target {
                     if let j = o.find(db: Int(e.db), key: key, hash: h), o.entry(j).flags & Self.duplicateFlag == 0 {

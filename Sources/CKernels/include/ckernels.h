@@ -39,6 +39,7 @@ void sd_keep_freed_memory(void);
 /* Asks the CPU to bring the cache line at p in, for a write soon: an index probe that misses
    the cache stalls on memory, and prefetching a batch's probes first overlaps those waits. */
 static inline void sd_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+static inline void sd_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 #ifdef __cplusplus
 }
