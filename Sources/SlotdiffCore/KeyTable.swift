@@ -33,6 +33,7 @@ public final class KeyTable: @unchecked Sendable {
     @exclusivity(unchecked) private var arena: [UnsafeMutableRawPointer] = []
     @exclusivity(unchecked) private var arenaUsed = 0
     private static let arenaChunk = 1 << 20
+    private static let hintedIndexLimit = 1 << 22
     private static let chunkShift = 24
 
     public init(origin: String, expectedCount: Int = 1024) {
@@ -55,9 +56,11 @@ public final class KeyTable: @unchecked Sendable {
     /// Raises capacity ahead of time (RESIZEDB hints), so the block does not grow by copying.
     public func reserve(_ n: Int) {
         if count + n > capacity { growEntries(to: count + n) }
-        // The index too, at once: each doubling hashes every key again.
+        // The index too, at once: each doubling hashes every key again. Only so far on a hint
+        // alone (32 MiB of index): the index is zeroed as it is made, and a corrupt hint must
+        // not cost that much memory; past it, the index grows as keys come.
         var size = indexMask + 1
-        while (count + n) * 3 > size * 2 { size *= 2 }
+        while (count + n) * 3 > size * 2 && size < Self.hintedIndexLimit { size *= 2 }
         if size > indexMask + 1 { growIndex(to: size) }
     }
 
