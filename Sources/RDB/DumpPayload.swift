@@ -11,6 +11,14 @@ public enum DumpPayload {
         _ payload: UnsafeRawBufferPointer, name: String = "DUMP payload",
         into d: CanonicalDigester
     ) throws -> ValueType {
+        try decode(payload, with: RDBInput(name: name, borrowing: payload), into: d)
+    }
+
+    /// `decode`, reading with `input` (a reader of bytes in memory), which is pointed at the
+    /// payload: a batch of payloads shares one reader and its LZF buffer.
+    @discardableResult
+    public static func decode(_ payload: UnsafeRawBufferPointer, with input: RDBInput, into d: CanonicalDigester) throws -> ValueType {
+        let name = input.name
         let n = payload.count
         if n < 11 { throw RDBError(input: name, offset: Int64(n), reason: "payload of \(n) bytes is shorter than the 11-byte minimum") }
         let version = Int(payload.loadUnaligned(fromByteOffset: n - 10, as: UInt16.self).littleEndian)
@@ -25,8 +33,7 @@ public enum DumpPayload {
         if !valkey && version > maxVersion {
             throw RDBError(input: name, offset: Int64(n - 10), reason: "payload RDB version \(version) is newer than supported (\(maxVersion))")
         }
-        let input = RDBInput(name: name, borrowing: UnsafeRawBufferPointer(rebasing: payload[0..<(n - 10)]))
-        input.crcEnabled = false
+        input.lend(UnsafeRawBufferPointer(rebasing: payload[0..<(n - 10)]))
         let decoder = ValueDecoder(input: input, flavor: RDBFlavor(version: version, valkey: valkey), digester: d)
         var t = try input.u8("value type")
         if t == 0xF3 && !valkey && version >= 13 {

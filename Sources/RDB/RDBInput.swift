@@ -63,8 +63,25 @@ public final class RDBInput {
         sourceDone = true
     }
 
+    /// Points a reader made over borrowed bytes at other borrowed bytes, from their start and
+    /// without a checksum (a DUMP payload carries its own). Its LZF buffer is kept.
+    func lend(_ bytes: UnsafeRawBufferPointer) {
+        precondition(source == nil && bytes.count > 0, "only a reader of bytes in memory is pointed at other bytes")
+        if owned { buf.deallocate() }
+        owned = false
+        buf = UnsafeMutableRawPointer(mutating: bytes.baseAddress!)
+        cap = bytes.count
+        pos = 0
+        end = bytes.count
+        base = 0
+        sourceDone = true
+        crc = 0
+        crcFrom = 0
+        crcEnabled = false
+    }
+
     /// Whether `buf` is this reader's to move, grow and free (false: borrowed bytes).
-    let owned: Bool
+    @exclusivity(unchecked) private(set) var owned: Bool
 
     deinit {
         if owned { buf.deallocate() }

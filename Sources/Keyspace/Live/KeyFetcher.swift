@@ -223,6 +223,9 @@ extension LiveNode {
                 batch.arg(keys[dumps[j].0])
             }
             let payloads = try await pipeline(db: db, batch)
+            // One reader for the group's payloads (made per payload, with its LZF buffer, it
+            // cost an allocation or two per key).
+            let reader = RDBInput(name: dumpName, borrowing: UnsafeRawBufferPointer(start: nil, count: 0))
             for (n, j) in group.enumerated() {
                 let (i, probed, count, _) = dumps[j]
                 let reply = payloads[n]
@@ -240,7 +243,7 @@ extension LiveNode {
                 if reply.isNull { continue }  // gone since the probe: expired or deleted
                 guard let buf = reply.buffer else { throw unexpected("DUMP") }
                 let type: ValueType = try buf.withUnsafeReadableBytes { p in
-                    do { return try DumpPayload.decode(p, name: dumpName, into: d) } catch let e as RDBError {
+                    do { return try DumpPayload.decode(p, with: reader, into: d) } catch let e as RDBError {
                         throw SlotdiffError(.corruptInput, e.description, endpoint: endpoint.address, file: e.input, offset: e.offset)
                     }
                 }
