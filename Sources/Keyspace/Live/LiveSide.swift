@@ -492,6 +492,8 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 }
                 try await node.scan(db: isCluster ? nil : db, match: filter.match, slotUnits: units, inPass: filter.inPass) { keys, slots in
                     if stop() { throw Stopped() }
+                    // One slot per key: a shorter list must not drop keys unseen, as zip would.
+                    precondition(keys.count == slots.count, "a listing gave \(keys.count) keys and \(slots.count) slots")
                     for (k, slot) in zip(keys, slots) {
                         // Keys outside --slots are not fetched at all.
                         if !filter.inPass(slot) { continue }
