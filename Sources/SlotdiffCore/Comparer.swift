@@ -90,17 +90,15 @@ public struct Comparer {
         let stride = 8
         var hashes = [UInt64](repeating: 0, count: 4 * stride)
         for t in source {
+            func hash(_ j: Int) { hashes[j % hashes.count] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j)) }
             func prefetch(_ i: Int) {
-                if i + 3 * stride < t.count {
-                    let j = i + 3 * stride
-                    hashes[j % hashes.count] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j))
-                }
+                if i + 3 * stride < t.count { hash(i + 3 * stride) }
                 for step in 0..<3 where i + (3 - step) * stride < t.count {
                     let h = hashes[(i + (3 - step) * stride) % hashes.count]
                     for o in target { o.prefetch(hash: h, step: step) }
                 }
             }
-            for j in 0..<min(3 * stride, t.count) { hashes[j] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j)) }
+            for j in 0..<min(3 * stride, t.count) { hash(j) }
             for i in 0..<t.count {
                 prefetch(i)
                 let h = hashes[i % hashes.count]
