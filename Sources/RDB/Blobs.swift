@@ -109,6 +109,69 @@ struct ListpackCursor {
         return e
     }
 
+    /// Whether an element follows (false at the end marker, which must be the last byte).
+    @inline(__always)
+    mutating func more() throws -> Bool {
+        if at < blob.bytes.count && blob.u8(at) != 0xFF { return true }
+        let here = at
+        defer { at = here }
+        return try next() != nil
+    }
+
+    /// Writes the next element, which must exist, straight into `w`, with no `Element` made and
+    /// one bounds check for the whole entry; an entry that does not fit with its back-length and
+    /// an end marker after it, or an unknown encoding, goes through `next()` for its error.
+    @inline(__always)
+    mutating func write(into w: inout ItemWriter, _ what: @autoclosure () -> String) throws {
+        let p = blob.bytes.baseAddress!, count = blob.bytes.count
+        let left = count &- at
+        if left >= 6 {
+            let b = p.load(fromByteOffset: at, as: UInt8.self)
+            let q = p + at
+            // The entry's length (encoding and data) and, for a string, where its bytes start.
+            var len: Int, data = 0
+            if b < 0x80 {
+                len = 1
+            } else if b < 0xC0 {
+                data = 1; len = 1 &+ Int(b & 0x3F)
+            } else if b < 0xE0 {
+                len = 2
+            } else if b < 0xF0 {
+                data = 2; len = 2 &+ (Int(b & 0x0F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
+            } else if b == 0xF0 {
+                data = 5; len = 5 &+ Int(UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
+            } else if b <= 0xF4 {
+                len = b == 0xF4 ? 9 : Int(b &- 0xEE)  // F1 3, F2 4, F3 5
+            } else {
+                len = -1
+            }
+            let back = len < 128 ? 1 : len < 16384 ? 2 : len < (1 << 21) ? 3 : len < (1 << 28) ? 4 : 5
+            if len > 0 && len < left && back < left &- len {
+                if data > 0 {
+                    w.component(UnsafeRawBufferPointer(start: q + data, count: len &- data))
+                } else {
+                    let v: Int64
+                    switch b {
+                    case 0..<0x80: v = Int64(b)
+                    case 0xC0..<0xE0:
+                        let u = Int64(Int(b & 0x1F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
+                        v = u >= 4096 ? u &- 8192 : u
+                    case 0xF1: v = Int64(Int16(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int16.self)))
+                    case 0xF2:
+                        let raw = UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
+                        v = Int64(Int32(bitPattern: raw << 8) >> 8)
+                    case 0xF3: v = Int64(Int32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int32.self)))
+                    default: v = Int64(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int64.self))
+                    }
+                    w.component(int: v)
+                }
+                at &+= len &+ back
+                return
+            }
+        }
+        w.component(try required(what()))
+    }
+
     /// The next element, which must exist.
     mutating func required(_ what: String) throws -> Element {
         let here = at

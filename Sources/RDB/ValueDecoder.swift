@@ -227,17 +227,17 @@ public struct ValueDecoder {
         var w = ItemWriter(d)
         var c = try ListpackCursor(b)
         var n = 0
-        while let first = try c.next() {
+        while try c.more() {
             w.beginItem()
-            w.component(first)
+            try c.write(into: &w, "an element")
             switch kind {
             case .list, .set: break
-            case .hash: w.component(try c.required("a hash value"))
+            case .hash: try c.write(into: &w, "a hash value")
             case .zset:
                 let at = c.at
                 w.score(try score(try c.required("a score"), b, at))
             case .hashTTL:
-                w.component(try c.required("a hash value"))
+                try c.write(into: &w, "a hash value")
                 let ttl = try c.requiredInt("a field expiry")
                 if ttl != 0 { w.fixed(UInt64(bitPattern: ttl)) }
             }
