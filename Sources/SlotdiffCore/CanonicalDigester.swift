@@ -481,60 +481,10 @@ public final class HashAccumulator {
     }
 }
 
-/// Parses the text form of a double as a server would (`strtod`), for scores stored as text.
-/// Plain decimals of up to 15 significant digits take an exact fast path: the digits as an
-/// integer below 2^53 divided by a power of ten, both exact, is correctly rounded.
-public func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
-    if let d = fastDecimal(bytes) { return d }
-    if bytes.count == 0 || bytes.count > 300 { return nil }
-    return withUnsafeTemporaryAllocation(byteCount: bytes.count + 1, alignment: 1) { buf -> Double? in
-        buf.copyMemory(from: bytes)
-        buf[bytes.count] = 0
-        let p = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
-        var end: UnsafeMutablePointer<CChar>? = nil
-        let d = strtod(p, &end)
-        guard let e = end, e == p + bytes.count else { return nil }
-        return d
-    }
-}
-
 /// "00" … "99": two decimal digits per lookup.
 @usableFromInline
 let decimalPairs: StaticString =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
-
-@usableFromInline
-let exactPowersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }
-
-@inlinable
-func fastDecimal(_ b: UnsafeRawBufferPointer) -> Double? {
-    let n = b.count
-    if n == 0 || n > 17 { return nil }
-    var i = 0
-    var negative = false
-    if b[0] == UInt8(ascii: "-") { negative = true; i = 1 }
-    var mantissa: UInt64 = 0
-    var digits = 0
-    var fraction = 0
-    var dot = false
-    while i < n {
-        let c = b[i]
-        if c == UInt8(ascii: ".") {
-            if dot { return nil }
-            dot = true
-        } else if c >= 48 && c <= 57 {
-            mantissa = mantissa * 10 + UInt64(c - 48)
-            digits += 1
-            if dot { fraction += 1 }
-        } else {
-            return nil
-        }
-        i += 1
-    }
-    if digits == 0 || digits > 15 || (dot && fraction == 0) { return nil }
-    let v = Double(mantissa) / exactPowersOfTen[fraction]
-    return negative ? -v : v
-}
 
 /// Writes the items of a value into the digest, with the write position, the running sum and
 /// the count held here, in registers: kept in the digester, they are reloaded after every

@@ -2,6 +2,9 @@ import Foundation
 import SlotdiffCore
 import Testing
 
+/// `parseDouble` of a string's bytes.
+func parsed(_ s: String) -> Double? { Array(s.utf8).withUnsafeBytes { parseDouble($0) } }
+
 /// Digest helpers: feed logical values the way a decoder would.
 func digest(_ type: ValueType, _ build: (CanonicalDigester) -> Void) -> Hash128 {
     let d = CanonicalDigester()
@@ -139,12 +142,12 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
             }
         }
         #expect(z(0.0) == z(-0.0))
-        #expect(z(1) == z(parseDouble(Array("1.00000000000000000".utf8).withUnsafeBytes { UnsafeRawBufferPointer($0) })!))
+        #expect(z(1) == z(parsed("1.00000000000000000")!))
         #expect(z(0.1) != z(0.2))
         #expect(z(.nan) == z(-.nan))
-        #expect(parseDouble(Array("3.14159".utf8).withUnsafeBytes { UnsafeRawBufferPointer($0) }) == 3.14159)
-        #expect(parseDouble(Array("-inf".utf8).withUnsafeBytes { UnsafeRawBufferPointer($0) }) == -.infinity)
-        #expect(parseDouble(Array("12abc".utf8).withUnsafeBytes { UnsafeRawBufferPointer($0) }) == nil)
+        #expect(parsed("3.14159") == 3.14159)
+        #expect(parsed("-inf") == -.infinity)
+        #expect(parsed("12abc") == nil)
     }
 
     @Test func bigItemsHashLikeSmallOnes() {
@@ -209,5 +212,48 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
             let got = Array(s.utf8).withUnsafeBytes { parseDouble($0) }
             #expect(got?.bitPattern == expected?.bitPattern, "\(s)")
         }
+    }
+    /// Long decimals and exponents (Redis writes scores with %.17g) take the Eisel–Lemire path:
+    /// every result must equal strtod's, bit for bit, across the exponent range and its edges.
+    @Test func longDecimalsAgreeWithStrtod() {
+        var samples = [
+            "0.30000000000000004", "-123456.78901234567", "1.7976931348623157e+308", "2.2250738585072014e-308",
+            "4.9406564584124654e-324", "1e-400", "1e400", "9007199254740993", "9007199254740992.5",
+            "18446744073709551615", "9999999999999999999", "0.1e1", "1E+22", "1e23", "-0.0", "00000.00001",
+            "1e", "1e+", "1.5e-5x", "+1", "1..2", "1e99999"
+        ]
+        var g = SystemRandomNumberGenerator()
+        let digitsOf = { (k: Int, g: inout SystemRandomNumberGenerator) in
+            String((0..<k).map { _ in "0123456789".randomElement(using: &g)! })
+        }
+        for _ in 0..<200_000 {
+            var t = Bool.random(using: &g) ? "-" : ""
+            let total = Int.random(in: 1...20, using: &g)
+            let point = Int.random(in: 0...total, using: &g)
+            let all = digitsOf(total, &g)
+            t += String(all.prefix(point))
+            if point < total { t += "." + String(all.dropFirst(point)) }
+            if point == 0 && point == total { t += "0" }
+            if Int.random(in: 0..<3, using: &g) == 0 { t += "e\(Int.random(in: -60...60, using: &g))" }
+            samples.append(t)
+        }
+        for _ in 0..<100_000 {
+            let d = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &g))
+            if d.isFinite { samples.append(String(format: "%.17g", d)) }
+            let near = Double.random(in: -1e6...1e6, using: &g)
+            samples.append(String(format: "%.17g", near))
+            samples.append("\(near)")
+        }
+        var mismatches: [String] = []
+        for s in samples {
+            let expected = s.withCString { p -> Double? in
+                var end: UnsafeMutablePointer<CChar>?
+                let d = strtod(p, &end)
+                return end.map { $0 - UnsafeMutablePointer(mutating: p) } == s.utf8.count ? d : nil
+            }
+            let got = Array(s.utf8).withUnsafeBytes { parseDouble($0) }
+            if got?.bitPattern != expected?.bitPattern { mismatches.append(s) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
     }
 }
