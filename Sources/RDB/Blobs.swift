@@ -122,7 +122,7 @@ struct ListpackCursor {
     /// one bounds check for the whole entry; an entry that does not fit with its back-length and
     /// an end marker after it, or an unknown encoding, goes through `next()` for its error.
     @inline(__always)
-    mutating func write(into w: inout ItemWriter, _ what: @autoclosure () -> String) throws {
+    mutating func write(into w: inout ItemWriter, _ what: StaticString) throws {
         let p = blob.bytes.baseAddress!, count = blob.bytes.count
         let left = count &- at
         if left >= 6 {
@@ -169,7 +169,7 @@ struct ListpackCursor {
                 return
             }
         }
-        w.component(try required(what()))
+        w.component(try required("\(what)"))
     }
 
     /// The next element, which must exist.
