@@ -130,10 +130,28 @@ extension RDBInput {
 
     /// Reads `count` items of `width` string components each (set members; hash fields and
     /// values), each followed by a binary score when `scores` (type 5 sorted sets), into `w`.
-    /// The read position is kept in a register while the strings are short and already in the
-    /// buffer (a class field is reloaded after every store through the item buffer); anything
-    /// else goes through `componentString` with the position written back first.
+    /// Unordered values take `unorderedStringItems` until an item it cannot take, which goes
+    /// through `writerItems`, and then carry on there.
     func stringItems(
+        _ count: Int, width: Int, scores: Bool, into w: inout ItemWriter, _ what: (_ component: Int) -> String
+    ) throws {
+        guard let base = w.unorderedItemBuffer else {
+            return try writerItems(count, width: width, scores: scores, into: &w, what)
+        }
+        var done = 0
+        while done < count {
+            done &+= unorderedStringItems(count &- done, width: width, scores: scores, base: base, into: &w)
+            if done == count { return }
+            try writerItems(1, width: width, scores: scores, into: &w, what)
+            done &+= 1
+        }
+    }
+
+    /// `stringItems` through the writer. The read position is kept in a register while the
+    /// strings are short and already in the buffer (a class field is reloaded after every store
+    /// through the item buffer); anything else goes through `componentString` with the
+    /// position written back first.
+    func writerItems(
         _ count: Int, width: Int, scores: Bool, into w: inout ItemWriter, _ what: (_ component: Int) -> String
     ) throws {
         var b = buf, p = pos, e = end
@@ -177,6 +195,70 @@ extension RDBInput {
             w.endItem()
         }
         pos = p
+    }
+
+    /// `stringItems` for an unordered value, whose items are laid out and hashed in the
+    /// writer's item buffer, with the position, the item's length and the running sum in
+    /// locals. Takes items of short raw strings, small integers and binary scores already in
+    /// the buffer; it stops at the first item it cannot take whole, with the position at that
+    /// item's start (nothing of it is kept), and returns how many items it took.
+    @inline(__always)
+    func unorderedStringItems(
+        _ count: Int, width: Int, scores: Bool, base: UnsafeMutableRawPointer, into w: inout ItemWriter
+    ) -> Int {
+        // An item here is at most `width` components of 8 + 63 bytes (or an integer's text,
+        // shorter) and a score: far below the buffer's room.
+        precondition(width * 72 + 8 <= ItemWriter.itemRoom)
+        let b = buf, e = end
+        var p = pos
+        var sum = Hash128.zero
+        var done = 0
+        items: while done < count {
+            let start = p
+            var at = 0
+            for _ in 0..<width {
+                let left = e &- p
+                if left < 2 { p = start; break items }
+                let h = b.load(fromByteOffset: p, as: UInt8.self)
+                if h < 0x40 {
+                    let n = Int(h)
+                    if left <= n { p = start; break items }
+                    (base + at).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+                    if n > 0 { HashAccumulator.copy(to: base + at + 8, from: b + p + 1, n) }
+                    at &+= 8 &+ n
+                    p &+= 1 &+ n
+                    continue
+                }
+                let v: Int64
+                switch h {
+                case 0xC0:
+                    v = Int64(Int8(bitPattern: b.load(fromByteOffset: p + 1, as: UInt8.self)))
+                    p &+= 2
+                case 0xC1 where left >= 3:
+                    v = Int64(Int16(littleEndian: (b + p + 1).loadUnaligned(as: Int16.self)))
+                    p &+= 3
+                case 0xC2 where left >= 5:
+                    v = Int64(Int32(littleEndian: (b + p + 1).loadUnaligned(as: Int32.self)))
+                    p &+= 5
+                default:
+                    p = start
+                    break items
+                }
+                at &+= HashAccumulator.putDecimalComponent(v, at: base + at)
+            }
+            if scores {
+                if e &- p < 8 { p = start; break items }
+                let bits = UInt64(littleEndian: (b + p).loadUnaligned(as: UInt64.self))
+                (base + at).storeBytes(of: CanonicalDigester.canonicalBits(Double(bitPattern: bits)).littleEndian, as: UInt64.self)
+                at &+= 8
+                p &+= 8
+            }
+            sum = sum &+ Hash128.of(UnsafeRawBufferPointer(start: base, count: at))
+            done &+= 1
+        }
+        pos = p
+        w.addItems(UInt64(done), sum: sum)
+        return done
     }
 
     @inline(never)

@@ -358,7 +358,7 @@ public final class HashAccumulator {
     /// Copies `n` bytes: up to 16 with two overlapping loads and stores (never reading past
     /// the source), more with memmove, whose call costs more than the copy for short elements.
     @inlinable @inline(__always)
-    static func copy(to d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, _ n: Int) {
+    public static func copy(to d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, _ n: Int) {
         if n >= 8 && n <= 16 {
             let a = s.loadUnaligned(as: UInt64.self), b = s.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
             d.storeBytes(of: a, as: UInt64.self)
@@ -597,6 +597,23 @@ public struct ItemWriter {
             sum = sum &+ Hash128.of(UnsafeRawBufferPointer(start: base, count: at))
             count &+= 1
         }
+    }
+
+    /// The item buffer, for a caller that lays out and hashes unordered items itself and adds
+    /// them with `addItems`; nil when items go elsewhere (an ordered or a captured value).
+    /// Between items only: an item begun here must be ended here.
+    @inlinable
+    public var unorderedItemBuffer: UnsafeMutableRawPointer? { !ordered && fast ? base : nil }
+
+    /// Bytes an item laid out by the caller may take in `unorderedItemBuffer`.
+    @inlinable
+    public static var itemRoom: Int { room }
+
+    /// Items laid out and hashed by the caller: how many, and the sum of their hashes.
+    @inlinable
+    public mutating func addItems(_ n: UInt64, sum s: Hash128) {
+        sum = sum &+ s
+        count &+= n
     }
 
     /// Hands what was written here to the digester; call once, after the last item.
