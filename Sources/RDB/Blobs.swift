@@ -118,58 +118,145 @@ struct ListpackCursor {
         return try next() != nil
     }
 
-    /// Writes the next element, which must exist, straight into `w`, with no `Element` made and
-    /// one bounds check for the whole entry; an entry that does not fit with its back-length and
-    /// an end marker after it, or an unknown encoding, goes through `next()` for its error.
+    /// The entry at `q`, with `left` bytes from it to the end of the listpack: its size with
+    /// its back-length, and its string (`text`) or integer (`int`, when `text` is nil). Nil for
+    /// the end marker, an unknown encoding, or an entry that does not fit with an end marker
+    /// after it: `next()` then gives the error. One bounds check for the whole entry.
+    @inline(__always)
+    static func entry(_ q: UnsafeRawPointer, left: Int) -> (step: Int, text: UnsafeRawBufferPointer?, int: Int64)? {
+        let b = q.load(as: UInt8.self)
+        // The entry's length (encoding and data) and, for a string, where its bytes start.
+        var len: Int, data = 0
+        if b < 0x80 {
+            len = 1
+        } else if b < 0xC0 {
+            data = 1
+            len = 1 &+ Int(b & 0x3F)
+        } else if b < 0xE0 {
+            len = 2
+        } else if b < 0xF0 {
+            if left < 2 { return nil }
+            data = 2
+            len = 2 &+ (Int(b & 0x0F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
+        } else if b == 0xF0 {
+            if left < 5 { return nil }
+            data = 5
+            len = 5 &+ Int(UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
+        } else if b <= 0xF4 {
+            len = b == 0xF4 ? 9 : Int(b &- 0xEE)  // F1 3, F2 4, F3 5
+        } else {
+            return nil
+        }
+        let back = len < 128 ? 1 : len < 16384 ? 2 : len < (1 << 21) ? 3 : len < (1 << 28) ? 4 : 5
+        guard len < left && back < left &- len else { return nil }
+        if data > 0 { return (len &+ back, UnsafeRawBufferPointer(start: q + data, count: len &- data), 0) }
+        let v: Int64
+        switch b {
+        case 0..<0x80: v = Int64(b)
+        case 0xC0..<0xE0:
+            let u = Int64(Int(b & 0x1F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
+            v = u >= 4096 ? u &- 8192 : u
+        case 0xF1: v = Int64(Int16(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int16.self)))
+        case 0xF2:
+            // Four bytes loaded for three: the back-length and the end marker follow.
+            let raw = UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
+            v = Int64(Int32(bitPattern: raw << 8) >> 8)
+        case 0xF3: v = Int64(Int32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int32.self)))
+        default: v = Int64(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int64.self))
+        }
+        return (len &+ back, nil, v)
+    }
+
+    /// Writes the next element, which must exist, straight into `w`, with no `Element` made.
     @inline(__always)
     mutating func write(into w: inout ItemWriter, _ what: StaticString) throws {
-        let p = blob.bytes.baseAddress!, count = blob.bytes.count
-        let left = count &- at
-        if left >= 6 {
-            let b = p.load(fromByteOffset: at, as: UInt8.self)
-            let q = p + at
-            // The entry's length (encoding and data) and, for a string, where its bytes start.
-            var len: Int, data = 0
-            if b < 0x80 {
-                len = 1
-            } else if b < 0xC0 {
-                data = 1; len = 1 &+ Int(b & 0x3F)
-            } else if b < 0xE0 {
-                len = 2
-            } else if b < 0xF0 {
-                data = 2; len = 2 &+ (Int(b & 0x0F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
-            } else if b == 0xF0 {
-                data = 5; len = 5 &+ Int(UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
-            } else if b <= 0xF4 {
-                len = b == 0xF4 ? 9 : Int(b &- 0xEE)  // F1 3, F2 4, F3 5
-            } else {
-                len = -1
-            }
-            let back = len < 128 ? 1 : len < 16384 ? 2 : len < (1 << 21) ? 3 : len < (1 << 28) ? 4 : 5
-            if len > 0 && len < left && back < left &- len {
-                if data > 0 {
-                    w.component(UnsafeRawBufferPointer(start: q + data, count: len &- data))
-                } else {
-                    let v: Int64
-                    switch b {
-                    case 0..<0x80: v = Int64(b)
-                    case 0xC0..<0xE0:
-                        let u = Int64(Int(b & 0x1F) << 8 | Int(q.load(fromByteOffset: 1, as: UInt8.self)))
-                        v = u >= 4096 ? u &- 8192 : u
-                    case 0xF1: v = Int64(Int16(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int16.self)))
-                    case 0xF2:
-                        let raw = UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
-                        v = Int64(Int32(bitPattern: raw << 8) >> 8)
-                    case 0xF3: v = Int64(Int32(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int32.self)))
-                    default: v = Int64(littleEndian: q.loadUnaligned(fromByteOffset: 1, as: Int64.self))
-                    }
-                    w.component(int: v)
-                }
-                at &+= len &+ back
-                return
-            }
+        let count = blob.bytes.count
+        if at < count, let e = Self.entry(blob.bytes.baseAddress! + at, left: count &- at) {
+            if let t = e.text { w.component(t) } else { w.component(int: e.int) }
+            at &+= e.step
+            return
         }
         w.component(try required("\(what)"))
+    }
+
+    /// Items of an unordered value (set members, hash pairs, sorted-set pairs: `width` 1 or 2,
+    /// the second a score when `scores`) laid out and hashed in the writer's item buffer, with
+    /// the position, the item's length and the running sum in locals. Stops at the end marker
+    /// or at the first item it cannot take whole (nothing of it kept); returns the elements it
+    /// took.
+    mutating func unorderedItems(width: Int, scores: Bool, base: UnsafeMutableRawPointer, into w: inout ItemWriter) -> Int {
+        let p = blob.bytes.baseAddress!, count = blob.bytes.count, room = ItemWriter.itemRoom
+        var a = at, sum = Hash128.zero, items = 0
+        items: while true {
+            let start = a
+            var len = 0
+            for c in 0..<width {
+                guard a < count, let e = Self.entry(p + a, left: count &- a) else {
+                    a = start
+                    break items
+                }
+                if scores && c == 1 {
+                    let v: Double
+                    if let t = e.text {
+                        guard let d = parseDouble(t) else {
+                            a = start
+                            break items
+                        }
+                        v = d
+                    } else {
+                        v = Double(e.int)
+                    }
+                    (base + len).storeBytes(of: CanonicalDigester.canonicalBits(v).littleEndian, as: UInt64.self)
+                    len &+= 8
+                } else if let t = e.text {
+                    guard len &+ 8 &+ t.count <= room else {
+                        a = start
+                        break items
+                    }
+                    (base + len).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
+                    if t.count > 0 { HashAccumulator.copy(to: base + len + 8, from: t.baseAddress!, t.count) }
+                    len &+= 8 &+ t.count
+                } else {
+                    // An integer's text and its prefix take at most 28 bytes; 64 are free.
+                    guard len &+ 64 <= room else {
+                        a = start
+                        break items
+                    }
+                    len &+= HashAccumulator.putDecimalComponent(e.int, at: base + len)
+                }
+                a &+= e.step
+            }
+            sum = sum &+ Hash128.of(UnsafeRawBufferPointer(start: base, count: len))
+            items &+= 1
+        }
+        at = a
+        w.addItems(UInt64(items), sum: sum)
+        return items &* width
+    }
+
+    /// Elements of an ordered value (a list node) appended to the writer's body buffer, with
+    /// the position and the write position in locals, up to the end marker or the first element
+    /// that does not fit there; returns how many it took.
+    mutating func orderedItems(into w: inout ItemWriter) -> Int {
+        guard let (base, start) = w.orderedTail() else { return 0 }
+        let p = blob.bytes.baseAddress!, count = blob.bytes.count, room = ItemWriter.itemRoom
+        var a = at, o = start, n = 0
+        while a < count, let e = Self.entry(p + a, left: count &- a) {
+            if let t = e.text {
+                if o &+ 8 &+ t.count > room { break }
+                (base + o).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
+                if t.count > 0 { HashAccumulator.copy(to: base + o + 8, from: t.baseAddress!, t.count) }
+                o &+= 8 &+ t.count
+            } else {
+                if o &+ 64 > room { break }
+                o &+= HashAccumulator.putDecimalComponent(e.int, at: base + o)
+            }
+            a &+= e.step
+            n &+= 1
+        }
+        at = a
+        w.appended(to: o, items: UInt64(n))
+        return n
     }
 
     /// The next element, which must exist.

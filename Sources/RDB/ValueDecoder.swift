@@ -221,13 +221,23 @@ public struct ValueDecoder {
         }
     }
 
-    enum TupleKind { case list, set, hash, zset, hashTTL(minExpire: Int64) }
+    enum TupleKind: Equatable { case list, set, hash, zset, hashTTL(minExpire: Int64) }
 
     func listpackTuples(_ b: Blob, width: Int, kind: TupleKind) throws {
         var w = ItemWriter(d)
         var c = try ListpackCursor(b)
         var n = 0
-        while try c.more() {
+        while true {
+            switch kind {
+            case .list: n &+= c.orderedItems(into: &w)
+            case .set, .hash, .zset:
+                if let base = w.unorderedItemBuffer {
+                    n &+= c.unorderedItems(width: width, scores: kind == .zset, base: base, into: &w)
+                }
+            case .hashTTL: break
+            }
+            // The end, or one item the general way (then the fast loop carries on).
+            guard try c.more() else { break }
             w.beginItem()
             try c.write(into: &w, "an element")
             switch kind {

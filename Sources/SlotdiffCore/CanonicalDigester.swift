@@ -616,6 +616,26 @@ public struct ItemWriter {
         count &+= n
     }
 
+    /// For a caller appending the elements of an ordered value itself: the body buffer and the
+    /// position to write at (nil for an unordered or a captured value). Each element is one
+    /// item, written as `component` writes it; `appended` then records them. Between items only.
+    @inlinable
+    public mutating func orderedTail() -> (UnsafeMutableRawPointer, Int)? {
+        guard ordered && fast else { return nil }
+        if general {
+            at = d.body.len
+            general = false
+        }
+        return (base, at)
+    }
+
+    /// `n` single-component items appended to the body buffer up to `end`.
+    @inlinable
+    public mutating func appended(to end: Int, items n: UInt64) {
+        at = end
+        count &+= n
+    }
+
     /// Hands what was written here to the digester; call once, after the last item.
     @inlinable
     public mutating func finish() {

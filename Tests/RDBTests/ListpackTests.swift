@@ -56,12 +56,47 @@ import Testing
             + body + [0xFF]
     }
 
-    /// A DUMP payload of a listpack-encoded hash (type 16), RDB 11, without a checksum.
-    static func payload(_ lp: [UInt8]) -> [UInt8] {
-        let n = lp.count
-        let length: [UInt8] =
-            n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)] : [0x80] + (0..<4).map { UInt8(truncatingIfNeeded: n >> (8 * (3 - $0))) }
-        return [16] + length + lp + [11, 0] + [UInt8](repeating: 0, count: 8)
+    static func length(_ n: Int) -> [UInt8] {
+        n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)] : [0x80] + (0..<4).map { UInt8(truncatingIfNeeded: n >> (8 * (3 - $0))) }
+    }
+
+    /// A DUMP payload of a listpack-encoded value (type 16: a hash), RDB 11, without a checksum.
+    static func payload(_ lp: [UInt8], type: UInt8 = 16) -> [UInt8] {
+        [type] + length(lp.count) + lp + [11, 0] + [UInt8](repeating: 0, count: 8)
+    }
+
+    /// A quicklist (type 18) of listpack nodes, as a DUMP payload.
+    static func quicklist(_ nodes: [[Entry]]) -> [UInt8] {
+        var v: [UInt8] = [18] + length(nodes.count)
+        for node in nodes {
+            let lp = listpack(node)
+            v += [2] + length(lp.count) + lp
+        }
+        return v + [11, 0] + [UInt8](repeating: 0, count: 8)
+    }
+
+    static func logical(_ e: Entry) -> [UInt8] {
+        switch e {
+        case .int(let v): Array(String(v).utf8)
+        case .text(let s): Array(s.utf8)
+        }
+    }
+
+    /// Elements of every encoding, some long, in a fixed pattern.
+    static func elements(_ n: Int, salt: Int) -> [Entry] {
+        (0..<n).map { i in
+            switch (i * 7 + salt) % 9 {
+            case 0: .int(Int64(i % 128))
+            case 1: .int(-Int64(i % 4000))
+            case 2: .int(Int64(i) * 1000)
+            case 3: .int(-Int64(i) * 100_000)
+            case 4: .int(Int64(i) * 10_000_000)
+            case 5: .int(Int64(i) * 1_000_000_000_000)
+            case 6: .text("e\(i)")
+            case 7: .text(String(repeating: "w", count: 60 + i % 200) + "\(i)")
+            default: .text(i % 50 == 0 ? String(repeating: "big", count: 1500) + "\(i)" : "\(salt)-\(i)")
+            }
+        }
     }
 
     static let pairs: [(Entry, Entry)] = [
@@ -103,6 +138,57 @@ import Testing
         var changed = entries
         changed[3] = .int(-2999)
         #expect(try decoded(Self.payload(Self.listpack(changed))) != expected)
+    }
+
+    /// Lists long enough to fill the body buffer several times over, split into nodes; sets and
+    /// sorted sets (scores as integers, decimals, infinities) with long members among short ones.
+    @Test func listsSetsAndSortedSetsGiveTheirValues() throws {
+        for n in [1, 5, 300, 3000] {
+            let els = Self.elements(n, salt: n)
+            let nodes = stride(from: 0, to: n, by: 128).map { Array(els[$0..<min($0 + 128, n)]) }
+            let list: Hash128 = {
+                let d = CanonicalDigester()
+                d.begin(.list)
+                for e in els { d.beginItem(); Self.logical(e).withUnsafeBytes { d.component($0) }; d.endItem() }
+                return d.finish()
+            }()
+            #expect(try decoded(Self.quicklist(nodes)) == list, "list of \(n)")
+            if nodes.count > 1 { #expect(try decoded(Self.quicklist(nodes.reversed())) != list, "list of \(n) in another order") }
+
+            let members = els.enumerated().map { i, e -> Entry in
+                if case .text(let s) = e { return .text(s + "/\(i)") }
+                return e
+            }
+            let set: Hash128 = {
+                let d = CanonicalDigester()
+                d.begin(.set)
+                for e in members { d.beginItem(); Self.logical(e).withUnsafeBytes { d.component($0) }; d.endItem() }
+                return d.finish()
+            }()
+            #expect(try decoded(Self.payload(Self.listpack(members), type: 20)) == set, "set of \(n)")
+
+            let scores: [(Entry, Double)] = [
+                (.int(7), 7), (.text("1.5"), 1.5), (.text("-inf"), -.infinity), (.text("123456.78901234567"), 123456.78901234567),
+                (.int(-4096), -4096), (.text("2.5e-3"), 2.5e-3)
+            ]
+            let zset: Hash128 = {
+                let d = CanonicalDigester()
+                d.begin(.zset)
+                for (i, e) in members.enumerated() {
+                    d.beginItem()
+                    Self.logical(e).withUnsafeBytes { d.component($0) }
+                    d.score(scores[i % scores.count].1)
+                    d.endItem()
+                }
+                return d.finish()
+            }()
+            let zentries = members.enumerated().flatMap { i, e in [e, scores[i % scores.count].0] }
+            #expect(try decoded(Self.payload(Self.listpack(zentries), type: 17)) == zset, "sorted set of \(n)")
+            // A score that is not a number is refused, wherever it is.
+            var bad = zentries
+            bad[bad.count - 1] = .text("1.5x")
+            #expect(throws: RDBError.self) { try decoded(Self.payload(Self.listpack(bad), type: 17)) }
+        }
     }
 
     @Test func changedBytesGiveAnErrorOrAValueNeverACrash() {
