@@ -104,10 +104,10 @@ public final class RDBFileParser {
             case 0xF3 where info.version >= 13:
                 try skipKeyMetadata(decoder)
             default:
-                if Self.redisEnterpriseOpcodes.contains(op) {
-                    throw input.error("opcode \(op) is a Redis Enterprise extension; dumps from that producer are not supported", at: at)
-                }
                 guard RDBType.logical(op, flavor) != nil else {
+                    if Self.redisEnterpriseOpcodes.contains(op) {
+                        throw input.error("opcode \(op) is a Redis Enterprise extension; dumps from that producer are not supported", at: at)
+                    }
                     throw input.error(
                         op >= 0xF0
                             ? "unknown opcode 0x\(String(op, radix: 16)) for RDB version \(info.version)"

@@ -215,14 +215,18 @@ public final class CanonicalDigester {
 
     /// A pending entry of the current group: (ID, consumer, delivery count).
     public func pending(ms: UInt64, seq: UInt64, consumer: UnsafeRawBufferPointer, deliveries: UInt64) {
-        var b: [UInt8] = []
-        b.reserveCapacity(consumer.count + 32)
-        Self.appendU64(&b, ms)
-        Self.appendU64(&b, seq)
-        Self.appendU64(&b, UInt64(consumer.count))
-        b.append(contentsOf: consumer)
-        Self.appendU64(&b, deliveries)
-        pelSum = pelSum &+ Hash128.of(b)
+        // Laid out on the stack: a stream can hold millions of pending entries.
+        let n = consumer.count
+        let h = withUnsafeTemporaryAllocation(byteCount: n + 32, alignment: 8) { b -> Hash128 in
+            let p = b.baseAddress!
+            p.storeBytes(of: ms.littleEndian, as: UInt64.self)
+            p.storeBytes(of: seq.littleEndian, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: UInt64(n).littleEndian, toByteOffset: 16, as: UInt64.self)
+            if n > 0 { (p + 24).copyMemory(from: consumer.baseAddress!, byteCount: n) }
+            p.storeBytes(of: deliveries.littleEndian, toByteOffset: 24 + n, as: UInt64.self)
+            return Hash128.of(UnsafeRawBufferPointer(start: p, count: n + 32))
+        }
+        pelSum = pelSum &+ h
         pelCount += 1
         capture?.pending(ms: ms, seq: seq, consumer: consumer, deliveries: deliveries)
     }

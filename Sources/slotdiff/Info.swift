@@ -16,20 +16,22 @@ extension Slotdiff {
             for path in files {
                 let start = Date()
                 var typeCounts = [Int](repeating: 0, count: 256)
-                var perDB: [Int: Int] = [:]
+                // Keys per database: the usual 16 counted in an array, any other in the dictionary.
+                var perDB: [Int: Int] = [:], firstDBs = [Int](repeating: 0, count: 16)
                 var expiring = 0
                 let parser: RDBFileParser
                 do {
                     parser = try RDBFileParser(path: path)
                     try parser.parse(digester: CanonicalDigester()) { ev in
                         typeCounts[Int(ev.type.rawValue)] += 1
-                        perDB[ev.db, default: 0] += 1
+                        if ev.db >= 0 && ev.db < firstDBs.count { firstDBs[ev.db] += 1 } else { perDB[ev.db, default: 0] += 1 }
                         if ev.expireMs != nil { expiring += 1 }
                     }
                 } catch let e as RDBError {
                     throw fail(e.description)
                 }
                 let secs = Date().timeIntervalSince(start)
+                for (db, n) in firstDBs.enumerated() where n > 0 { perDB[db] = n }
                 var perType: [String: Int] = [:]
                 for t in ValueType.allCases where typeCounts[Int(t.rawValue)] > 0 { perType["\(t)"] = typeCounts[Int(t.rawValue)] }
                 let i = parser.info
