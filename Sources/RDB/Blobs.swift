@@ -56,6 +56,18 @@ struct ListpackCursor {
     /// The next element, or nil at the end marker.
     @inline(__always)
     mutating func next() throws -> Element? {
+        let count = blob.bytes.count
+        if at < count, let e = Self.entry(blob.bytes.baseAddress! + at, left: count &- at) {
+            at &+= e.step
+            if let t = e.text { return .bytes(t) }
+            return .int(e.int)
+        }
+        return try nextChecked()
+    }
+
+    /// `next()` with every field bounds-checked: the end marker, the unusual encodings, and
+    /// any entry that does not fit, with the error naming what is wrong.
+    mutating func nextChecked() throws -> Element? {
         try blob.need(at, 1, "listpack entry")
         let b = blob.u8(at)
         let e: Element
