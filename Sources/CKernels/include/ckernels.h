@@ -27,9 +27,25 @@ typedef struct {
     uint64_t high;
 } sd_hash128;
 
-/* XXH3-128 of p[0..n), for n <= SD_XXH3_SHORT (the library's results, bit for bit). */
+/* XXH3-128 of p[0..n), for n <= SD_XXH3_SHORT: libxxhash's own header-only implementation,
+   inlined where it is called (XXH_INLINE_ALL gives its names a prefix of their own). The
+   per-item hashes of a collection are short and many: through a call, each cost the caller's
+   loop its registers, and the library's run-time dispatcher would add two calls more. */
 #define SD_XXH3_SHORT 240
-sd_hash128 sd_xxh3_128_short(const void *p, size_t n);
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+/* Swift reads this header as if unoptimized (__NO_INLINE__), which would drop the library's
+   force-inline hints; the code is compiled optimized all the same. */
+#ifndef XXH_NO_INLINE_HINTS
+#define XXH_NO_INLINE_HINTS 0
+#endif
+#include <xxhash.h>
+static inline __attribute__((always_inline, flatten)) sd_hash128 sd_xxh3_128_short(const void *p, size_t n) {
+    XXH128_hash_t h = XXH3_128bits(p, n);
+    sd_hash128 r = {h.low64, h.high64};
+    return r;
+}
 
 /* Has glibc's malloc keep freed blocks of up to 32 MiB in the heap (and 128 MiB free at its
    top) for reuse, instead of unmapping them: a block mapped anew is zeroed page by page by the
