@@ -226,7 +226,7 @@ struct ListpackCursor {
                         break items
                     }
                     (base + len).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
-                    if t.count > 0 { HashAccumulator.copy(to: base + len + 8, from: t.baseAddress!, t.count) }
+                    HashAccumulator.copyShort(to: base + len + 8, from: t.baseAddress!, t.count, readable: p + count - t.baseAddress!)
                     len &+= 8 &+ t.count
                 } else {
                     // An integer's text and its prefix take at most 28 bytes; 64 are free.
@@ -257,7 +257,7 @@ struct ListpackCursor {
             if let t = e.text {
                 if o &+ 8 &+ t.count > room { break }
                 (base + o).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
-                if t.count > 0 { HashAccumulator.copy(to: base + o + 8, from: t.baseAddress!, t.count) }
+                HashAccumulator.copyShort(to: base + o + 8, from: t.baseAddress!, t.count, readable: p + count - t.baseAddress!)
                 o &+= 8 &+ t.count
             } else {
                 if o &+ 64 > room { break }

@@ -224,7 +224,7 @@ extension RDBInput {
                     let n = Int(h)
                     if left <= n { p = start; break items }
                     (base + at).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
-                    if n > 0 { HashAccumulator.copy(to: base + at + 8, from: b + p + 1, n) }
+                    HashAccumulator.copyShort(to: base + at + 8, from: b + p + 1, n, readable: left &- 1)
                     at &+= 8 &+ n
                     p &+= 1 &+ n
                     continue

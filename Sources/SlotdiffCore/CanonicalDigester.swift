@@ -378,6 +378,20 @@ public final class HashAccumulator {
         }
     }
 
+    /// Copies `n` bytes; when `n` <= 64 and the source has 64 bytes readable, as 64 bytes moved
+    /// whole, with no branch on `n` (the destination must have 64 bytes of room; what lies past
+    /// `n` is rewritten or not hashed). Short elements of random lengths made the size-class
+    /// branches of `copy` miss.
+    @inlinable @inline(__always)
+    public static func copyShort(to d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, _ n: Int, readable: Int) {
+        if n <= 64 && readable >= 64 {
+            d.storeBytes(of: s.loadUnaligned(as: SIMD32<UInt8>.self), as: SIMD32<UInt8>.self)
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 32, as: SIMD32<UInt8>.self), toByteOffset: 32, as: SIMD32<UInt8>.self)
+        } else if n > 0 {
+            copy(to: d, from: s, n)
+        }
+    }
+
     /// The length-prefixed decimal text of an integer (as `CanonicalDigester.withDecimal`
     /// gives it), formatted in place.
     @inlinable
