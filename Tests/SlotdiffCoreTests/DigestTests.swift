@@ -214,7 +214,8 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         }
     }
     /// Long decimals and exponents (Redis writes scores with %.17g) take the Eisel–Lemire path:
-    /// every result must equal strtod's, bit for bit, across the exponent range and its edges.
+    /// every result must equal strtod's, bit for bit, across the exponent range and its edges
+    /// (about 85k strings: enough to meet every branch many times, light beside the other suites).
     @Test func longDecimalsAgreeWithStrtod() {
         var samples = [
             "0.30000000000000004", "-123456.78901234567", "1.7976931348623157e+308", "2.2250738585072014e-308",
@@ -226,7 +227,7 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         let digitsOf = { (k: Int, g: inout SystemRandomNumberGenerator) in
             String((0..<k).map { _ in "0123456789".randomElement(using: &g)! })
         }
-        for _ in 0..<200_000 {
+        for _ in 0..<40_000 {
             var t = Bool.random(using: &g) ? "-" : ""
             let total = Int.random(in: 1...20, using: &g)
             let point = Int.random(in: 0...total, using: &g)
@@ -237,7 +238,7 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
             if Int.random(in: 0..<3, using: &g) == 0 { t += "e\(Int.random(in: -60...60, using: &g))" }
             samples.append(t)
         }
-        for _ in 0..<100_000 {
+        for _ in 0..<15_000 {
             let d = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &g))
             if d.isFinite { samples.append(String(format: "%.17g", d)) }
             let near = Double.random(in: -1e6...1e6, using: &g)
