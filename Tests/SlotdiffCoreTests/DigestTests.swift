@@ -2,6 +2,15 @@ import Foundation
 import SlotdiffCore
 import Testing
 
+/// What `strtod` reads from the whole of `s`; nil when it stops short of the end.
+func strtodWhole(_ s: String) -> Double? {
+    s.withCString { p -> Double? in
+        var end: UnsafeMutablePointer<CChar>?
+        let d = strtod(p, &end)
+        return end.map { $0 - UnsafeMutablePointer(mutating: p) } == s.utf8.count ? d : nil
+    }
+}
+
 /// `parseDouble` of a string's bytes.
 func parsed(_ s: String) -> Double? { Array(s.utf8).withUnsafeBytes { parseDouble($0) } }
 
@@ -204,15 +213,12 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
             samples.append(t)
         }
         for s in samples {
-            let expected = s.withCString { p -> Double? in
-                var end: UnsafeMutablePointer<CChar>?
-                let d = strtod(p, &end)
-                return end.map { $0 - UnsafeMutablePointer(mutating: p) } == s.utf8.count ? d : nil
-            }
+            let expected = strtodWhole(s)
             let got = Array(s.utf8).withUnsafeBytes { parseDouble($0) }
             #expect(got?.bitPattern == expected?.bitPattern, "\(s)")
         }
     }
+
     /// Long decimals and exponents (Redis writes scores with %.17g) take the Eisel–Lemire path:
     /// every result must equal strtod's, bit for bit, across the exponent range and its edges
     /// (about 85k strings: enough to meet every branch many times, light beside the other suites).
@@ -247,11 +253,7 @@ func bytes(_ s: String, _ body: (UnsafeRawBufferPointer) -> Void) { Array(s.utf8
         }
         var mismatches: [String] = []
         for s in samples {
-            let expected = s.withCString { p -> Double? in
-                var end: UnsafeMutablePointer<CChar>?
-                let d = strtod(p, &end)
-                return end.map { $0 - UnsafeMutablePointer(mutating: p) } == s.utf8.count ? d : nil
-            }
+            let expected = strtodWhole(s)
             let got = Array(s.utf8).withUnsafeBytes { parseDouble($0) }
             if got?.bitPattern != expected?.bitPattern { mismatches.append(s) }
         }
