@@ -233,7 +233,8 @@ struct LiveArguments: ParsableArguments {
     }
 
     /// `mode`: what the reads must give (`length` and `keys` read no values).
-    func liveOptions(workers: Int, mode: CompareMode = .digest) throws -> LiveOptions {
+    /// The live options; `sides` are the sides as given, for whether one may use TLS.
+    func liveOptions(workers: Int, mode: CompareMode = .digest, sides: [String?]) throws -> LiveOptions {
         var o = LiveOptions()
         o.workers = workers
         o.batch = max(1, batch)
@@ -245,10 +246,15 @@ struct LiveArguments: ParsableArguments {
         o.mode = mode
         o.nodeTimeout = .milliseconds((timeoutAlias ?? nodeTimeout).milliseconds)
         o.clusterAddresses = try clusterAddresses()
-        o.tls = try RedisTLS(
-            TLSOptions(
-                caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
-                insecure: tlsInsecure))
+        // Set up (the system's trust roots read: milliseconds) only where TLS may be used: a
+        // rediss:// side, or any TLS option given, whose bad file is then reported at the start.
+        let tlsGiven = tlsCa != nil || tlsCert != nil || tlsKey != nil || tlsServerName != nil || tlsInsecure
+        if tlsGiven || sides.contains(where: { $0?.lowercased().hasPrefix("rediss://") == true }) {
+            o.tls = try RedisTLS(
+                TLSOptions(
+                    caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
+                    insecure: tlsInsecure))
+        }
         return o
     }
 }
@@ -317,7 +323,8 @@ struct CheckArguments: ParsableArguments {
     /// The check these arguments describe, writing to `outputs`; passwords not in a URL come
     /// from SLOTDIFF_SOURCE_PASSWORD and SLOTDIFF_TARGET_PASSWORD.
     func session(_ outputs: CheckOutputs) throws -> CheckSession {
-        let live = try self.live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode)
+        let live = try self.live.liveOptions(
+            workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode, sides: [source, target])
         let names = try self.live.commandNames()
         return CheckSession(
             source: .init(spec: source, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"), commandNames: names.source),

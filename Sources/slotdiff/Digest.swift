@@ -105,7 +105,8 @@ extension Slotdiff {
                 .init(
                     spec: side, password: RedisEndpoint.password(fromEnvironment: "SLOTDIFF_SOURCE_PASSWORD"),
                     commandNames: try live.commandNames().source),
-                files: files, live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode))
+                files: files,
+                live: try live.liveOptions(workers: workers ?? max(4, ProcessInfo.processInfo.activeProcessorCount), mode: read.mode, sides: [side]))
             opened = source
             let meta = try await DigestRun.write(side: source, to: out, options: options, stop: stop)
             let size = ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? nil) ?? 0

@@ -84,7 +84,7 @@ extension Slotdiff {
             let filter = DifferenceFilter(kinds: kind, dbs: db, match: match.map(GlobPattern.init))
             let (keys, duplicates, warnings) = try Keyspace.Repair.keys(logs: logs, filter: filter, allowIncomplete: allowIncomplete)
             if keys.isEmpty { return (Keyspace.Repair.Result(), duplicates, warnings) }
-            let options = try live.liveOptions(workers: 1)
+            let options = try live.liveOptions(workers: 1, sides: [source, target])
             var targetSide: LiveSide?
             if let target {
                 guard (try? listFiles(target)) == nil, !DigestFile.isDigest(target) else {
