@@ -48,7 +48,7 @@ extension RESPValue {
     }
 
     /// The bytes of a simple, bulk or verbatim string as an array.
-    public var bytes: [UInt8]? { buffer.map { Array($0.readableBytesView) } }
+    public var bytes: [UInt8]? { buffer.map { $0.withUnsafeReadableBytes { Array($0) } } }
 
     /// A string reply decoded as UTF-8 (invalid sequences repaired), or an integer, double or
     /// big number as text; nil for aggregates, null and errors.

@@ -694,7 +694,7 @@ final class LiveNode: Sendable {
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
-                batch.append(Array(b.readableBytesView))
+                batch.append(b.withUnsafeReadableBytes { Array($0) })
                 slots.append(slot)
             }
             if !batch.isEmpty { try await each(batch, slots) }
