@@ -30,27 +30,32 @@ enum DecimalText {
         var i = 0
         let negative = b[0] == UInt8(ascii: "-")
         if negative { i = 1 }
+        // Leading zeros first (of the fraction too, when the integer part is all zeros), then
+        // every digit into the mantissa; more than 19 of those and `strtod` decides.
         var mantissa: UInt64 = 0
-        var significant = 0, digits = 0, fraction = 0
-        var dot = false
-        while i < n {
-            let c = b[i]
-            if c &- 48 < 10 {
-                digits &+= 1
-                if dot { fraction &+= 1 }
-                if mantissa != 0 || c != 48 {
-                    significant &+= 1
-                    if significant > 19 { return nil }
-                    mantissa = mantissa &* 10 &+ UInt64(c &- 48)
-                }
-            } else if c == UInt8(ascii: ".") && !dot {
-                dot = true
-            } else {
-                break
-            }
+        var significant = 0, fraction = 0
+        let start = i
+        while i < n && b[i] == 48 { i &+= 1 }
+        while i < n && b[i] &- 48 < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(b[i] &- 48)
+            significant &+= 1
             i &+= 1
         }
-        if digits == 0 || (dot && fraction == 0) { return nil }
+        let integerDigits = i &- start
+        if i < n && b[i] == UInt8(ascii: ".") {
+            i &+= 1
+            let from = i
+            if mantissa == 0 { while i < n && b[i] == 48 { i &+= 1 } }
+            while i < n && b[i] &- 48 < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(b[i] &- 48)
+                significant &+= 1
+                i &+= 1
+            }
+            fraction = i &- from
+            if fraction == 0 { return nil }
+        }
+        if integerDigits == 0 && fraction == 0 { return nil }
+        if significant > 19 { return nil }
         var exponent = 0
         if i < n {
             guard b[i] | 0x20 == UInt8(ascii: "e"), i &+ 1 < n else { return nil }
