@@ -129,6 +129,7 @@ extension ValueDecoder {
         if try c.requiredInt("master entry terminator") != 0 { throw b.fail(c.at, "master entry does not end with 0") }
         var live = 0
         var dead = 0
+        var w = ItemWriter(d)
         while true {
             let flagsAt = c.at
             guard let flagsEl = try c.next() else { break }
@@ -143,20 +144,22 @@ extension ValueDecoder {
             if !deletedEntry {
                 if let l = last, !(l < id) { throw b.fail(flagsAt, "stream entry IDs are not increasing") }
                 last = id
-                d.beginItem()
-                d.fixed(id.ms)
-                d.fixed(id.seq)
-                d.fixed(UInt64(n))
+                w.beginItem()
+                w.fixed(id.ms)
+                w.fixed(id.seq)
+                w.fixed(UInt64(n))
+                for i in 0..<n {
+                    if sameFields { w.component(masterFields[i]) } else { try c.write(into: &w, "entry field") }
+                    try c.write(into: &w, "entry value")
+                }
+                w.endItem()
+            } else {
+                for _ in 0..<(sameFields ? n : 2 * n) { _ = try c.required("entry field or value") }
             }
-            for i in 0..<n {
-                let f = sameFields ? masterFields[i] : try c.required("entry field")
-                let v = try c.required("entry value")
-                if !deletedEntry { d.component(f); d.component(v) }
-            }
-            if !deletedEntry { d.endItem() }
             _ = try c.requiredInt("entry back count")
             if deletedEntry { dead += 1 } else { live += 1 }
         }
+        w.finish()
         if live != Int(count) || dead != Int(deleted) {
             throw b.fail(6, "master entry counts \(count) live and \(deleted) deleted entries, found \(live) and \(dead)")
         }
