@@ -247,9 +247,10 @@ struct LiveArguments: ParsableArguments {
         o.nodeTimeout = .milliseconds((timeoutAlias ?? nodeTimeout).milliseconds)
         o.clusterAddresses = try clusterAddresses()
         // Set up (the system's trust roots read: milliseconds) only where TLS may be used: a
-        // rediss:// side, or any TLS option given, whose bad file is then reported at the start.
+        // TLS side (rediss://, valkeys://), or any TLS option given, whose bad file is then
+        // reported at the start.
         let tlsGiven = tlsCa != nil || tlsCert != nil || tlsKey != nil || tlsServerName != nil || tlsInsecure
-        if tlsGiven || sides.contains(where: { $0?.lowercased().hasPrefix("rediss://") == true }) {
+        if tlsGiven || sides.contains(where: { side in side.flatMap { try? RedisEndpoint(url: $0) }?.tls == true }) {
             o.tls = try RedisTLS(
                 TLSOptions(
                     caFile: tlsCa, certFile: tlsCert, keyFile: tlsKey, serverName: tlsServerName,
