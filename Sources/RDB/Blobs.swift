@@ -56,13 +56,18 @@ struct ListpackCursor {
     /// The next element, or nil at the end marker.
     @inline(__always)
     mutating func next() throws -> Element? {
-        let count = blob.bytes.count
-        if at < count, let e = Self.entry(blob.bytes.baseAddress! + at, left: count &- at) {
-            at &+= e.step
-            if let t = e.text { return .bytes(t) }
-            return .int(e.int)
-        }
+        if let e = take() { return e.text.map { .bytes($0) } ?? .int(e.int) }
         return try nextChecked()
+    }
+
+    /// The next entry through `entry`, the position moved past it; nil (the position kept)
+    /// where that decoder leaves the entry to `nextChecked`.
+    @inline(__always)
+    mutating func take() -> (text: UnsafeRawBufferPointer?, int: Int64)? {
+        let count = blob.bytes.count
+        guard at < count, let e = Self.entry(blob.bytes.baseAddress! + at, left: count &- at) else { return nil }
+        at &+= e.step
+        return (e.text, e.int)
     }
 
     /// `next()` with every field bounds-checked: the end marker, the unusual encodings, and
@@ -182,10 +187,8 @@ struct ListpackCursor {
     /// Writes the next element, which must exist, straight into `w`, with no `Element` made.
     @inline(__always)
     mutating func write(into w: inout ItemWriter, _ what: StaticString) throws {
-        let count = blob.bytes.count
-        if at < count, let e = Self.entry(blob.bytes.baseAddress! + at, left: count &- at) {
+        if let e = take() {
             if let t = e.text { w.component(t) } else { w.component(int: e.int) }
-            at &+= e.step
             return
         }
         w.component(try required("\(what)"))
@@ -225,9 +228,7 @@ struct ListpackCursor {
                         a = start
                         break items
                     }
-                    (base + len).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
-                    HashAccumulator.copyShort(to: base + len + 8, from: t.baseAddress!, t.count, readable: p + count - t.baseAddress!)
-                    len &+= 8 &+ t.count
+                    len &+= HashAccumulator.putComponent(t, at: base + len, readable: p + count - t.baseAddress!)
                 } else {
                     // An integer's text and its prefix take at most 28 bytes; 64 are free.
                     guard len &+ 64 <= room else {
@@ -256,9 +257,7 @@ struct ListpackCursor {
         while a < count, let e = Self.entry(p + a, left: count &- a) {
             if let t = e.text {
                 if o &+ 8 &+ t.count > room { break }
-                (base + o).storeBytes(of: UInt64(t.count).littleEndian, as: UInt64.self)
-                HashAccumulator.copyShort(to: base + o + 8, from: t.baseAddress!, t.count, readable: p + count - t.baseAddress!)
-                o &+= 8 &+ t.count
+                o &+= HashAccumulator.putComponent(t, at: base + o, readable: p + count - t.baseAddress!)
             } else {
                 if o &+ 64 > room { break }
                 o &+= HashAccumulator.putDecimalComponent(e.int, at: base + o)

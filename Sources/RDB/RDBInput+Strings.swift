@@ -223,9 +223,7 @@ extension RDBInput {
                 if h < 0x40 {
                     let n = Int(h)
                     if left <= n { p = start; break items }
-                    (base + at).storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
-                    HashAccumulator.copyShort(to: base + at + 8, from: b + p + 1, n, readable: left &- 1)
-                    at &+= 8 &+ n
+                    at &+= HashAccumulator.putComponent(UnsafeRawBufferPointer(start: b + p + 1, count: n), at: base + at, readable: left &- 1)
                     p &+= 1 &+ n
                     continue
                 }

@@ -392,6 +392,17 @@ public final class HashAccumulator {
         }
     }
 
+    /// Writes the length-prefixed `bytes` at `dst` (as `writeComponent` lays them out), which
+    /// must have 8 + 64 bytes of room past it (see `copyShort`; `readable`: the bytes readable
+    /// from `bytes`' start); returns the bytes it takes.
+    @inlinable @inline(__always)
+    public static func putComponent(_ bytes: UnsafeRawBufferPointer, at dst: UnsafeMutableRawPointer, readable: Int) -> Int {
+        let n = bytes.count
+        dst.storeBytes(of: UInt64(n).littleEndian, as: UInt64.self)
+        if n > 0 { copyShort(to: dst + 8, from: bytes.baseAddress!, n, readable: readable) }
+        return 8 &+ n
+    }
+
     /// The length-prefixed decimal text of an integer (as `CanonicalDigester.withDecimal`
     /// gives it), formatted in place.
     @inlinable
