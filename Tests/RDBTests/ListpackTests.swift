@@ -56,23 +56,19 @@ import Testing
             + body + [0xFF]
     }
 
-    static func length(_ n: Int) -> [UInt8] {
-        n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)] : [0x80] + (0..<4).map { UInt8(truncatingIfNeeded: n >> (8 * (3 - $0))) }
-    }
-
     /// A DUMP payload of a listpack-encoded value (type 16: a hash), RDB 11, without a checksum.
     static func payload(_ lp: [UInt8], type: UInt8 = 16) -> [UInt8] {
-        [type] + length(lp.count) + lp + [11, 0] + [UInt8](repeating: 0, count: 8)
+        DumpBytes.payload([type] + DumpBytes.length(lp.count) + lp)
     }
 
     /// A quicklist (type 18) of listpack nodes, as a DUMP payload.
     static func quicklist(_ nodes: [[Entry]]) -> [UInt8] {
-        var v: [UInt8] = [18] + length(nodes.count)
+        var v: [UInt8] = [18] + DumpBytes.length(nodes.count)
         for node in nodes {
             let lp = listpack(node)
-            v += [2] + length(lp.count) + lp
+            v += [2] + DumpBytes.length(lp.count) + lp
         }
-        return v + [11, 0] + [UInt8](repeating: 0, count: 8)
+        return DumpBytes.payload(v)
     }
 
     static func logical(_ e: Entry) -> [UInt8] {

@@ -28,20 +28,16 @@ import Testing
             switch self {
             case .text(let s):
                 let b = Array(s.utf8)
-                return PlainItemsTests.length(b.count) + b
+                return DumpBytes.length(b.count) + b
             case .int8(let v): return [0xC0] + le(v)
             case .int16(let v): return [0xC1] + le(v)
             case .int32(let v): return [0xC2] + le(v)
             case .compressed(let s):
                 let b = Array(s.utf8)
                 let lzf = [UInt8(b.count - 1)] + b
-                return [0xC3] + PlainItemsTests.length(lzf.count) + PlainItemsTests.length(b.count) + lzf
+                return [0xC3] + DumpBytes.length(lzf.count) + DumpBytes.length(b.count) + lzf
             }
         }
-    }
-
-    static func length(_ n: Int) -> [UInt8] {
-        n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)] : [0x80] + (0..<4).map { UInt8(truncatingIfNeeded: n >> (8 * (3 - $0))) }
     }
 
     static let components: [Component] = [
@@ -68,7 +64,7 @@ import Testing
 
     /// A value of RDB type `type`: the count, then each item's components and score.
     static func value(type: UInt8, _ items: [[Component]], scored: Bool) -> [UInt8] {
-        var out = [type] + length(items.count)
+        var out = [type] + DumpBytes.length(items.count)
         for (i, item) in items.enumerated() {
             for c in item { out += c.encoded() }
             if scored { out += withUnsafeBytes(of: scores[i % scores.count].bitPattern.littleEndian) { Array($0) } }
@@ -108,7 +104,7 @@ import Testing
 
     func fromMemory(_ v: [UInt8]) throws -> Hash128 {
         let d = CanonicalDigester()
-        let payload = v + [11, 0] + [UInt8](repeating: 0, count: 8)
+        let payload = DumpBytes.payload(v)
         try payload.withUnsafeBytes { _ = try DumpPayload.decode($0, into: d) }
         return d.finish()
     }
