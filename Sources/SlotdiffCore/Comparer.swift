@@ -53,7 +53,11 @@ public struct CompareCounts: Sendable, Equatable, Codable {
 /// Merges two sides' records, each held as one or more key tables (one per dump file), and
 /// emits every difference. A key held twice on one side is reported as `duplicate` and its
 /// first occurrence is the one compared.
-public struct Comparer {
+///
+/// A large source table is looked up in parts, one thread each: the lookups wait on memory
+/// (random reads of the target tables), and several threads wait at once. Differences come
+/// out in the order one thread would give.
+public struct Comparer: Sendable {
     public var rule: DifferenceRule
     /// When each side was read (ms): a key present on one side only whose expiry is at or before
     /// the other side's snapshot time has expired, and is not a difference.
@@ -62,6 +66,12 @@ public struct Comparer {
     /// Live sides: a key listed by two cluster nodes was moving between them (slot migration)
     /// while they were listed; it is compared once and not reported as a duplicate.
     public var liveSides: Set<Side> = []
+    /// Threads the lookups may use, and the fewest source keys worth a thread of their own.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    public var keysPerThread = 1 << 15
+    /// Differences a helper thread holds for the caller; past them it stops, and the caller's
+    /// thread does the rest of its part (memory stays bounded when nearly every key differs).
+    public var heldPerThread = 1 << 14
 
     public init(rule: DifferenceRule, sourceSnapshotMs: Int64, targetSnapshotMs: Int64) {
         self.rule = rule
@@ -85,53 +95,7 @@ public struct Comparer {
         }
         try reportDuplicates(source, side: .source, counts: &counts, emit: emit)
         try reportDuplicates(target, side: .target, counts: &counts, emit: emit)
-        // Each key is hashed three strides before it is looked up, and what its lookup reads
-        // in the target tables fetched into the cache a stride at a time (`KeyTable.prefetch`).
-        let stride = 8
-        var hashes = [UInt64](repeating: 0, count: 4 * stride)
-        for t in source {
-            func hash(_ j: Int) { hashes[j % hashes.count] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j)) }
-            func prefetch(_ i: Int) {
-                if i + 3 * stride < t.count { hash(i + 3 * stride) }
-                for step in 0..<3 where i + (3 - step) * stride < t.count {
-                    let h = hashes[(i + (3 - step) * stride) % hashes.count]
-                    for o in target { o.prefetch(hash: h, step: step) }
-                }
-            }
-            for j in 0..<min(3 * stride, t.count) { hash(j) }
-            for i in 0..<t.count {
-                prefetch(i)
-                let h = hashes[i % hashes.count]
-                let e = t.entry(i)
-                if e.flags & Self.duplicateFlag != 0 { continue }
-                counts.sourceKeys += 1
-                let key = t.key(i)
-                var found: (KeyTable, Int)?
-                for o in target {
-                    if let j = o.find(db: Int(e.db), key: key, hash: h), o.entry(j).flags & Self.duplicateFlag == 0 {
-                        found = (o, j)
-                        break
-                    }
-                }
-                guard let (o, j) = found else {
-                    if let exp = e.expireMs, exp <= targetSnapshotMs { counts.expired += 1; continue }
-                    let d = Difference(kind: .missing, db: Int(e.db), slot: e.slot, key: Array(key), source: e.state, target: nil)
-                    counts.add(d)
-                    try emit(d)
-                    continue
-                }
-                o.setFlag(j, Self.matchedFlag)
-                let te = o.entry(j)
-                counts.compared += 1
-                if let kind = rule.kind(source: e.state, target: te.state) {
-                    let d = Difference(kind: kind, db: Int(e.db), slot: e.slot, key: Array(key), source: e.state, target: te.state)
-                    counts.add(d)
-                    try emit(d)
-                } else {
-                    counts.matched += 1
-                }
-            }
-        }
+        for t in source { try lookUpAll(t, in: target, counts: &counts, emit: emit) }
         for t in target {
             for i in 0..<t.count {
                 let e = t.entry(i)
@@ -145,6 +109,148 @@ public struct Comparer {
             }
         }
         return counts
+    }
+
+    /// Target entries a part of the lookups matched, per target table (4 bytes each). With
+    /// parts on several threads they are marked once all are done, so that no thread writes an
+    /// entry another may be reading; a lookup on one thread marks them as it goes (`direct`).
+    struct Matches {
+        var entries: [[UInt32]]
+        var direct: [KeyTable]?
+
+        init(tables: Int) { entries = Array(repeating: [], count: tables) }
+        init(entries: [[UInt32]]) { self.entries = entries }
+        init(direct: [KeyTable]) {
+            entries = []
+            self.direct = direct
+        }
+
+        mutating func note(_ table: Int, _ j: Int) {
+            if let direct { direct[table].setFlag(j, Comparer.matchedFlag) } else { entries[table].append(UInt32(truncatingIfNeeded: j)) }
+        }
+
+        func mark(_ target: [KeyTable]) {
+            for (t, list) in zip(target, entries) {
+                for j in list { t.setFlag(Int(j), Comparer.matchedFlag) }
+            }
+        }
+    }
+
+    /// What a helper thread hands back: its counts, its differences in order, and where it
+    /// stopped when it held as many as it may.
+    struct Part: Sendable {
+        var counts = CompareCounts()
+        var differences: [Difference] = []
+        var matches: [[UInt32]] = []
+        var stoppedAt: Int?
+    }
+
+    final class PartBox: @unchecked Sendable {
+        // Written by its thread before it leaves the group; read after the group is waited on.
+        var part = Part()
+    }
+
+    /// Looks up every entry of source table `t` in the target tables, in parts on several
+    /// threads when it is large; the caller's thread takes the first part and emits as it goes.
+    func lookUpAll(_ t: KeyTable, in target: [KeyTable], counts: inout CompareCounts, emit: (Difference) throws -> Void) throws {
+        let n = max(1, min(threads, t.count / max(1, keysPerThread)))
+        let bounds = (0...n).map { t.count * $0 / n }
+        let boxes = (0..<n).map { _ in PartBox() }
+        let group = DispatchGroup()
+        for p in 1..<n {
+            let (box, range, limit) = (boxes[p], bounds[p]..<bounds[p + 1], heldPerThread)
+            group.enter()
+            DispatchQueue.global().async {
+                var m = Matches(tables: target.count)
+                var counts = CompareCounts()
+                var held: [Difference] = []
+                let stoppedAt = self.lookUp(t, range, in: target, counts: &counts, matches: &m) { d in
+                    held.append(d)
+                    return held.count < limit
+                }
+                box.part = Part(counts: counts, differences: held, matches: m.entries, stoppedAt: stoppedAt)
+                group.leave()
+            }
+        }
+        var m = n == 1 ? Matches(direct: target) : Matches(tables: target.count)
+        var failure: Error?
+        do {
+            _ = try lookUp(t, bounds[0]..<bounds[1], in: target, counts: &counts, matches: &m) { d in
+                try emit(d)
+                return true
+            }
+        } catch { failure = error }
+        // The helpers read the tables: none is left running, also when emitting failed.
+        group.wait()
+        if let failure { throw failure }
+        m.mark(target)
+        for p in 1..<n {
+            let part = boxes[p].part
+            Matches(entries: part.matches).mark(target)
+            counts = counts + part.counts
+            for d in part.differences { try emit(d) }
+            guard let rest = part.stoppedAt else { continue }
+            var m = Matches(direct: target)
+            _ = try lookUp(t, rest..<bounds[p + 1], in: target, counts: &counts, matches: &m) { d in
+                try emit(d)
+                return true
+            }
+        }
+    }
+
+    /// Looks up source entries `range` of `t`: counts them, gives each difference to `emit`
+    /// and notes each matched target entry in `matches`. When `emit` returns false, stops
+    /// after that key and returns the index of the next.
+    func lookUp(
+        _ t: KeyTable, _ range: Range<Int>, in target: [KeyTable], counts: inout CompareCounts, matches: inout Matches,
+        emit: (Difference) throws -> Bool
+    ) rethrows -> Int? {
+        // Each key is hashed three strides before it is looked up, and what its lookup reads
+        // in the target tables fetched into the cache a stride at a time (`KeyTable.prefetch`).
+        let stride = 8
+        var hashes = [UInt64](repeating: 0, count: 4 * stride)
+        func hash(_ j: Int) { hashes[j % hashes.count] = KeyTable.hash(db: Int(t.entry(j).db), key: t.key(j)) }
+        func prefetch(_ i: Int) {
+            if i + 3 * stride < range.upperBound { hash(i + 3 * stride) }
+            for step in 0..<3 where i + (3 - step) * stride < range.upperBound {
+                let h = hashes[(i + (3 - step) * stride) % hashes.count]
+                for o in target { o.prefetch(hash: h, step: step) }
+            }
+        }
+        for j in range.prefix(3 * stride) { hash(j) }
+        for i in range {
+            prefetch(i)
+            let h = hashes[i % hashes.count]
+            let e = t.entry(i)
+            if e.flags & Self.duplicateFlag != 0 { continue }
+            counts.sourceKeys += 1
+            let key = t.key(i)
+            var found: (Int, Int)?
+            for (ti, o) in target.enumerated() {
+                if let j = o.find(db: Int(e.db), key: key, hash: h), o.entry(j).flags & Self.duplicateFlag == 0 {
+                    found = (ti, j)
+                    break
+                }
+            }
+            guard let (ti, j) = found else {
+                if let exp = e.expireMs, exp <= targetSnapshotMs { counts.expired += 1; continue }
+                let d = Difference(kind: .missing, db: Int(e.db), slot: e.slot, key: Array(key), source: e.state, target: nil)
+                counts.add(d)
+                if try !emit(d) { return i + 1 }
+                continue
+            }
+            matches.note(ti, j)
+            let te = target[ti].entry(j)
+            counts.compared += 1
+            if let kind = rule.kind(source: e.state, target: te.state) {
+                let d = Difference(kind: kind, db: Int(e.db), slot: e.slot, key: Array(key), source: e.state, target: te.state)
+                counts.add(d)
+                if try !emit(d) { return i + 1 }
+            } else {
+                counts.matched += 1
+            }
+        }
+        return nil
     }
 
     /// Keys that appear in more than one table of the same side.

@@ -31,27 +31,36 @@ public final class KeyTable: @unchecked Sendable {
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexMask: Int
     @exclusivity(unchecked) private var arena: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var arenaBytes: [Int] = []
     @exclusivity(unchecked) private var arenaUsed = 0
-    private static let arenaChunk = 1 << 20
+    private static let arenaChunk = 1 << 21
     private static let hintedIndexLimit = 1 << 22
     private static let chunkShift = 24
 
     public init(origin: String, expectedCount: Int = 1024) {
         self.origin = origin
         capacity = max(16, expectedCount)
-        entries = .allocate(capacity: capacity)
+        entries = Self.allocate(Entry.self, capacity)
         var n = 16
         while n < capacity * 3 / 2 { n <<= 1 }
-        index = .allocate(capacity: n)
+        index = Self.allocate(UInt64.self, n)
         index.initialize(repeating: 0, count: n)
         indexMask = n - 1
     }
 
     deinit {
-        entries.deallocate()
-        index.deallocate()
-        for c in arena { c.deallocate() }
+        Self.free(entries, capacity)
+        Self.free(index, indexMask + 1)
+        for (c, bytes) in zip(arena, arenaBytes) { sd_table_free(c, bytes) }
     }
+
+    /// Table memory: huge pages where it is large (`sd_table_alloc`).
+    private static func allocate<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
+        guard let p = sd_table_alloc(count * MemoryLayout<T>.stride) else { fatalError("out of memory: a key table block of \(count) \(T.self)") }
+        return p.bindMemory(to: T.self, capacity: count)
+    }
+
+    private static func free<T>(_ p: UnsafeMutablePointer<T>, _ count: Int) { sd_table_free(p, count * MemoryLayout<T>.stride) }
 
     /// Raises capacity ahead of time (RESIZEDB hints), so the block does not grow by copying.
     public func reserve(_ n: Int) {
@@ -106,7 +115,9 @@ public final class KeyTable: @unchecked Sendable {
         guard bucket != 0, bucket >> 32 == h >> 32 else { return }
         let e = Int(bucket & 0xFFFF_FFFF) - 1
         if step == 1 {
+            // An entry (48 bytes) spans two cache lines for half the indexes: both are fetched.
             sd_prefetch_read(entries + e)
+            sd_prefetch_read(UnsafeRawPointer(entries + e) + (MemoryLayout<Entry>.size - 1))
         } else if let k = keyBytes(entries[e]).baseAddress {
             sd_prefetch_read(k)
         }
@@ -168,22 +179,26 @@ public final class KeyTable: @unchecked Sendable {
 
     private func storeKey(_ key: UnsafeRawBufferPointer) -> Int {
         let n = key.count
-        if arena.isEmpty || arenaUsed + n > Self.arenaChunk {
-            arena.append(.allocate(byteCount: max(Self.arenaChunk, n), alignment: 8))
+        if arena.isEmpty || arenaUsed + n > arenaBytes[arena.count - 1] {
+            // The first chunk is small and plainly allocated: most tables of a live check are.
+            let bytes = max(arena.isEmpty ? Self.arenaChunk / 2 : Self.arenaChunk, n)
+            guard let c = sd_table_alloc(bytes) else { fatalError("out of memory: a key table's key bytes (\(bytes) bytes)") }
+            arena.append(c)
+            arenaBytes.append(bytes)
             arenaUsed = 0
         }
         let chunk = arena.count - 1
         if n > 0 { (arena[chunk] + arenaUsed).copyMemory(from: key.baseAddress!, byteCount: n) }
         let off = chunk << Self.chunkShift | arenaUsed
         arenaUsed += n
-        if n >= Self.arenaChunk { arenaUsed = Self.arenaChunk }  // an oversized key owns its chunk
+        if n >= arenaBytes[chunk] { arenaUsed = arenaBytes[chunk] }  // an oversized key owns its chunk
         return off
     }
 
     private func growEntries(to n: Int) {
-        let p = UnsafeMutablePointer<Entry>.allocate(capacity: n)
+        let p = Self.allocate(Entry.self, n)
         p.moveInitialize(from: entries, count: count)
-        entries.deallocate()
+        Self.free(entries, capacity)
         entries = p
         capacity = n
     }
@@ -203,8 +218,8 @@ public final class KeyTable: @unchecked Sendable {
 
     private func growIndex(to n: Int? = nil) {
         let n = n ?? (indexMask + 1) * 2
-        index.deallocate()
-        index = .allocate(capacity: n)
+        Self.free(index, indexMask + 1)
+        index = Self.allocate(UInt64.self, n)
         indexMask = n - 1
         reindex()
     }

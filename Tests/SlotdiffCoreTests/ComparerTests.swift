@@ -32,6 +32,38 @@ import Testing
         }
     }
 
+    /// Lookups split across threads give what one thread gives: the same differences in the
+    /// same order and the same counts. Also when a helper holds as many differences as it may
+    /// and the caller looks up the rest of its part, and with the target in two tables (each
+    /// part's matches marked in the table that holds them, or they come out as extra keys).
+    @Test func lookupsInPartsGiveWhatOneThreadGives() throws {
+        let n = 5000
+        let keys = (0..<n).map { ("key:\($0)", UInt64($0)) }
+        // Every 13th key missing, every 7th changed; 50 keys only the target holds.
+        let kept = keys.filter { $0.1 % 13 != 5 }.map { ($0.0, $0.1 % 7 == 2 ? $0.1 + 1 : $0.1) }
+        let extra = (0..<50).map { ("extra:\($0)", UInt64($0)) }
+        func run(threads: Int, held: Int) throws -> ([String], CompareCounts) {
+            var c = Comparer(rule: DifferenceRule(), sourceSnapshotMs: 0, targetSnapshotMs: 0)
+            c.threads = threads
+            c.keysPerThread = 300
+            c.heldPerThread = held
+            let target = [table("t1", Array(kept[..<2000].reversed()) + extra), table("t2", Array(kept[2000...]))]
+            var found: [String] = []
+            let counts = try c.compare(source: [table("s", keys)], target: target) { found.append("\($0.kind) \($0.displayKey)") }
+            return (found, counts)
+        }
+        let (one, oneCounts) = try run(threads: 1, held: 1 << 14)
+        let missing = (0..<n).filter { $0 % 13 == 5 }.count
+        let changed = (0..<n).filter { $0 % 13 != 5 && $0 % 7 == 2 }.count
+        #expect(one.count == missing + changed + extra.count)
+        #expect(oneCounts.matched == n - missing - changed && oneCounts.targetKeys == n - missing + extra.count)
+        for (threads, held) in [(4, 1 << 14), (4, 3), (3, 1), (16, 2)] {
+            let (parts, counts) = try run(threads: threads, held: held)
+            #expect(parts == one, "\(threads) threads holding \(held)")
+            #expect(counts == oneCounts, "\(threads) threads holding \(held)")
+        }
+    }
+
     /// A size hint far past what arrives (a corrupt RESIZEDB) still leaves a table that finds
     /// its keys; the index it makes ahead of them is bounded.
     @Test func hugeSizeHintStillFindsKeys() {

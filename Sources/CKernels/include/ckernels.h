@@ -52,6 +52,14 @@ static inline __attribute__((always_inline, flatten)) sd_hash128 sd_xxh3_128_sho
    kernel, which cost ~7% of a live check's CPU in page faults. No effect without glibc. */
 void sd_keep_freed_memory(void);
 
+/* Memory for a block read at random, a key table's (entries, index, key bytes): from 2 MiB
+   up, mapped 2 MiB-aligned and marked for transparent huge pages. With 4 KiB pages a lookup
+   in a table of tens of MiB misses the TLB at nearly every step, and a prefetch that misses
+   it may be dropped, so the comparer's prefetching came to nothing. Smaller blocks: malloc.
+   NULL when out of memory. Free with sd_table_free and the same byte count. */
+void *sd_table_alloc(size_t bytes);
+void sd_table_free(void *p, size_t bytes);
+
 /* Asks the CPU to bring the cache line at p in, for a write soon: an index probe that misses
    the cache stalls on memory, and prefetching a batch's probes first overlaps those waits. */
 static inline void sd_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
