@@ -29,6 +29,8 @@ let package = Package(
         // Byte kernels in C: CRC64 (carry-less multiply where the CPU has it), LZF, and XXH3-128
         // of short inputs (libxxhash's header inlined).
         .target(name: "CKernels"),
+        // Swift's global executor handed to the event loops, in every kind of build.
+        .target(name: "CGlobalExecutor"),
         .target(name: "SlotdiffCore", dependencies: ["HashSlots", "CXXHash", "CZstd", "CKernels"]),
         .target(name: "RDB", dependencies: ["SlotdiffCore", "CZstd", "CKernels"]),
         .target(
@@ -52,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "slotdiff",
             dependencies: [
-                "HashSlots", "SlotdiffCore", "RDB", "Keyspace", "RESP", "CKernels",
+                "HashSlots", "SlotdiffCore", "RDB", "Keyspace", "RESP", "CKernels", "CGlobalExecutor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
