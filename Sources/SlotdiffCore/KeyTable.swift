@@ -196,10 +196,12 @@ public final class KeyTable: @unchecked Sendable {
     }
 
     private func growEntries(to n: Int) {
-        let p = Self.allocate(Entry.self, n)
-        p.moveInitialize(from: entries, count: count)
-        Self.free(entries, capacity)
-        entries = p
+        // Entries are plain bytes: a block moved as it is keeps them (`sd_table_grow`).
+        let stride = MemoryLayout<Entry>.stride
+        guard let p = sd_table_grow(entries, capacity * stride, n * stride) else {
+            fatalError("out of memory: a key table block of \(n) entries")
+        }
+        entries = p.bindMemory(to: Entry.self, capacity: n)
         capacity = n
     }
 

@@ -64,6 +64,29 @@ import Testing
         }
     }
 
+    /// A table that grows past the size its blocks are remapped at (2 MiB of entries, ~44k)
+    /// keeps every entry as it was: moved, not copied, several times over.
+    @Test func entriesKeptAsTheTableGrows() {
+        let t = KeyTable(origin: "grow", expectedCount: 16)
+        let n = 120_000
+        for i in 0..<n {
+            let k = Array("key:\(i)".utf8)
+            k.withUnsafeBytes {
+                _ = t.insert(db: i % 3, key: $0, slot: UInt16(i % 16384), type: .hash, expireMs: Int64(i), digest: Hash128(low: UInt64(i), high: ~UInt64(i)))
+            }
+        }
+        var wrong = 0
+        for i in 0..<n {
+            let k = Array("key:\(i)".utf8)
+            guard let j = k.withUnsafeBytes({ t.find(db: i % 3, key: $0, hash: KeyTable.hash(db: i % 3, key: $0)) }) else { wrong += 1; continue }
+            let e = t.entry(j)
+            if e.digest != Hash128(low: UInt64(i), high: ~UInt64(i)) || e.expireMs != Int64(i) || e.slot != UInt16(i % 16384) || t.keyArray(j) != k {
+                wrong += 1
+            }
+        }
+        #expect(wrong == 0 && t.count == n)
+    }
+
     /// A size hint far past what arrives (a corrupt RESIZEDB) still leaves a table that finds
     /// its keys; the index it makes ahead of them is bounded.
     @Test func hugeSizeHintStillFindsKeys() {
