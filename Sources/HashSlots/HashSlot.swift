@@ -87,13 +87,16 @@ public struct HashSlot: RawRepresentable, Hashable, Comparable, Strideable, Send
     /// that part is non-empty.
     @inlinable
     public static func slot(of key: UnsafeRawBufferPointer) -> UInt16 {
-        var hashed = key
-        if let open = key.firstIndex(of: UInt8(ascii: "{")) {
-            if let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
-                hashed = UnsafeRawBufferPointer(rebasing: key[(open + 1)..<close])
-            }
+        // memchr: the generic search took a fifth of a dump load's slot work.
+        guard let base = key.baseAddress, let open = memchr(base, Int32(UInt8(ascii: "{")), key.count) else {
+            return crc16(key) & 0x3FFF
         }
-        return crc16(hashed) & 0x3FFF
+        let start = base.distance(to: UnsafeRawPointer(open)) + 1
+        if let close = memchr(base + start, Int32(UInt8(ascii: "}")), key.count - start) {
+            let end = base.distance(to: UnsafeRawPointer(close))
+            if end > start { return crc16(UnsafeRawBufferPointer(start: base + start, count: end - start)) & 0x3FFF }
+        }
+        return crc16(key) & 0x3FFF
     }
 
     @inlinable
