@@ -62,7 +62,8 @@ public final class KeyTable: @unchecked Sendable {
 
     private static func free<T>(_ p: UnsafeMutablePointer<T>, _ count: Int) { sd_table_free(p, count * MemoryLayout<T>.stride) }
 
-    /// Raises capacity ahead of time (RESIZEDB hints), so the block does not grow by copying.
+    /// Raises capacity ahead of time (RESIZEDB hints), so the block grows once per hint, not
+    /// by half again as keys come.
     public func reserve(_ n: Int) {
         if count + n > capacity { growEntries(to: count + n) }
         // The index too, at once: each doubling hashes every key again. Only so far on a hint

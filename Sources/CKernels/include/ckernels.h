@@ -54,8 +54,7 @@ void sd_keep_freed_memory(void);
 
 /* Memory for a block read at random, a key table's (entries, index, key bytes): from 2 MiB
    up, mapped 2 MiB-aligned and marked for transparent huge pages. With 4 KiB pages a lookup
-   in a table of tens of MiB misses the TLB at nearly every step, and a prefetch that misses
-   it may be dropped, so the comparer's prefetching came to nothing. Smaller blocks: malloc.
+   in a table of tens of MiB misses the TLB at nearly every step. Smaller blocks: malloc.
    NULL when out of memory. Free with sd_table_free and the same byte count. */
 void *sd_table_alloc(size_t bytes);
 void sd_table_free(void *p, size_t bytes);
