@@ -226,6 +226,8 @@ public enum Check {
             }
         }
         var comparer = Comparer(rule: options.rule, sourceSnapshotMs: src.snapshotMs ?? now, targetSnapshotMs: dst.snapshotMs ?? now)
+        // The lookups take no more threads than the operator allows workers (`--workers`).
+        comparer.threads = min(comparer.threads, max(1, options.workers))
         if source.isLive { comparer.liveSides.insert(.source) }
         if target.isLive { comparer.liveSides.insert(.target) }
         let anyLive = source.isLive || target.isLive

@@ -274,7 +274,7 @@ struct CheckArguments: ParsableArguments {
 
     @Option(
         help:
-            "Parallel workers: dump files parsed at once; for a server, connections to it and batches in flight on them; for a cluster, that many per node, all nodes read at once (default: cores, at least 4 for servers)."
+            "Parallel workers: dump files parsed at once, and threads looking up their keys; for a server, connections to it and batches in flight on them; for a cluster, that many per node, all nodes read at once (default: cores, at least 4 for servers)."
     )
     var workers: Int?
 
