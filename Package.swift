@@ -67,7 +67,13 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SlotdiffCoreTests", dependencies: ["HashSlots", "SlotdiffCore", "TestSupport"]),
         .testTarget(name: "RDBTests", dependencies: ["HashSlots", "RDB", "SlotdiffCore", "TestSupport"]),
-        .testTarget(name: "RESPTests", dependencies: ["HashSlots", "RESP"]),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: [
+                "HashSlots", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio")
+            ]),
         // ExplainCheckTests also runs the binary (next to in-process sides): it is kept current.
         .testTarget(
             name: "KeyspaceTests",

@@ -53,7 +53,7 @@ struct ConnectionStateMachine<Request> {
         case close(RedisError, failing: [Request])
     }
 
-    mutating func read(_ value: RESPValue, endpoint: String) -> ReadAction {
+    mutating func read(_ value: consuming RESPValue, endpoint: String) -> ReadAction {
         if case .push = value { return .ignore }
         guard case .active = state else { return .ignore }
         guard !pending.isEmpty else {

@@ -33,6 +33,43 @@ public struct RESPParser: Sendable {
     /// Reads one value from the front of `buffer`; returns nil and leaves `buffer` untouched
     /// when the value is not complete yet.
     public func parse(_ buffer: inout ByteBuffer) throws(RESPParseError) -> RESPValue? {
+        // The replies most commands get (a bulk string, an integer, a status) are checked and
+        // decoded in one pass; aggregates are measured whole first, then decoded.
+        let front: Front
+        do {
+            front = try buffer.withUnsafeReadableBytes { bytes in try single(bytes) }
+        } catch let e as RESPParseError {
+            throw e
+        } catch {
+            preconditionFailure("single throws only RESPParseError")
+        }
+        // Slices are taken out here: `buffer` used inside the closure above was checked for
+        // exclusive access at run time, per reply.
+        switch front {
+        case .incomplete:
+            return nil
+        case .bulk(let start, let n, let end):
+            let value = RESPValue.bulkString(buffer.getSlice(at: buffer.readerIndex + start, length: n)!)
+            buffer.moveReaderIndex(forwardBy: end)
+            return value
+        case .simple(let n, let end):
+            let value = RESPValue.simpleString(buffer.getSlice(at: buffer.readerIndex + 1, length: n)!)
+            buffer.moveReaderIndex(forwardBy: end)
+            return value
+        case .value(let value, let end):
+            buffer.moveReaderIndex(forwardBy: end)
+            return value
+        case .other:
+            guard let (value, end) = try aggregate(buffer) else { return nil }
+            buffer.moveReaderIndex(forwardBy: end)
+            return value
+        }
+    }
+
+    /// Any value at the front of `buffer`, measured whole first, then decoded; and the offset
+    /// past it.
+    @inline(never)
+    private func aggregate(_ buffer: ByteBuffer) throws(RESPParseError) -> (RESPValue, Int)? {
         let end: Int?
         do {
             end = try buffer.withUnsafeReadableBytes { bytes in try scan(bytes, at: 0, depth: 0) }
@@ -46,8 +83,95 @@ public struct RESPParser: Sendable {
             var decoder = Decoder(bytes: bytes, buffer: buffer)
             return decoder.value()
         }
-        buffer.moveReaderIndex(forwardBy: end)
-        return value
+        return (value, end)
+    }
+
+    /// Reads the whole values at the front of `buffer` one after the other, handing each to
+    /// `body` until it returns false; the bytes of those handed over are consumed. Thrown for
+    /// malformed input once the values before it are handed over and consumed.
+    /// Quicker than `parse` per value: the buffer's bytes are reached once for all of them
+    /// (each reach is checked for exclusive access at run time).
+    public func parseEach(_ buffer: inout ByteBuffer, _ body: (consuming RESPValue) -> Bool) throws(RESPParseError) {
+        let whole = buffer
+        var consumed = 0
+        var failure: RESPParseError?
+        whole.withUnsafeReadableBytes { all in
+            while consumed < all.count {
+                let bytes = UnsafeRawBufferPointer(rebasing: all[consumed...])
+                let origin = whole.readerIndex + consumed
+                let value: RESPValue
+                let end: Int
+                do {
+                    switch try single(bytes) {
+                    case .incomplete:
+                        return
+                    case .bulk(let start, let n, let e):
+                        value = .bulkString(whole.getSlice(at: origin + start, length: n)!)
+                        end = e
+                    case .simple(let n, let e):
+                        value = .simpleString(whole.getSlice(at: origin + 1, length: n)!)
+                        end = e
+                    case .value(let v, let e):
+                        value = v
+                        end = e
+                    case .other:
+                        guard let e = try scan(bytes, at: 0, depth: 0) else { return }
+                        var decoder = Decoder(bytes: bytes, buffer: whole, origin: origin)
+                        value = decoder.value()
+                        end = e
+                    }
+                } catch {
+                    failure = error as? RESPParseError
+                    return
+                }
+                consumed += end
+                if !body(consume value) { return }
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        if let failure { throw failure }
+    }
+
+    /// How many more bytes the value at the front of `buffer` needs, where what has arrived
+    /// tells: a bulk string whose length line is in. nil when it is complete or not known.
+    public func missingBytes(_ buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.first == UInt8(ascii: "$"),
+                let (lineEnd, next) = try? line(bytes, from: 1),
+                let n = try? length(UnsafeRawBufferPointer(rebasing: bytes[1..<lineEnd]), at: 1, nullable: true), n >= 0
+            else { return nil }
+            let end = next + n + 2
+            return end > bytes.count ? end - bytes.count : nil
+        }
+    }
+
+    private enum Front {
+        /// A bulk string's content at `start`, `n` bytes; the reply ends at `end`.
+        case bulk(start: Int, n: Int, end: Int)
+        /// A simple string's content, `n` bytes after its type byte.
+        case simple(n: Int, end: Int)
+        case value(RESPValue, end: Int)
+        case incomplete
+        /// An aggregate or a rarer type: the two-phase path.
+        case other
+    }
+
+    /// A bulk string, integer or simple string at the front of `bytes`, checked and measured.
+    private func single(_ bytes: UnsafeRawBufferPointer) throws(RESPParseError) -> Front {
+        guard let type = bytes.first else { return .incomplete }
+        guard type == UInt8(ascii: "$") || type == UInt8(ascii: ":") || type == UInt8(ascii: "+") else { return .other }
+        guard let (lineEnd, next) = try line(bytes, from: 1) else { return .incomplete }
+        let text = UnsafeRawBufferPointer(rebasing: bytes[1..<lineEnd])
+        switch type {
+        case UInt8(ascii: "$"):
+            guard let (n, end) = try bulk(bytes, text: text, next: next, type: type) else { return .incomplete }
+            if n < 0 { return .value(.null, end: end) }
+            return .bulk(start: next, n: n, end: end)
+        case UInt8(ascii: ":"):
+            return .value(.integer(try Self.integer(text, at: 1)), end: next)
+        default:
+            return .simple(n: lineEnd - 1, end: next)
+        }
     }
 
     // MARK: phase 1: validate and measure
@@ -79,20 +203,11 @@ public struct RESPParser: Sendable {
             try Self.checkBigNumber(text, at: start + 1)
             return next
         case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-            let n = try length(text, at: start + 1, nullable: type == UInt8(ascii: "$"))
-            guard n >= 0 else { return next }
-            guard n <= maxBulkLength else {
-                throw RESPParseError("bulk length \(n) exceeds the limit of \(maxBulkLength)", at: start + 1)
-            }
-            let end = next + n
-            guard bytes.count >= end + 2 else { return nil }
-            guard bytes[end] == 13, bytes[end + 1] == 10 else {
-                throw RESPParseError("bulk string of \(n) bytes not followed by CRLF", at: end)
-            }
+            guard let (n, end) = try bulk(bytes, text: text, next: next, type: type, at: start) else { return nil }
             if type == UInt8(ascii: "="), n < 4 || bytes[next + 3] != UInt8(ascii: ":") {
                 throw RESPParseError("verbatim string without a 3-byte format and ':'", at: next)
             }
-            return end + 2
+            return end
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
             let n = try length(text, at: start + 1, nullable: type == UInt8(ascii: "*"))
             guard n >= 0 else { return next }
@@ -111,6 +226,26 @@ public struct RESPParser: Sendable {
         default:
             throw RESPParseError("unknown type byte \(Self.show(type))", at: start)
         }
+    }
+
+    /// A bulk string (`$`, `!`, `=`) whose length line `text` starts at `start` and whose
+    /// content starts at `next`: its length (-1: null) and the offset past it; nil when it
+    /// has not all arrived.
+    @inline(__always)
+    private func bulk(
+        _ bytes: UnsafeRawBufferPointer, text: UnsafeRawBufferPointer, next: Int, type: UInt8, at start: Int = 0
+    ) throws(RESPParseError) -> (Int, Int)? {
+        let n = try length(text, at: start + 1, nullable: type == UInt8(ascii: "$"))
+        guard n >= 0 else { return (n, next) }
+        guard n <= maxBulkLength else {
+            throw RESPParseError("bulk length \(n) exceeds the limit of \(maxBulkLength)", at: start + 1)
+        }
+        let end = next + n
+        guard bytes.count >= end + 2 else { return nil }
+        guard bytes[end] == 13, bytes[end + 1] == 10 else {
+            throw RESPParseError("bulk string of \(n) bytes not followed by CRLF", at: end)
+        }
+        return (n, end + 2)
     }
 
     /// The line starting at `from`: (index of its CR, index after its LF), or nil when the
@@ -152,6 +287,17 @@ public struct RESPParser: Sendable {
             i = 1
         }
         guard i < text.count else { throw RESPParseError("empty number", at: offset) }
+        if text.count - i <= 18 {
+            // Up to 18 digits cannot overflow: no overflow check per digit.
+            var value: Int64 = 0
+            while i < text.count {
+                let d = text[i] &- UInt8(ascii: "0")
+                guard d < 10 else { throw RESPParseError("invalid digit \(show(text[i])) in a number", at: offset + i) }
+                value = value &* 10 &+ Int64(d)
+                i += 1
+            }
+            return negative ? -value : value
+        }
         var value: Int64 = 0
         while i < text.count {
             let d = text[i] &- UInt8(ascii: "0")
@@ -201,7 +347,15 @@ public struct RESPParser: Sendable {
     private struct Decoder {
         let bytes: UnsafeRawBufferPointer
         let buffer: ByteBuffer
+        /// Where `bytes` start in `buffer`'s storage indexes.
+        var origin: Int
         var offset = 0
+
+        init(bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, origin: Int? = nil) {
+            self.bytes = bytes
+            self.buffer = buffer
+            self.origin = origin ?? buffer.readerIndex
+        }
 
         mutating func lineText() -> UnsafeRawBufferPointer {
             let start = offset
@@ -212,7 +366,7 @@ public struct RESPParser: Sendable {
 
         mutating func slice(_ n: Int) -> ByteBuffer {
             defer { offset += n + 2 }
-            return buffer.getSlice(at: buffer.readerIndex + offset, length: n)!
+            return buffer.getSlice(at: origin + offset, length: n)!
         }
 
         mutating func count() -> Int {
@@ -233,7 +387,7 @@ public struct RESPParser: Sendable {
             case UInt8(ascii: "+"):
                 let start = offset
                 let n = lineText().count
-                return .simpleString(buffer.getSlice(at: buffer.readerIndex + start, length: n)!)
+                return .simpleString(buffer.getSlice(at: origin + start, length: n)!)
             case UInt8(ascii: "-"):
                 return .error(RedisServerError(String(decoding: lineText(), as: UTF8.self)))
             case UInt8(ascii: ":"):

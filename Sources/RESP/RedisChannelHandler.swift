@@ -104,62 +104,81 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         lastRead = .now()
         status.read(at: lastRead)
         var incoming = unwrapInboundIn(data)
-        // Worked on as a local: each access of a stored property here was checked for
-        // exclusive access at run time, several times per reply.
-        var buffer: ByteBuffer
         if var held = readBuffer, held.readableBytes > 0 {
             readBuffer = nil
             // The unread tail is the only owner of its storage (see below), so this appends
-            // in place, also while a large reply arrives piece by piece.
-            held.writeBuffer(&incoming)
-            buffer = held
-        } else {
-            buffer = incoming
-        }
-        var parsed = false
-        while machine.isActive {
-            let value: RESPValue?
-            do {
-                value = try parser.parse(&buffer)
-            } catch {
-                // Something else listens there: say what it looks like, not only the bad byte.
-                let head = buffer.getString(at: buffer.readerIndex, length: min(5, buffer.readableBytes)) ?? ""
-                let what = head.hasPrefix("HTTP/") ? " (an HTTP server answered: this port is not a Redis or Valkey server)" : ""
-                fail(
-                    context: context,
-                    with: RedisError(
-                        .protocolError, "invalid reply from \(endpoint): \(error)\(what)",
-                        endpoint: endpoint, underlying: error))
-                return
-            }
-            guard let value else { break }
-            parsed = true
-            switch machine.read(value, endpoint: endpoint) {
-            case .wait, .ignore:
-                break
-            case .succeed(let entry, let replies):
-                finished += 1
-                entry.timer?.cancel()
-                entry.promise.succeed(replies)
-            case .close(let error, let failing):
-                status.closeWith(error)
-                finish(failing, with: error)
-                context.close(promise: nil)
-                return
+            // in place. When the read completes the one reply in the tail (a bulk string says
+            // how long it is), only those bytes are appended and the rest is parsed where it
+            // was read: appending every read to the tail copied every byte once more.
+            if let missing = parser.missingBytes(held), missing < incoming.readableBytes {
+                var completing = incoming.readSlice(length: missing)!
+                held.writeBuffer(&completing)
+                guard consume(context: context, &held) else { return }
+                if held.readableBytes > 0 {
+                    held.writeBuffer(&incoming)
+                    incoming = held
+                }
+            } else {
+                held.writeBuffer(&incoming)
+                incoming = held
             }
         }
+        // Worked on as a local: each access of a stored property here was checked for
+        // exclusive access at run time, several times per reply.
+        var buffer = incoming
+        let read = buffer.readerIndex
+        guard consume(context: context, &buffer) else { return }
         // Replies are slices sharing the read buffer's storage: appending to it would copy the
         // whole buffer. An incomplete reply left after some were parsed moves to storage of its
-        // own (only that tail is copied), and a fully read buffer is let go.
+        // own (only that tail is copied), as does one too big for the buffer it is in; a bulk
+        // string gets room for all of it, so that appending does not copy it again as it grows.
         if buffer.readableBytes > 0 {
-            if parsed {
-                var tail = context.channel.allocator.buffer(capacity: max(buffer.readableBytes * 2, 65536))
+            let missing = parser.missingBytes(buffer)
+            if buffer.readerIndex != read || (missing ?? 0) > buffer.writableBytes {
+                let room = missing.map { min($0, 64 << 20) } ?? max(buffer.readableBytes, 65536 / 2)
+                var tail = context.channel.allocator.buffer(capacity: buffer.readableBytes + room)
                 tail.writeImmutableBuffer(buffer)
                 readBuffer = tail
             } else {
                 readBuffer = buffer
             }
         }
+    }
+
+    /// Parses the replies in `buffer` and hands each to its request; false when the
+    /// connection was closed (bad input, or a reply nobody asked for).
+    private func consume(context: ChannelHandlerContext, _ buffer: inout ByteBuffer) -> Bool {
+        guard machine.isActive else { return true }
+        var open = true
+        do {
+            try parser.parseEach(&buffer) { value in
+                switch machine.read(consume value, endpoint: endpoint) {
+                case .wait, .ignore:
+                    break
+                case .succeed(let entry, let replies):
+                    finished += 1
+                    entry.timer?.cancel()
+                    entry.promise.succeed(replies)
+                case .close(let error, let failing):
+                    status.closeWith(error)
+                    finish(failing, with: error)
+                    context.close(promise: nil)
+                    open = false
+                }
+                return open && machine.isActive
+            }
+        } catch {
+            // Something else listens there: say what it looks like, not only the bad byte.
+            let head = buffer.getString(at: buffer.readerIndex, length: min(5, buffer.readableBytes)) ?? ""
+            let what = head.hasPrefix("HTTP/") ? " (an HTTP server answered: this port is not a Redis or Valkey server)" : ""
+            fail(
+                context: context,
+                with: RedisError(
+                    .protocolError, "invalid reply from \(endpoint): \(error)\(what)",
+                    endpoint: endpoint, underlying: error))
+            return false
+        }
+        return open
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
