@@ -141,26 +141,54 @@ public final class RedisConnection: Sendable {
         return replies
     }
 
+    /// Sends `prefix` and then `batch` in one write, as two requests whose replies come back
+    /// apart: a SELECT before a batch, without copying either into the other.
+    public func pipeline(
+        _ batch: RESPBatch, after prefix: RESPBatch, timeout: Duration? = nil
+    ) async throws(RedisError) -> (prefix: [RESPValue], replies: [RESPValue]) {
+        if prefix.isEmpty || batch.isEmpty || !commandNames.isEmpty || max(prefix.widest, batch.widest) > RESPBatch.argumentLimit {
+            let both = RESPBatch(capacity: prefix.bytes.count + batch.bytes.count)
+            both.append(prefix)
+            both.append(batch)
+            let replies = try await pipeline(both, timeout: timeout)
+            return (Array(replies[..<prefix.count]), Array(replies[prefix.count...]))
+        }
+        let replies = try await send(
+            [(prefix.buffer(allocator: channel.allocator), prefix.count), (batch.buffer(allocator: channel.allocator), batch.count)],
+            timeout: timeout)
+        return (replies[0], replies[1])
+    }
+
     /// Sends `count` commands already encoded in `buffer`.
     func pipeline(encoded buffer: ByteBuffer, count: Int, timeout: Duration?) async throws(RedisError) -> [RESPValue] {
-        let commands = count
-        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        try await send([(buffer, count)], timeout: timeout)[0]
+    }
+
+    /// Sends requests (commands already encoded, and how many) in one flush; the replies of each.
+    private func send(_ requests: [(ByteBuffer, Int)], timeout: Duration?) async throws(RedisError) -> [[RESPValue]] {
         let limit = (timeout ?? requestTimeout).map { TimeAmount.nanoseconds(Self.nanoseconds($0)) }
-        let request = RedisRequest(buffer: buffer, count: commands, promise: promise, timeout: limit)
         let address = endpoint.address
         let status = status
-        channel.writeAndFlush(request).whenFailure { error in
-            // Writes on a closed channel never reach the handler; fail the request here with
-            // the reason the connection closed. (Completing a promise twice is a no-op, so a
-            // race with the handler is harmless.)
-            promise.fail(status.closeError ?? RedisChannelHandler.classify(error, endpoint: address, tls: false))
+        let promises = requests.map { _ in channel.eventLoop.makePromise(of: [RESPValue].self) }
+        for (n, (buffer, count)) in requests.enumerated() {
+            let promise = promises[n]
+            let request = RedisRequest(buffer: buffer, count: count, promise: promise, timeout: limit)
+            let written = n == requests.count - 1 ? channel.writeAndFlush(request) : channel.write(request)
+            written.whenFailure { error in
+                // Writes on a closed channel never reach the handler; fail the request here with
+                // the reason the connection closed. (Completing a promise twice is a no-op, so a
+                // race with the handler is harmless.)
+                promise.fail(status.closeError ?? RedisChannelHandler.classify(error, endpoint: address, tls: false))
+            }
         }
         do {
             return try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
+                var replies: [[RESPValue]] = []
+                for p in promises { replies.append(try await p.futureResult.get()) }
+                return replies
             } onCancel: {
                 // Replies still due are read and dropped by the handler; the connection stays usable.
-                promise.fail(RedisError(.cancelled, "request to \(address) cancelled", endpoint: address))
+                for p in promises { p.fail(RedisError(.cancelled, "request to \(address) cancelled", endpoint: address)) }
             }
         } catch let e as RedisError {
             throw e

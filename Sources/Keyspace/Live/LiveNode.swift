@@ -427,20 +427,19 @@ final class LiveNode: Sendable {
                 // ask, which a remembered "selected" state per connection could not promise.
                 let opened = endpoint.db ?? 0
                 if let db, !(db == opened && state.withLockedValue({ $0.selectRefused })) {
-                    let select = RESPBatch(capacity: batch.bytes.count + 32)
+                    let select = RESPBatch(capacity: 48)
                     select.command(["SELECT", RESPArg(db)])
-                    select.append(batch)
-                    let limit = timeLimit(commands: select.count, resend: resends, since: began)
-                    replies = try await c.pipeline(select, timeout: limit)
+                    let limit = timeLimit(commands: select.count + batch.count, resend: resends, since: began)
+                    let selected: [RESPValue]
+                    (selected, replies) = try await c.pipeline(batch, after: select, timeout: limit)
                     answered()
-                    if case .error(let e) = replies[0] {
+                    if case .error(let e) = selected[0] {
                         if Self.isTransient(e) { throw RedisError(serverError: e, endpoint: address) }
                         // Refused, the batch ran in the database its connection was opened in
                         // (nothing else moves it): right when that is the one asked for.
                         guard db == opened else { throw refusal("SELECT \(db)", e) }
                         state.withLockedValue { $0.selectRefused = true }
                     }
-                    replies.removeFirst()
                 } else {
                     let limit = timeLimit(commands: batch.count, resend: resends, since: began)
                     replies = try await c.pipeline(batch, timeout: limit)
