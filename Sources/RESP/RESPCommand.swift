@@ -154,7 +154,7 @@ public final class RESPBatch: @unchecked Sendable {
         let p = reserve(n + 26)
         p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
         var i = 1 + Self.decimalLine(n, at: p + 1)
-        if n > 0 { (p + i).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+        if n > 0 { Self.copy(bytes.baseAddress!, n, to: p + i) }
         i += n
         p.storeBytes(of: 13, toByteOffset: i, as: UInt8.self)
         p.storeBytes(of: 10, toByteOffset: i + 1, as: UInt8.self)
@@ -179,9 +179,39 @@ public final class RESPBatch: @unchecked Sendable {
         for a in arguments { arg(a) }
     }
 
+    /// Copies `n` (> 0) bytes; up to 32 as overlapping words, without a call: most
+    /// arguments are keys and command names of a few dozen bytes.
+    @inline(__always)
+    static func copy(_ from: UnsafeRawPointer, _ n: Int, to p: UnsafeMutableRawPointer) {
+        if n >= 8 && n <= 16 {
+            p.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            p.storeBytes(of: from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), toByteOffset: n - 8, as: UInt64.self)
+        } else if n > 16 && n <= 32 {
+            let a = from.loadUnaligned(as: UInt64.self), b = from.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let c = from.loadUnaligned(fromByteOffset: n - 16, as: UInt64.self)
+            let d = from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            p.storeBytes(of: a, as: UInt64.self)
+            p.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: c, toByteOffset: n - 16, as: UInt64.self)
+            p.storeBytes(of: d, toByteOffset: n - 8, as: UInt64.self)
+        } else {
+            p.copyMemory(from: from, byteCount: n)
+        }
+    }
+
     /// Writes `n` in decimal at `p`; returns the number of bytes written (at most 20).
     @inline(__always)
     static func decimal(_ n: Int, at p: UnsafeMutableRawPointer) -> Int {
+        // Lengths and argument counts are mostly one or two digits.
+        if n >= 0 && n < 10 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 + n), as: UInt8.self)
+            return 1
+        }
+        if n >= 10 && n < 100 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 + n / 10), as: UInt8.self)
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 + n % 10), toByteOffset: 1, as: UInt8.self)
+            return 2
+        }
         var v = n.magnitude
         var digits = 1
         var t = v

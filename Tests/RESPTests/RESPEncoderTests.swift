@@ -50,6 +50,20 @@ struct RESPEncoderTests {
                 && asking.count == 4)
     }
 
+    @Test("arguments of every length up to 300 keep their bytes, and so does what surrounds them")
+    func everyLength() {
+        let batch = RESPBatch(capacity: 8)
+        var expected: [UInt8] = []
+        for n in 0...300 {
+            let arg = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ n) }
+            batch.begin(2)
+            batch.arg(arg)
+            batch.arg(n)
+            expected += Array("*2\r\n$\(n)\r\n".utf8) + arg + Array("\r\n$\(String(n).utf8.count)\r\n\(n)\r\n".utf8)
+        }
+        #expect(Array(batch.bytes) == expected)
+    }
+
     @Test("arguments from bytes, buffers, text and numbers")
     func arguments() {
         #expect(RESPArg(ByteBuffer(string: "ab")).bytes == [97, 98])
