@@ -38,20 +38,22 @@ extension LiveNode {
     /// same digest. So no command makes the server serialize more than the bound.
     /// A key is absent only on a reply that says so (-2 from PEXPIRETIME/PTTL, `none` from TYPE,
     /// a null reply); any other error reply ends the check naming the command (`refusal`).
-    func fetch(db: Int?, keys: [[UInt8]], digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
+    func fetch(db: Int?, keys: KeyList, digester d: CanonicalDigester, asking: Bool = false) async throws -> [FetchResult] {
         var results = [FetchResult](repeating: .absent, count: keys.count)
-        let keyBytes = keys.reduce(0) { $0 + $1.count }
+        let keyBytes = keys.byteCount
         var batch = RESPBatch(capacity: keyBytes * 2 + keys.count * 48, asking: asking)
         let plan = self.plan
         let byPexpiretime = hasPexpiretime && plan.expiryByPTTL == nil
         let expiryWord = byPexpiretime ? Word.pexpiretime : Word.pttl
-        for k in keys {
-            batch.begin(2)
-            batch.arg(expiryWord)
-            batch.arg(k)
-            batch.begin(2)
-            batch.arg(Word.type)
-            batch.arg(k)
+        keys.withKeys { [batch] k in
+            for i in keys.indices {
+                batch.begin(2)
+                batch.arg(expiryWord)
+                batch.arg(raw: k[i])
+                batch.begin(2)
+                batch.arg(Word.type)
+                batch.arg(raw: k[i])
+            }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let probe = try await pipeline(db: db, batch)
@@ -94,19 +96,21 @@ extension LiveNode {
         let strings = typed.reduce(0) { $0 + ($1.1 == .string ? 1 : 0) }
         let first = min(limit, max(256 << 10, options.pipelineBytes / max(1, strings)))
         batch = RESPBatch(capacity: keyBytes + keys.count * 64, asking: asking)
-        for (i, t) in typed {
-            if options.mode == .length || (t != .string && t != .module) {
-                batch.begin(2)
-                batch.arg(Self.lengthWord(t))
-                batch.arg(keys[i])
-            } else if t == .string {
-                batch.begin(4)
-                batch.arg(Word.getrange)
-                batch.arg(keys[i])
-                batch.arg(Word.zero)
-                batch.arg(max(0, first - 1))
-            } else {
-                memoryUsage(&batch, keys[i])
+        keys.withKeys { [batch] k in
+            for (i, t) in typed {
+                if options.mode == .length || (t != .string && t != .module) {
+                    batch.begin(2)
+                    batch.arg(Self.lengthWord(t))
+                    batch.arg(raw: k[i])
+                } else if t == .string {
+                    batch.begin(4)
+                    batch.arg(Word.getrange)
+                    batch.arg(raw: k[i])
+                    batch.arg(Word.zero)
+                    batch.arg(max(0, first - 1))
+                } else {
+                    memoryUsage(batch, k[i])
+                }
             }
         }
         let second = try await pipeline(db: db, batch)
@@ -153,13 +157,13 @@ extension LiveNode {
                 if Int(bytes) > limit {
                     throw SlotdiffError(
                         .usage,
-                        "\(endpoint): key \(Difference.display(keys[i])) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces",
+                        "\(endpoint): key \(Difference.display(Array(keys[i]))) is a module value of \(bytes) bytes (over --big-key-threshold \(limit)); module values cannot be read in bounded pieces",
                         endpoint: endpoint.address)
                 }
                 if let why = plan.valuesByType, !plan.dumpAllowed {
                     throw SlotdiffError(
                         .refused,
-                        "\(endpoint): key \(Difference.display(keys[i])) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump",
+                        "\(endpoint): key \(Difference.display(Array(keys[i]))) is a module value, which only DUMP reads, and \(why); grant it to this user: ACL SETUSER <user> +dump",
                         endpoint: endpoint.address, command: "DUMP")
                 }
                 dumps.append((i, t, 0, Int(bytes)))
@@ -175,12 +179,14 @@ extension LiveNode {
         // Strings longer than their share: up to the bound each, `pipelineBytes` at a time.
         for group in Self.groups(long.map { ($0, limit) }, budget: options.pipelineBytes) {
             batch = RESPBatch(capacity: keyBytes + group.count * 64, asking: asking)
-            for i in group {
-                batch.begin(4)
-                batch.arg(Word.getrange)
-                batch.arg(keys[i])
-                batch.arg(Word.zero)
-                batch.arg(max(0, limit - 1))
+            keys.withKeys { [batch] k in
+                for i in group {
+                    batch.begin(4)
+                    batch.arg(Word.getrange)
+                    batch.arg(raw: k[i])
+                    batch.arg(Word.zero)
+                    batch.arg(max(0, limit - 1))
+                }
             }
             let replies = try await pipeline(db: db, batch)
             for (n, i) in group.enumerated() {
@@ -198,7 +204,7 @@ extension LiveNode {
         // Third round trip: the exact size of collections under the element bound.
         if !sized.isEmpty {
             batch = RESPBatch(capacity: keyBytes + keys.count * 48, asking: asking)
-            for (i, _, _) in sized { memoryUsage(&batch, keys[i]) }
+            keys.withKeys { [batch] k in for (i, _, _) in sized { memoryUsage(batch, k[i]) } }
             let sizes = try await pipeline(db: db, batch)
             for (n, (i, t, count)) in sized.enumerated() {
                 let reply = sizes[n]
@@ -217,10 +223,12 @@ extension LiveNode {
         // Values under the bound: one DUMP each, pipelined, `pipelineBytes` at a time.
         for group in Self.groups(dumps.indices.map { ($0, dumps[$0].bytes) }, budget: options.pipelineBytes) {
             batch = RESPBatch(capacity: keyBytes + group.count * 32, asking: asking)
-            for j in group {
-                batch.begin(2)
-                batch.arg(Word.dump)
-                batch.arg(keys[dumps[j].0])
+            keys.withKeys { [batch] k in
+                for j in group {
+                    batch.begin(2)
+                    batch.arg(Word.dump)
+                    batch.arg(raw: k[dumps[j].0])
+                }
             }
             let payloads = try await pipeline(db: db, batch)
             // One reader for the group's payloads (made per payload, with its LZF buffer, it
@@ -268,7 +276,7 @@ extension LiveNode {
                     guard let n = try await one(db, [Word.strlen, RESPArg(keys[i])], asking: asking).int else { throw unexpected("STRLEN") }
                     length = Int(n)
                 }
-                let digest = try await chunked(db: db, key: keys[i], type: t, length: length, digester: d, asking: asking)
+                let digest = try await chunked(db: db, key: Array(keys[i]), type: t, length: length, digester: d, asking: asking)
                 results[i] = .present(SideState(type: t, expireMs: expiries[i], digest: digest))
             } catch let moved as Redirected {
                 // The slot moved while the value was read in pieces: read it again where it went.
@@ -285,7 +293,7 @@ extension LiveNode {
     /// and those that did not come back whole, for the chunked reader. Hashes on servers with
     /// field TTLs are left to the chunked reader, which reads each field's expiry too.
     private func readWhole(
-        db: Int?, keys: [[UInt8]], _ candidates: [(Int, ValueType, count: Int)], expiries: [Int64?],
+        db: Int?, keys: KeyList, _ candidates: [(Int, ValueType, count: Int)], expiries: [Int64?],
         into results: inout [FetchResult], digester d: CanonicalDigester, asking: Bool
     ) async throws -> [(Int, ValueType, count: Int)] {
         let n = max(1, options.chunkSize)
@@ -297,20 +305,22 @@ extension LiveNode {
         }
         if whole.isEmpty { return rest }
         let batch = RESPBatch(capacity: whole.reduce(0) { $0 + keys[$1.0].count } + whole.count * 48, asking: asking)
-        for (i, t, _) in whole {
-            if t == .list {
-                batch.begin(4)
-                batch.arg(Word.lrange)
-                batch.arg(keys[i])
-                batch.arg(Word.zero)
-                batch.arg(n - 1)
-            } else {
-                batch.begin(5)
-                batch.arg(t == .set ? Word.sscan : t == .hash ? Word.hscan : Word.zscan)
-                batch.arg(keys[i])
-                batch.arg(Word.zero)
-                batch.arg(Word.count)
-                batch.arg(n)
+        keys.withKeys { [batch] k in
+            for (i, t, _) in whole {
+                if t == .list {
+                    batch.begin(4)
+                    batch.arg(Word.lrange)
+                    batch.arg(raw: k[i])
+                    batch.arg(Word.zero)
+                    batch.arg(n - 1)
+                } else {
+                    batch.begin(5)
+                    batch.arg(t == .set ? Word.sscan : t == .hash ? Word.hscan : Word.zscan)
+                    batch.arg(raw: k[i])
+                    batch.arg(Word.zero)
+                    batch.arg(Word.count)
+                    batch.arg(n)
+                }
             }
         }
         let replies = try await pipeline(db: db, batch)
@@ -361,11 +371,11 @@ extension LiveNode {
         return out
     }
 
-    private func memoryUsage(_ batch: inout RESPBatch, _ key: [UInt8]) {
+    private func memoryUsage(_ batch: RESPBatch, _ key: UnsafeRawBufferPointer) {
         batch.begin(5)
         batch.arg(Word.memory)
         batch.arg(Word.usage)
-        batch.arg(key)
+        batch.arg(raw: key)
         batch.arg(Word.samples)
         batch.arg(Word.zero)
     }

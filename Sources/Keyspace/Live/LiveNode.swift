@@ -536,7 +536,7 @@ final class LiveNode: Sendable {
     /// Walks the slots `unit` with SCAN cursors that start at its first slot. Returns false
     /// (before handing over any key) when a reply shows the cursor is not slot-ordered.
     private func scanSlots(
-        _ unit: SlotRange, match: GlobPattern?, epoch: Int, _ each: ([[UInt8]], [UInt16]) async throws -> Void
+        _ unit: SlotRange, match: GlobPattern?, epoch: Int, _ each: (KeyList, [UInt16]) async throws -> Void
     ) async throws -> Bool {
         var cursor = UInt64(unit.lower)
         var first = true
@@ -549,7 +549,7 @@ final class LiveNode: Sendable {
             else {
                 throw unexpected("SCAN")
             }
-            var inside: [[UInt8]] = []
+            var inside = KeyList()
             var slots: [UInt16] = []
             let keys = items.compactMap(\.bytes)
             if keys.count != items.count { throw unexpected("SCAN") }
@@ -655,7 +655,7 @@ final class LiveNode: Sendable {
     /// is thrown): the listing must start over.
     func scan(
         db: Int?, match: GlobPattern?, slotUnits: [SlotRange]? = nil, inPass: (UInt16) -> Bool = { _ in true },
-        _ each: ([[UInt8]], [UInt16]) async throws -> Void
+        _ each: (KeyList, [UInt16]) async throws -> Void
     ) async throws {
         let epoch = self.epoch
         var onlySlots: Set<UInt16>?
@@ -684,16 +684,16 @@ final class LiveNode: Sendable {
                 throw unexpected("SCAN")
             }
             cursor = c
-            var batch: [[UInt8]] = []
+            var batch = KeyList()
             var slots: [UInt16] = []
-            batch.reserveCapacity(keys.count)
+            batch.reserve(keys: keys.count, bytes: keys.count * 32)
             slots.reserveCapacity(keys.count)
             for k in keys {
                 guard let b = k.buffer else { throw unexpected("SCAN") }
                 let slot = b.withUnsafeReadableBytes { HashSlot.slot(of: $0) }
                 if !inPass(slot) { continue }
                 if let onlySlots, !onlySlots.contains(slot) { continue }
-                batch.append(b.withUnsafeReadableBytes { Array($0) })
+                b.withUnsafeReadableBytes { batch.append($0) }
                 slots.append(slot)
             }
             if !batch.isEmpty { try await each(batch, slots) }
@@ -705,7 +705,7 @@ final class LiveNode: Sendable {
     /// `slotKeysLimit` keys in one round trip. Returns the slots holding more keys than that
     /// (for a SCAN to list), or nil when the node refuses the commands.
     private func keysBySlot(
-        _ units: [SlotRange], match: GlobPattern?, epoch: Int, _ each: ([[UInt8]], [UInt16]) async throws -> Void
+        _ units: [SlotRange], match: GlobPattern?, epoch: Int, _ each: (KeyList, [UInt16]) async throws -> Void
     ) async throws -> [UInt16]? {
         guard try await countsKeysInSlots() else { return nil }
         let limit = max(1, options.slotKeysLimit)
@@ -737,7 +737,7 @@ final class LiveNode: Sendable {
                     }
                     let replies = try await pipeline(db: nil, group.map { getKeys($0.slot, $0.count) })
                     try checkListing(epoch)
-                    var keys: [[UInt8]] = []
+                    var keys = KeyList()
                     var slots: [UInt16] = []
                     for (ask, r) in zip(group, replies) {
                         if let e = r.serverError { throw refusal("CLUSTER GETKEYSINSLOT", e) }

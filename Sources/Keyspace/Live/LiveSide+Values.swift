@@ -77,7 +77,7 @@ extension LiveSide {
             if isCluster && k.db != 0 { continue }
             capture.index = indices[i]
             let node = nodes[nodeFor(key: k.key)]
-            let r = try await fetchRouted(node: node, db: isCluster ? nil : k.db, keys: [k.key], digester: d)
+            let r = try await fetchRouted(node: node, db: isCluster ? nil : k.db, keys: KeyList([k.key]), digester: d)
             let value = capture.take()
             if case .present(let state) = r[0] { out.append((i, .present(state, value))) }
         }

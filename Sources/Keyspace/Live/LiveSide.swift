@@ -449,15 +449,15 @@ public final class LiveSide: KeyspaceSource, Sendable {
         let table = KeyTable(origin: node.address, expectedCount: try await expectedKeys(node: node, dbs: dbs, units: units, filter: filter))
         // Fetches run as child tasks; their results are kept here, in the one task that owns
         // the table, as each batch comes back.
-        func keep(_ db: Int, _ keys: [[UInt8]], _ slots: [UInt16], _ results: [FetchResult]) throws {
+        func keep(_ db: Int, _ keys: KeyList, _ slots: [UInt16], _ results: [FetchResult]) throws {
             // The batch's table slots are fetched into the cache first, all at once (see
             // `KeyTable.prepare`).
             var hashes = [UInt64](repeating: 0, count: spill == nil ? keys.count : 0)
-            for n in hashes.indices { hashes[n] = keys[n].withUnsafeBytes { table.prepare(db: db, key: $0) } }
-            for n in keys.indices {
-                guard case .present(let s) = results[n] else { continue }
-                let slot = slots[n]
-                try keys[n].withUnsafeBytes { kb in
+            try keys.withKeys { k in
+                for n in hashes.indices { hashes[n] = table.prepare(db: db, key: k[n]) }
+                for n in keys.indices {
+                    guard case .present(let s) = results[n] else { continue }
+                    let slot = slots[n], kb = k[n]
                     if !filter.accepts(db: db, key: kb, slot: slot, type: s.type) {
                         filtered += 1
                         spill?.countFiltered(slot: slot)
@@ -471,11 +471,11 @@ public final class LiveSide: KeyspaceSource, Sendable {
         }
         for db in dbs {
             // SCAN feeds batches to a bounded number of concurrent fetches.
-            try await withThrowingTaskGroup(of: ([[UInt8]], [UInt16], [FetchResult]).self) { group in
+            try await withThrowingTaskGroup(of: (KeyList, [UInt16], [FetchResult]).self) { group in
                 var running = 0
-                var pending: [[UInt8]] = []
+                var pending = KeyList()
                 var pendingSlots: [UInt16] = []
-                func flush(_ keys: [[UInt8]], _ slots: [UInt16]) async throws {
+                func flush(_ keys: KeyList, _ slots: [UInt16]) async throws {
                     if stop() { throw Stopped() }
                     if running >= max(1, options.workers), let (k, s, r) = try await group.next() {
                         running -= 1
@@ -494,21 +494,23 @@ public final class LiveSide: KeyspaceSource, Sendable {
                     if stop() { throw Stopped() }
                     // One slot per key: a shorter list must not drop keys unseen, as zip would.
                     precondition(keys.count == slots.count, "a listing gave \(keys.count) keys and \(slots.count) slots")
-                    for (k, slot) in zip(keys, slots) {
-                        // Keys outside --slots are not fetched at all.
-                        if !filter.inPass(slot) { continue }
-                        if let only = filter.slots, !only.contains(slot) {
-                            filtered += 1
-                            spill?.countFiltered(slot: slot)
-                            continue
+                    keys.withKeys { k in
+                        for (i, slot) in zip(keys.indices, slots) {
+                            // Keys outside --slots are not fetched at all.
+                            if !filter.inPass(slot) { continue }
+                            if let only = filter.slots, !only.contains(slot) {
+                                filtered += 1
+                                spill?.countFiltered(slot: slot)
+                                continue
+                            }
+                            pending.append(k[i])
+                            pendingSlots.append(slot)
                         }
-                        pending.append(k)
-                        pendingSlots.append(slot)
                     }
                     var start = 0
                     while pending.count - start >= options.batch {
                         let end = start + options.batch
-                        try await flush(Array(pending[start..<end]), Array(pendingSlots[start..<end]))
+                        try await flush(pending.keys(start..<end), Array(pendingSlots[start..<end]))
                         start = end
                     }
                     pending.removeFirst(start)
@@ -550,7 +552,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
 
     /// Fetches keys from `node`, following MOVED/ASK redirections key by key, and reading
     /// again from the start a key that changed type while it was read.
-    func fetchRouted(node: LiveNode, db: Int?, keys: [[UInt8]], digester d: CanonicalDigester) async throws -> [FetchResult] {
+    func fetchRouted(node: LiveNode, db: Int?, keys: KeyList, digester d: CanonicalDigester) async throws -> [FetchResult] {
         var results = try await node.fetch(db: db, keys: keys, digester: d)
         for i in results.indices {
             var hops = 0, changes = 0
@@ -562,21 +564,21 @@ public final class LiveSide: KeyspaceSource, Sendable {
                     options.logger.debug("key redirected: \(r)", metadata: ["endpoint": "\(at.endpoint)"])
                     if hops > 5 {
                         throw SlotdiffError(
-                            .unexpectedReply, "\(endpoint): key \(Difference.display(keys[i])) redirected more than 5 times (slot \(r.slot))",
+                            .unexpectedReply, "\(endpoint): key \(Difference.display(Array(keys[i]))) redirected more than 5 times (slot \(r.slot))",
                             endpoint: endpoint.address)
                     }
                     // An empty host (`MOVED 3999 :6381`, cluster-preferred-endpoint-type unknown-endpoint)
                     // is the host that sent the redirection.
                     at = try await self.node(host: r.host.isEmpty ? at.endpoint.host : r.host, port: r.port)
-                    results[i] = try await at.fetch(db: nil, keys: [keys[i]], digester: d, asking: r.kind == .ask)[0]
+                    results[i] = try await at.fetch(db: nil, keys: keys.keys(i..<(i + 1)), digester: d, asking: r.kind == .ask)[0]
                 case .changed:
                     changes += 1
                     if changes > 5 {
                         throw SlotdiffError(
-                            .unexpectedReply, "\(at.endpoint): key \(Difference.display(keys[i])) changed type \(changes) times while it was read",
+                            .unexpectedReply, "\(at.endpoint): key \(Difference.display(Array(keys[i]))) changed type \(changes) times while it was read",
                             endpoint: at.endpoint.address)
                     }
-                    results[i] = try await at.fetch(db: isCluster ? nil : db, keys: [keys[i]], digester: d)[0]
+                    results[i] = try await at.fetch(db: isCluster ? nil : db, keys: keys.keys(i..<(i + 1)), digester: d)[0]
                 case .present, .absent:
                     break reading
                 }
@@ -640,7 +642,7 @@ public final class LiveSide: KeyspaceSource, Sendable {
                 var failovers = 0
                 while true {
                     do {
-                        r = try await fetchRouted(node: nodes[shard], db: isCluster ? nil : db, keys: part.map { keys[$0].key }, digester: d)
+                        r = try await fetchRouted(node: nodes[shard], db: isCluster ? nil : db, keys: KeyList(part.map { keys[$0].key }), digester: d)
                         break
                     } catch let e as NodeReplaced where failovers < 5 {
                         // Read again from the node that took over.
