@@ -8,7 +8,6 @@ struct ConnectionStateMachine<Request> {
     private struct Pending {
         var request: Request
         var expected: Int
-        var replies: [RESPValue]
     }
 
     private enum State {
@@ -18,6 +17,9 @@ struct ConnectionStateMachine<Request> {
 
     private var state = State.active
     private var pending = Deque<Pending>()
+    /// The replies of the oldest request so far: kept out of the queue, where appending to
+    /// one went through the queue's storage and the request's array per reply.
+    private var replies: [RESPValue] = []
 
     var pendingCount: Int { pending.count }
 
@@ -36,9 +38,8 @@ struct ConnectionStateMachine<Request> {
         case .closed(let error):
             return .fail(error)
         case .active:
-            var replies: [RESPValue] = []
-            replies.reserveCapacity(expected)
-            pending.append(Pending(request: request, expected: expected, replies: replies))
+            if pending.isEmpty { replies.reserveCapacity(expected) }
+            pending.append(Pending(request: request, expected: expected))
             return .write
         }
     }
@@ -62,12 +63,13 @@ struct ConnectionStateMachine<Request> {
                 endpoint: endpoint)
             return .close(error, failing: close(error))
         }
-        // In place: a copy of the head per reply cost a retain and release of each of its parts.
-        let i = pending.startIndex
-        pending[i].replies.append(value)
-        guard pending[i].replies.count == pending[i].expected else { return .wait }
+        replies.append(value)
+        guard replies.count == pending[pending.startIndex].expected else { return .wait }
         let head = pending.removeFirst()
-        return .succeed(head.request, head.replies)
+        var done: [RESPValue] = []
+        if let next = pending.first { done.reserveCapacity(next.expected) }
+        swap(&done, &replies)
+        return .succeed(head.request, done)
     }
 
     /// The connection ends (error, timeout, peer closed, client closed): every waiting
@@ -76,6 +78,7 @@ struct ConnectionStateMachine<Request> {
         if case .active = state { state = .closed(error) }
         let failing = pending.map(\.request)
         pending.removeAll()
+        replies = []
         return failing
     }
 

@@ -160,6 +160,7 @@ public struct RESPParser: Sendable {
     private func single(_ bytes: UnsafeRawBufferPointer) throws(RESPParseError) -> Front {
         guard let type = bytes.first else { return .incomplete }
         guard type == UInt8(ascii: "$") || type == UInt8(ascii: ":") || type == UInt8(ascii: "+") else { return .other }
+        if type != UInt8(ascii: "+"), let front = digits(bytes, bulk: type == UInt8(ascii: "$")) { return front }
         guard let (lineEnd, next) = try line(bytes, from: 1) else { return .incomplete }
         let text = UnsafeRawBufferPointer(rebasing: bytes[1..<lineEnd])
         switch type {
@@ -174,12 +175,40 @@ public struct RESPParser: Sendable {
         }
     }
 
+    /// The common case of a length or integer line, read in one pass: up to 18 digits (no
+    /// sign) and a CRLF, all arrived, and for a bulk string its content and CRLF too. nil for
+    /// anything else, which the general path reads (and refuses, where it is malformed).
+    @inline(__always)
+    private func digits(_ bytes: UnsafeRawBufferPointer, bulk: Bool) -> Front? {
+        let limit = Swift.min(bytes.count, 19)
+        var i = 1
+        var n = 0
+        while i < limit {
+            let d = bytes[i] &- UInt8(ascii: "0")
+            if d >= 10 { break }
+            n = n &* 10 &+ Int(d)
+            i += 1
+        }
+        guard i > 1, i + 1 < bytes.count, bytes[i] == 13, bytes[i + 1] == 10 else { return nil }
+        let next = i + 2
+        if !bulk { return .value(.integer(Int64(n)), end: next) }
+        guard n <= maxBulkLength, next + n + 2 <= bytes.count, bytes[next + n] == 13, bytes[next + n + 1] == 10 else { return nil }
+        return .bulk(start: next, n: n, end: next + n + 2)
+    }
+
     // MARK: phase 1: validate and measure
 
     /// The offset just past the value starting at `start`, or nil when it is incomplete.
     func scan(_ bytes: UnsafeRawBufferPointer, at start: Int, depth: Int) throws(RESPParseError) -> Int? {
         guard start < bytes.count else { return nil }
         let type = bytes[start]
+        // Keys and members in a SCAN or LRANGE reply: the one-pass path first.
+        if type == UInt8(ascii: "$") || type == UInt8(ascii: ":") {
+            switch digits(UnsafeRawBufferPointer(rebasing: bytes[start...]), bulk: type == UInt8(ascii: "$")) {
+            case .bulk(_, _, let end)?, .value(_, let end)?: return start + end
+            default: break
+            }
+        }
         guard let (lineEnd, next) = try line(bytes, from: start + 1) else { return nil }
         let text = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<lineEnd])
         switch type {
@@ -369,8 +398,17 @@ public struct RESPParser: Sendable {
             return buffer.getSlice(at: origin + offset, length: n)!
         }
 
+        /// A length line `scan` accepted: an optional sign, digits, CRLF.
         mutating func count() -> Int {
-            Int((try? RESPParser.integer(lineText(), at: 0))!)
+            let negative = bytes[offset] == UInt8(ascii: "-")
+            if negative || bytes[offset] == UInt8(ascii: "+") { offset += 1 }
+            var n = 0
+            while bytes[offset] != 13 {
+                n = n &* 10 &+ Int(bytes[offset] &- UInt8(ascii: "0"))
+                offset += 1
+            }
+            offset += 2
+            return negative ? -n : n
         }
 
         mutating func values(_ n: Int) -> [RESPValue] {
