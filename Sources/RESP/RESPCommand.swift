@@ -133,6 +133,19 @@ public final class RESPBatch: @unchecked Sendable {
         if arguments > widest { widest = arguments }
     }
 
+    /// Starts a command of `arguments` arguments with `words`, its first ones.
+    public func begin(_ arguments: Int, _ words: RESPWords) {
+        begin(arguments)
+        args(words)
+    }
+
+    /// Adds arguments encoded beforehand.
+    public func args(_ words: RESPWords) {
+        let n = words.encoded.count
+        words.encoded.withUnsafeBytes { reserve(n).copyMemory(from: $0.baseAddress!, byteCount: n) }
+        length += n
+    }
+
     /// Adds another batch's commands after these.
     public func append(_ other: RESPBatch) {
         let b = other.bytes
@@ -234,5 +247,17 @@ public final class RESPBatch: @unchecked Sendable {
         p.storeBytes(of: 13, toByteOffset: d, as: UInt8.self)
         p.storeBytes(of: 10, toByteOffset: d + 1, as: UInt8.self)
         return d + 2
+    }
+}
+
+/// Constant arguments (a command's name, fixed options) encoded once: pipelines built per key
+/// add them with one copy instead of encoding each again.
+public struct RESPWords: Sendable {
+    public let encoded: [UInt8]
+
+    public init(_ words: RESPArg...) {
+        let batch = RESPBatch(capacity: 64)
+        for w in words { batch.arg(w) }
+        encoded = Array(batch.bytes)
     }
 }

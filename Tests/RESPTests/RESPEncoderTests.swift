@@ -64,6 +64,17 @@ struct RESPEncoderTests {
         #expect(Array(batch.bytes) == expected)
     }
 
+    @Test("words encoded beforehand give the bytes of the same arguments added one by one")
+    func encodedWords() {
+        let key: [UInt8] = [0, 13, 10, 255]
+        let one = RESPBatch(), words = RESPBatch()
+        one.command(["MEMORY", "USAGE", RESPArg(key), "SAMPLES", "0"])
+        words.begin(5, RESPWords("MEMORY", "USAGE"))
+        words.arg(key)
+        words.args(RESPWords("SAMPLES", "0"))
+        #expect(Array(words.bytes) == Array(one.bytes) && words.count == 1 && words.widest == 5)
+    }
+
     @Test("arguments from bytes, buffers, text and numbers")
     func arguments() {
         #expect(RESPArg(ByteBuffer(string: "ab")).bytes == [97, 98])

@@ -15,6 +15,17 @@ enum FetchResult: Sendable {
     case changed
 }
 
+/// The constant arguments of the commands a batch sends per key, encoded once.
+enum Words {
+    static let pexpiretime = RESPWords(Word.pexpiretime), pttl = RESPWords(Word.pttl), type = RESPWords(Word.type)
+    static let getrange = RESPWords(Word.getrange), dump = RESPWords(Word.dump), zero = RESPWords(Word.zero)
+    static let memoryUsage = RESPWords(Word.memory, Word.usage), samplesZero = RESPWords(Word.samples, Word.zero)
+    static let lrange = RESPWords(Word.lrange), sscan = RESPWords(Word.sscan), hscan = RESPWords(Word.hscan), zscan = RESPWords(Word.zscan)
+    static let zeroCount = RESPWords(Word.zero, Word.count)
+    static let strlen = RESPWords(Word.strlen), llen = RESPWords(Word.llen), scard = RESPWords(Word.scard), zcard = RESPWords(Word.zcard)
+    static let hlen = RESPWords(Word.hlen), xlen = RESPWords(Word.xlen), exists = RESPWords(Word.exists)
+}
+
 /// Command words built once: a literal argument would allocate on every use.
 enum Word {
     static let pexpiretime: RESPArg = "PEXPIRETIME", pttl: RESPArg = "PTTL", memory: RESPArg = "MEMORY"
@@ -44,14 +55,12 @@ extension LiveNode {
         var batch = RESPBatch(capacity: keyBytes * 2 + keys.count * 48, asking: asking)
         let plan = self.plan
         let byPexpiretime = hasPexpiretime && plan.expiryByPTTL == nil
-        let expiryWord = byPexpiretime ? Word.pexpiretime : Word.pttl
+        let expiryWords = byPexpiretime ? Words.pexpiretime : Words.pttl
         keys.withKeys { [batch] k in
             for i in keys.indices {
-                batch.begin(2)
-                batch.arg(expiryWord)
+                batch.begin(2, expiryWords)
                 batch.arg(raw: k[i])
-                batch.begin(2)
-                batch.arg(Word.type)
+                batch.begin(2, Words.type)
                 batch.arg(raw: k[i])
             }
         }
@@ -99,14 +108,12 @@ extension LiveNode {
         keys.withKeys { [batch] k in
             for (i, t) in typed {
                 if options.mode == .length || (t != .string && t != .module) {
-                    batch.begin(2)
-                    batch.arg(Self.lengthWord(t))
+                    batch.begin(2, Self.lengthWords(t))
                     batch.arg(raw: k[i])
                 } else if t == .string {
-                    batch.begin(4)
-                    batch.arg(Word.getrange)
+                    batch.begin(4, Words.getrange)
                     batch.arg(raw: k[i])
-                    batch.arg(Word.zero)
+                    batch.args(Words.zero)
                     batch.arg(max(0, first - 1))
                 } else {
                     memoryUsage(batch, k[i])
@@ -181,10 +188,9 @@ extension LiveNode {
             batch = RESPBatch(capacity: keyBytes + group.count * 64, asking: asking)
             keys.withKeys { [batch] k in
                 for i in group {
-                    batch.begin(4)
-                    batch.arg(Word.getrange)
+                    batch.begin(4, Words.getrange)
                     batch.arg(raw: k[i])
-                    batch.arg(Word.zero)
+                    batch.args(Words.zero)
                     batch.arg(max(0, limit - 1))
                 }
             }
@@ -225,8 +231,7 @@ extension LiveNode {
             batch = RESPBatch(capacity: keyBytes + group.count * 32, asking: asking)
             keys.withKeys { [batch] k in
                 for j in group {
-                    batch.begin(2)
-                    batch.arg(Word.dump)
+                    batch.begin(2, Words.dump)
                     batch.arg(raw: k[dumps[j].0])
                 }
             }
@@ -308,17 +313,14 @@ extension LiveNode {
         keys.withKeys { [batch] k in
             for (i, t, _) in whole {
                 if t == .list {
-                    batch.begin(4)
-                    batch.arg(Word.lrange)
+                    batch.begin(4, Words.lrange)
                     batch.arg(raw: k[i])
-                    batch.arg(Word.zero)
+                    batch.args(Words.zero)
                     batch.arg(n - 1)
                 } else {
-                    batch.begin(5)
-                    batch.arg(t == .set ? Word.sscan : t == .hash ? Word.hscan : Word.zscan)
+                    batch.begin(5, t == .set ? Words.sscan : t == .hash ? Words.hscan : Words.zscan)
                     batch.arg(raw: k[i])
-                    batch.arg(Word.zero)
-                    batch.arg(Word.count)
+                    batch.args(Words.zeroCount)
                     batch.arg(n)
                 }
             }
@@ -372,12 +374,9 @@ extension LiveNode {
     }
 
     private func memoryUsage(_ batch: RESPBatch, _ key: UnsafeRawBufferPointer) {
-        batch.begin(5)
-        batch.arg(Word.memory)
-        batch.arg(Word.usage)
+        batch.begin(5, Words.memoryUsage)
         batch.arg(raw: key)
-        batch.arg(Word.samples)
-        batch.arg(Word.zero)
+        batch.args(Words.samplesZero)
     }
 
     /// The type in a TYPE reply; nil for `none` (no such key). Types that are not one of the
@@ -402,6 +401,19 @@ extension LiveNode {
             if named("list") { return .list }
             if named("stream") { return .stream }
             return named("none") ? nil : .module
+        }
+    }
+
+    /// `lengthWord`, encoded.
+    static func lengthWords(_ t: ValueType) -> RESPWords {
+        switch t {
+        case .string: Words.strlen
+        case .list: Words.llen
+        case .set: Words.scard
+        case .zset: Words.zcard
+        case .hash: Words.hlen
+        case .stream: Words.xlen
+        case .module: Words.exists
         }
     }
 
