@@ -154,3 +154,14 @@ extension RESPValue: CustomStringConvertible {
         return "\"" + text + (b.readableBytes > limit ? "…(\(b.readableBytes) bytes)" : "") + "\""
     }
 }
+
+extension [RESPValue] {
+    /// Moves reply `i` out, leaving `.null` in its place: a reply read where it is costs a
+    /// retain and a release of its buffer, per reply of a pipeline.
+    @inlinable
+    public mutating func take(_ i: Int) -> RESPValue {
+        var value = RESPValue.null
+        swap(&value, &self[i])
+        return value
+    }
+}

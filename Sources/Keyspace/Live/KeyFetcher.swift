@@ -65,12 +65,12 @@ extension LiveNode {
             }
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let probe = try await pipeline(db: db, batch)
+        var probe = try await pipeline(db: db, batch)
         var expiries = [Int64?](repeating: nil, count: keys.count)
         var typed: [(Int, ValueType)] = []
         typed.reserveCapacity(keys.count)
         for i in 0..<keys.count {
-            let exp = probe[2 * i], typeReply = probe[2 * i + 1]
+            let exp = probe.take(2 * i), typeReply = probe.take(2 * i + 1)
             if let e = exp.serverError {
                 if let r = e.redirection { results[i] = .redirect(r); continue }
                 if byPexpiretime && ReadPlan.isUnusable(e) {
@@ -120,7 +120,7 @@ extension LiveNode {
                 }
             }
         }
-        let second = try await pipeline(db: db, batch)
+        var second = try await pipeline(db: db, batch)
         /// Digests key `i`'s string from a GETRANGE reply of up to `asked` bytes; false when the
         /// string may go on past them. (GETRANGE returns at least one byte of a non-empty string
         /// whatever is asked, so a reply of `asked` bytes or more is never taken as the whole.)
@@ -137,7 +137,7 @@ extension LiveNode {
         var sized: [(Int, ValueType, count: Int)] = []
         var big: [(Int, ValueType, count: Int)] = []
         for (n, (i, t)) in typed.enumerated() {
-            let reply = second[n]
+            let reply = second.take(n)
             // Named only for a message: no string made per key.
             var command: String {
                 options.mode == .length || (t != .string && t != .module)
@@ -235,13 +235,13 @@ extension LiveNode {
                     batch.arg(raw: k[dumps[j].0])
                 }
             }
-            let payloads = try await pipeline(db: db, batch)
+            var payloads = try await pipeline(db: db, batch)
             // One reader for the group's payloads (made per payload, with its LZF buffer, it
             // cost an allocation or two per key).
             let reader = RDBInput(name: dumpName, borrowing: UnsafeRawBufferPointer(start: nil, count: 0))
             for (n, j) in group.enumerated() {
                 let (i, probed, count, _) = dumps[j]
-                let reply = payloads[n]
+                let reply = payloads.take(n)
                 if let e = reply.serverError {
                     // Moved since the probe (a slot migration under way): read where it went.
                     if let r = e.redirection { results[i] = .redirect(r); continue }
