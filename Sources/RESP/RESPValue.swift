@@ -156,11 +156,13 @@ extension RESPValue: CustomStringConvertible {
 }
 
 extension [RESPValue] {
-    /// Moves reply `i` out, leaving `.null` in its place: a reply read where it is costs a
-    /// retain and a release of its buffer, per reply of a pipeline.
+    /// Moves reply `i` out: a reply read where it is costs a retain and a release of its
+    /// buffer, per reply of a pipeline. An error reply is left in its place, never `.null`,
+    /// which readers take for "no such key": a reply read twice fails the check instead of
+    /// dropping a key.
     @inlinable
     public mutating func take(_ i: Int) -> RESPValue {
-        var value = RESPValue.null
+        var value = RESPValue.error(RedisServerError("ERR taken"))
         swap(&value, &self[i])
         return value
     }

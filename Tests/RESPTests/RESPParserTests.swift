@@ -61,6 +61,14 @@ struct RESPParserTests {
         #expect(try parseAll(sample.0) == [sample.1])
     }
 
+    @Test("a reply taken from its array leaves an error, not a null that reads as no such key")
+    func takenReply() {
+        var replies: [RESPValue] = [.bulkString(buffer("v")), .null]
+        #expect(replies.take(0) == .bulkString(buffer("v")))
+        #expect(replies[0].serverError != nil && !replies[0].isNull)
+        #expect(replies.take(1) == .null)
+    }
+
     @Test("NaN parses")
     func nan() throws {
         let v = try parseAll(",nan\r\n")
