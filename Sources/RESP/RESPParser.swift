@@ -33,64 +33,21 @@ public struct RESPParser: Sendable {
     /// Reads one value from the front of `buffer`; returns nil and leaves `buffer` untouched
     /// when the value is not complete yet.
     public func parse(_ buffer: inout ByteBuffer) throws(RESPParseError) -> RESPValue? {
-        // The replies most commands get (a bulk string, an integer, a status) are checked and
-        // decoded in one pass; aggregates are measured whole first, then decoded.
-        let front: Front
-        do {
-            front = try buffer.withUnsafeReadableBytes { bytes in try single(bytes) }
-        } catch let e as RESPParseError {
-            throw e
-        } catch {
-            preconditionFailure("single throws only RESPParseError")
+        var value: RESPValue?
+        try parseEach(&buffer) { v in
+            value = v
+            return false
         }
-        // Slices are taken out here: `buffer` used inside the closure above was checked for
-        // exclusive access at run time, per reply.
-        switch front {
-        case .incomplete:
-            return nil
-        case .bulk(let start, let n, let end):
-            let value = RESPValue.bulkString(buffer.getSlice(at: buffer.readerIndex + start, length: n)!)
-            buffer.moveReaderIndex(forwardBy: end)
-            return value
-        case .simple(let n, let end):
-            let value = RESPValue.simpleString(buffer.getSlice(at: buffer.readerIndex + 1, length: n)!)
-            buffer.moveReaderIndex(forwardBy: end)
-            return value
-        case .value(let value, let end):
-            buffer.moveReaderIndex(forwardBy: end)
-            return value
-        case .other:
-            guard let (value, end) = try aggregate(buffer) else { return nil }
-            buffer.moveReaderIndex(forwardBy: end)
-            return value
-        }
-    }
-
-    /// Any value at the front of `buffer`, measured whole first, then decoded; and the offset
-    /// past it.
-    @inline(never)
-    private func aggregate(_ buffer: ByteBuffer) throws(RESPParseError) -> (RESPValue, Int)? {
-        let end: Int?
-        do {
-            end = try buffer.withUnsafeReadableBytes { bytes in try scan(bytes, at: 0, depth: 0) }
-        } catch let e as RESPParseError {
-            throw e
-        } catch {
-            preconditionFailure("scan throws only RESPParseError")
-        }
-        guard let end else { return nil }
-        let value = buffer.withUnsafeReadableBytes { bytes in
-            var decoder = Decoder(bytes: bytes, buffer: buffer)
-            return decoder.value()
-        }
-        return (value, end)
+        return value
     }
 
     /// Reads the whole values at the front of `buffer` one after the other, handing each to
     /// `body` until it returns false; the bytes of those handed over are consumed. Thrown for
     /// malformed input once the values before it are handed over and consumed.
-    /// Quicker than `parse` per value: the buffer's bytes are reached once for all of them
-    /// (each reach is checked for exclusive access at run time).
+    /// The buffer's bytes are reached once for all of them (each reach into a `ByteBuffer`
+    /// from this package's code is checked for exclusive access at run time). The replies most
+    /// commands get (a bulk string, an integer, a status) are checked and decoded in one pass;
+    /// aggregates are measured whole first, then decoded.
     public func parseEach(_ buffer: inout ByteBuffer, _ body: (consuming RESPValue) -> Bool) throws(RESPParseError) {
         let whole = buffer
         var consumed = 0
@@ -380,10 +337,10 @@ public struct RESPParser: Sendable {
         var origin: Int
         var offset = 0
 
-        init(bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, origin: Int? = nil) {
+        init(bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, origin: Int) {
             self.bytes = bytes
             self.buffer = buffer
-            self.origin = origin ?? buffer.readerIndex
+            self.origin = origin
         }
 
         mutating func lineText() -> UnsafeRawBufferPointer {

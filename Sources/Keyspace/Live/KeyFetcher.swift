@@ -22,8 +22,9 @@ enum Words {
     static let memoryUsage = RESPWords(Word.memory, Word.usage), samplesZero = RESPWords(Word.samples, Word.zero)
     static let lrange = RESPWords(Word.lrange), sscan = RESPWords(Word.sscan), hscan = RESPWords(Word.hscan), zscan = RESPWords(Word.zscan)
     static let zeroCount = RESPWords(Word.zero, Word.count)
-    static let strlen = RESPWords(Word.strlen), llen = RESPWords(Word.llen), scard = RESPWords(Word.scard), zcard = RESPWords(Word.zcard)
-    static let hlen = RESPWords(Word.hlen), xlen = RESPWords(Word.xlen), exists = RESPWords(Word.exists)
+    /// `LiveNode.lengthWord` of each type, encoded, at the type's raw value (a dictionary's
+    /// hashing cost more than the lookup is worth, per key).
+    static let length = (0...Int(UInt8.max)).map { ValueType(rawValue: UInt8($0)).map { RESPWords(LiveNode.lengthWord($0)) } ?? RESPWords() }
 }
 
 /// Command words built once: a literal argument would allocate on every use.
@@ -108,7 +109,7 @@ extension LiveNode {
         keys.withKeys { [batch] k in
             for (i, t) in typed {
                 if options.mode == .length || (t != .string && t != .module) {
-                    batch.begin(2, Self.lengthWords(t))
+                    batch.begin(2, Words.length[Int(t.rawValue)])
                     batch.arg(raw: k[i])
                 } else if t == .string {
                     batch.begin(4, Words.getrange)
@@ -401,19 +402,6 @@ extension LiveNode {
             if named("list") { return .list }
             if named("stream") { return .stream }
             return named("none") ? nil : .module
-        }
-    }
-
-    /// `lengthWord`, encoded.
-    static func lengthWords(_ t: ValueType) -> RESPWords {
-        switch t {
-        case .string: Words.strlen
-        case .list: Words.llen
-        case .set: Words.scard
-        case .zset: Words.zcard
-        case .hash: Words.hlen
-        case .stream: Words.xlen
-        case .module: Words.exists
         }
     }
 
